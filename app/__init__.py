@@ -1,0 +1,1 @@
+"""CollabSpace API: a modular monolith (tenants, projects, tasks) over an event store."""

@@ -1,0 +1,1 @@
+"""Building blocks shared by every bounded context. No business words live here."""

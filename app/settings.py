@@ -1,0 +1,79 @@
+"""One frozen Settings, read from the environment once by the entrypoints and passed down."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///./var/collabspace.db"
+
+
+class SettingsError(Exception):
+    """A misconfiguration, refused at start-up rather than at the first request."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the usual `postgres://` spellings and select the async driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = EMBEDDED_DATABASE_URL
+    redis_url: str | None = None
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    port: int = 8000
+    channel_prefix: str = "cs"
+    access_token_ttl_s: int = 900
+    realtime_ticket_ttl_s: int = 60
+    default_project_limit: int = 100
+    run_relay: bool = True
+    run_projections: bool = True
+    db_pool_size: int = 10
+    # Where browsers open their WebSocket; empty means "same host as the API" (embedded mode).
+    realtime_public_url: str = ""
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        database_url = normalize_database_url(env.get("DATABASE_URL", "") or EMBEDDED_DATABASE_URL)
+        secret = env.get("SECRET_KEY", "")
+        if not secret:
+            if database_url.startswith("postgresql"):
+                # Several processes (API replicas, gateway nodes) must share one signing key.
+                raise SettingsError("SECRET_KEY must be set when DATABASE_URL points at PostgreSQL")
+            secret = secrets.token_urlsafe(32)
+        if len(secret) < 16:
+            raise SettingsError("SECRET_KEY must be at least 16 characters")
+        try:
+            return cls(
+                database_url=database_url,
+                redis_url=env.get("REDIS_URL") or None,
+                secret_key=secret,
+                port=int(env.get("PORT", "8000")),
+                channel_prefix=env.get("CHANNEL_PREFIX", "cs"),
+                access_token_ttl_s=int(env.get("ACCESS_TOKEN_TTL", "900")),
+                realtime_ticket_ttl_s=int(env.get("REALTIME_TICKET_TTL", "60")),
+                default_project_limit=int(env.get("PROJECT_LIMIT", "100")),
+                run_relay=_flag(env.get("RUN_RELAY", "1")),
+                run_projections=_flag(env.get("RUN_PROJECTIONS", "1")),
+                db_pool_size=int(env.get("DB_POOL_SIZE", "10")),
+                realtime_public_url=env.get("REALTIME_PUBLIC_URL", ""),
+            )
+        except ValueError as exc:
+            raise SettingsError(f"bad numeric setting: {exc}") from None
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}

@@ -1,0 +1,1 @@
+"""CollabSpace realtime gateway. Deployed apart from the API; imports nothing from `app`."""
