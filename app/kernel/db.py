@@ -1,0 +1,110 @@
+"""Engine construction and the kernel's tables: the event store and the idempotency record.
+
+Context-specific tables live in each context's `tables.py` and share this MetaData, so that
+Alembic sees one schema.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# JSONB on PostgreSQL, JSON text on SQLite: one column type for both databases.
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+event = sa.Table(
+    "event",
+    metadata,
+    # Allocated under the append lock as max+1: gapless, and commit order equals position order.
+    sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("stream_id", sa.String(120), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("tenant_id", sa.Uuid, nullable=False),
+    sa.Column("project_id", sa.Uuid, nullable=True),
+    sa.Column("type", sa.String(80), nullable=False),
+    sa.Column("schema_version", sa.SmallInteger, nullable=False),
+    sa.Column("data", Json, nullable=False),
+    sa.Column("metadata", Json, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("stream_id", "version"),
+    sa.Index(None, "tenant_id", "position"),
+    sa.Index(None, "project_id", "position"),
+)
+
+idempotency_key = sa.Table(
+    "idempotency_key",
+    metadata,
+    sa.Column("tenant_id", sa.Uuid, primary_key=True),
+    sa.Column("user_id", sa.Uuid, primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.SmallInteger, nullable=False),
+    sa.Column("body", Json, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An AsyncEngine for PostgreSQL (asyncpg) or the embedded SQLite file."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = create_async_engine(url, json_serializer=_dumps, json_deserializer=orjson.loads)
+        sa_event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        json_serializer=_dumps,
+        json_deserializer=orjson.loads,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the single writer; busy_timeout waits instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+# How far the relay has published; one row per relay name.
+relay_checkpoint = sa.Table(
+    "relay_checkpoint",
+    metadata,
+    sa.Column("name", sa.String(60), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# How far each projection has applied; written in the same transaction as its read rows.
+projection_checkpoint = sa.Table(
+    "projection_checkpoint",
+    metadata,
+    sa.Column("name", sa.String(60), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,54 @@
+"""Load an aggregate by replaying its stream; save its pending events with the expected version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TypeVar
+
+from app.kernel.domain import Aggregate, NotFoundError, event_class
+from app.kernel.eventstore import NewEvent, StoredEvent
+from app.kernel.uow import UnitOfWork
+
+A = TypeVar("A", bound=Aggregate)
+
+
+async def load(
+    uow: UnitOfWork,
+    cls: type[A],
+    aggregate_id: str,
+    *,
+    to_version: int | None = None,
+    until: datetime | None = None,
+) -> A:
+    records = await uow.events.load(
+        cls.stream_id_for(aggregate_id), to_version=to_version, until=until
+    )
+    return cls.replay(aggregate_id, (event_class(r.type).from_data(r.data) for r in records))
+
+
+async def load_existing(
+    uow: UnitOfWork, cls: type[A], aggregate_id: str, *, tenant_id: str
+) -> tuple[A, list[StoredEvent]]:
+    """Load an aggregate that must exist in this tenant; anything else is simply not found."""
+    records = await uow.events.load(cls.stream_id_for(aggregate_id))
+    if not records or records[0].tenant_id != tenant_id:
+        raise NotFoundError(f"{cls.__name__.lower()} {aggregate_id} not found", id=aggregate_id)
+    aggregate = cls.replay(aggregate_id, (event_class(r.type).from_data(r.data) for r in records))
+    return aggregate, records
+
+
+async def save(
+    uow: UnitOfWork, aggregate: Aggregate, *, tenant_id: str, project_id: str | None = None
+) -> list[StoredEvent]:
+    """Append the aggregate's pending events after the version it was loaded at."""
+    new = [NewEvent(e.type, e.to_data(), e.schema_version) for e in aggregate.pending]
+    stored = await uow.events.append(
+        aggregate.stream_id,
+        aggregate.version,
+        new,
+        context=uow.context(tenant_id),
+        project_id=project_id,
+    )
+    aggregate.version += len(stored)
+    aggregate.pending.clear()
+    return stored

@@ -1,0 +1,184 @@
+"""The SQL event store adapter (PostgreSQL in production, SQLite embedded).
+
+Appends are serialised: the first append of a transaction takes a lock that is held until the
+transaction ends, and positions are allocated as max+1 under it. So commit order equals position
+order and positions have no holes: a reader tailing `position > checkpoint` can never miss an
+event that commits late with a lower position (DESIGN.md, "Global position is the spine").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.kernel.db import event as event_table
+from app.kernel.domain import ConcurrencyError
+from app.kernel.eventstore import AppendContext, EventStore, NewEvent, StoredEvent
+
+# pg_advisory_xact_lock key for "appending to the event store" ("CoSp" in ASCII).
+APPEND_LOCK_KEY = 0x436F5370
+NOTIFY_CHANNEL = "collabspace_events"
+
+
+class AppendLock(Protocol):
+    async def acquire(self, connection: AsyncConnection) -> None: ...
+
+    def release(self) -> None: ...
+
+
+class PostgresAppendLock:
+    """A transaction-scoped advisory lock: PostgreSQL releases it at commit or rollback."""
+
+    async def acquire(self, connection: AsyncConnection) -> None:
+        await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
+
+    def release(self) -> None:
+        return None
+
+
+class ProcessAppendLock:
+    """For SQLite, where one process owns the file: an asyncio lock held until the UoW ends."""
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self._lock = lock
+        self._held = False
+
+    async def acquire(self, connection: AsyncConnection) -> None:
+        await self._lock.acquire()
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._lock.release()
+
+
+def _as_uuid(value: str | None) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(value)
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def to_stored(row: Any) -> StoredEvent:
+    return StoredEvent(
+        position=row.position,
+        stream_id=row.stream_id,
+        version=row.version,
+        tenant_id=str(row.tenant_id),
+        project_id=None if row.project_id is None else str(row.project_id),
+        type=row.type,
+        schema_version=row.schema_version,
+        data=row.data,
+        metadata=row.metadata,
+        recorded_at=_utc(row.recorded_at),
+    )
+
+
+class SqlEventStore(EventStore):
+    """Event store bound to one connection and its open transaction."""
+
+    def __init__(self, connection: AsyncConnection, lock: AppendLock) -> None:
+        self._connection = connection
+        self._lock = lock
+        self._locked = False
+        self.last_position = 0
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: list[NewEvent],
+        *,
+        context: AppendContext,
+        project_id: str | None = None,
+    ) -> list[StoredEvent]:
+        if not events:
+            return []
+        if not self._locked:
+            await self._lock.acquire(self._connection)
+            self._locked = True
+        head = await self._connection.scalar(
+            sa.select(sa.func.coalesce(sa.func.max(event_table.c.position), 0))
+        )
+        rows = [
+            {
+                "position": head + offset,
+                "stream_id": stream_id,
+                "version": expected_version + offset,
+                "tenant_id": uuid.UUID(context.tenant_id),
+                "project_id": _as_uuid(project_id),
+                "type": e.type,
+                "schema_version": e.schema_version,
+                "data": e.data,
+                "metadata": context.metadata(),
+                "recorded_at": context.recorded_at,
+            }
+            for offset, e in enumerate(events, start=1)
+        ]
+        try:
+            await self._connection.execute(event_table.insert(), rows)
+        except IntegrityError:
+            raise ConcurrencyError(
+                f"{stream_id} moved past version {expected_version}", stream_id=stream_id
+            ) from None
+        self.last_position = rows[-1]["position"]
+        return [
+            StoredEvent(
+                position=r["position"],
+                stream_id=stream_id,
+                version=r["version"],
+                tenant_id=context.tenant_id,
+                project_id=project_id,
+                type=r["type"],
+                schema_version=r["schema_version"],
+                data=r["data"],
+                metadata=r["metadata"],
+                recorded_at=context.recorded_at,
+            )
+            for r in rows
+        ]
+
+    async def load(
+        self,
+        stream_id: str,
+        *,
+        to_version: int | None = None,
+        until: datetime | None = None,
+    ) -> list[StoredEvent]:
+        query = event_table.select().where(event_table.c.stream_id == stream_id)
+        if to_version is not None:
+            query = query.where(event_table.c.version <= to_version)
+        if until is not None:
+            query = query.where(event_table.c.recorded_at <= until)
+        result = await self._connection.execute(query.order_by(event_table.c.version))
+        return [to_stored(row) for row in result]
+
+    async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
+        return await read_after(self._connection, position, limit)
+
+
+async def read_after(connection: AsyncConnection, position: int, limit: int) -> list[StoredEvent]:
+    query = (
+        event_table.select()
+        .where(event_table.c.position > position)
+        .order_by(event_table.c.position)
+        .limit(limit)
+    )
+    return [to_stored(row) for row in await connection.execute(query)]
+
+
+async def head_position(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        value = await connection.scalar(
+            sa.select(sa.func.coalesce(sa.func.max(event_table.c.position), 0))
+        )
+    return int(value or 0)

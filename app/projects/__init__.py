@@ -1,0 +1,1 @@
+"""Projects: the aggregate with status transitions, budget rules and members."""

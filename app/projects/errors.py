@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from app.kernel.domain import (
+    DomainError,
+    NotFoundError,
+    PermissionDeniedError,
+    RuleViolationError,
+)
+
+
+class ProjectsError(DomainError):
+    code = "projects_error"
+
+
+class ProjectNotFoundError(ProjectsError, NotFoundError):
+    code = "project_not_found"
+
+
+class InvalidTransitionError(ProjectsError, RuleViolationError):
+    code = "invalid_status_transition"
+
+
+class BudgetRuleError(ProjectsError, RuleViolationError):
+    code = "budget_rule"
+
+
+class ProjectArchivedError(ProjectsError, RuleViolationError):
+    code = "project_archived"
+
+
+class MembershipError(ProjectsError, RuleViolationError):
+    code = "membership_rule"
+
+
+class ProjectPermissionError(ProjectsError, PermissionDeniedError):
+    code = "project_forbidden"

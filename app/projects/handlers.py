@@ -1,0 +1,104 @@
+"""Command handlers of the projects context."""
+
+from __future__ import annotations
+
+import uuid
+
+from app.kernel import repository
+from app.kernel.domain import Actor
+from app.kernel.messagebus import CommandResult
+from app.kernel.uow import UnitOfWork
+from app.projects.commands import (
+    AddProjectMember,
+    ChangeProjectBudget,
+    ChangeProjectStatus,
+    CreateProject,
+    RecordProjectSpend,
+    RemoveProjectMember,
+    UpdateProject,
+)
+from app.projects.domain import Project
+from app.projects.errors import ProjectNotFoundError
+from app.tenants import api as tenants
+from app.tenants.domain import Tenant
+
+
+async def load_readable(
+    uow: UnitOfWork, actor: Actor, project_id: str, expected_version: int | None = None
+) -> Project:
+    project = await repository.load(uow, Project, project_id)
+    if not project.exists:
+        raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
+    project.check_readable(actor)
+    project.check_version(expected_version)
+    return project
+
+
+async def _saved(uow: UnitOfWork, project: Project) -> CommandResult:
+    stored = await repository.save(uow, project, tenant_id=project.tenant_id, project_id=project.id)
+    return CommandResult(project.id, project.version, stored[-1].position if stored else 0)
+
+
+async def create_project(cmd: CreateProject, uow: UnitOfWork) -> CommandResult:
+    """Create a project in the caller's tenant, taking one of the plan's project slots."""
+    tenant_id = cmd.actor.tenant_id
+    project_id = str(uuid.uuid4())
+    tenant = await repository.load(uow, Tenant, tenant_id)
+    tenant.take_project_slot(project_id)
+    project = Project.create(
+        project_id,
+        tenant_id=tenant_id,
+        name=cmd.name,
+        description=cmd.description,
+        budget_cents=cmd.budget_cents,
+        by=cmd.actor,
+    )
+    # Both streams in one transaction: a concurrent creator loses on the tenant's version.
+    await repository.save(uow, tenant, tenant_id=tenant_id)
+    return await _saved(uow, project)
+
+
+async def update_project(cmd: UpdateProject, uow: UnitOfWork) -> CommandResult:
+    """Rename and/or describe a project."""
+    project = await load_readable(uow, cmd.actor, cmd.project_id, cmd.expected_version)
+    if cmd.name is not None:
+        project.rename(cmd.name)
+    if cmd.description is not None:
+        project.describe(cmd.description)
+    return await _saved(uow, project)
+
+
+async def change_project_status(cmd: ChangeProjectStatus, uow: UnitOfWork) -> CommandResult:
+    """Move a project along the status transition table."""
+    project = await load_readable(uow, cmd.actor, cmd.project_id, cmd.expected_version)
+    project.change_status(cmd.status)
+    return await _saved(uow, project)
+
+
+async def change_project_budget(cmd: ChangeProjectBudget, uow: UnitOfWork) -> CommandResult:
+    """Set the budget: never negative, never below the actual spend."""
+    project = await load_readable(uow, cmd.actor, cmd.project_id, cmd.expected_version)
+    project.change_budget(cmd.budget_cents)
+    return await _saved(uow, project)
+
+
+async def record_project_spend(cmd: RecordProjectSpend, uow: UnitOfWork) -> CommandResult:
+    """Add spend to a project: never above its budget."""
+    project = await load_readable(uow, cmd.actor, cmd.project_id, cmd.expected_version)
+    project.record_spend(cmd.amount_cents, cmd.note)
+    return await _saved(uow, project)
+
+
+async def add_project_member(cmd: AddProjectMember, uow: UnitOfWork) -> CommandResult:
+    """Add an active user of the same tenant to the project."""
+    project = await load_readable(uow, cmd.actor, cmd.project_id, cmd.expected_version)
+    await tenants.require_active_user(uow, cmd.actor.tenant_id, cmd.user_id)
+    project.add_member(cmd.user_id, by=cmd.actor)
+    return await _saved(uow, project)
+
+
+async def remove_project_member(cmd: RemoveProjectMember, uow: UnitOfWork) -> CommandResult:
+    """Remove a member; from then on they can read nothing of the project."""
+    project = await load_readable(uow, cmd.actor, cmd.project_id, cmd.expected_version)
+    project.remove_member(cmd.user_id, by=cmd.actor)
+    return await _saved(uow, project)

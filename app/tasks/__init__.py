@@ -1,0 +1,1 @@
+"""Tasks: created in a project, edited, assigned to project members, moved, archived."""

@@ -1,0 +1,1 @@
+"""Tenants, users, roles and authentication (access tokens and realtime tickets)."""

@@ -1,0 +1,55 @@
+"""The user directory port: login lookups and unique e-mails, kept beside the user events.
+
+Password hashes live only here, never in an event (events are forever and get published).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable
+
+from app.kernel.uow import UnitOfWork
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    user_id: str
+    tenant_id: str
+    email: str
+    name: str
+    role: str
+    active: bool
+    password_hash: str
+
+
+class Directory(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, entry: DirectoryEntry) -> None:
+        """Add a user; an e-mail already taken raises EmailTakenError."""
+
+    @abc.abstractmethod
+    async def update(
+        self, user_id: str, *, name: str | None = None, role: str | None = None,
+        active: bool | None = None,
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def by_email(self, email: str) -> DirectoryEntry | None: ...
+
+    @abc.abstractmethod
+    async def by_id(self, tenant_id: str, user_id: str) -> DirectoryEntry | None: ...
+
+    @abc.abstractmethod
+    async def list(self, tenant_id: str) -> list[DirectoryEntry]: ...
+
+
+DirectoryFactory = Callable[[UnitOfWork], Directory]
+
+
+class PasswordHasher(abc.ABC):
+    @abc.abstractmethod
+    def hash(self, password: str) -> str: ...
+
+    @abc.abstractmethod
+    def verify(self, password_hash: str, password: str) -> bool: ...
