@@ -22,6 +22,7 @@ from app.tenants import commands as uc
 from app.tenants import handlers as uh
 from app.tenants.passwords import Argon2Hasher
 from app.tenants.ports import DirectoryFactory, PasswordHasher
+from app.tenants.ratelimit import LoginThrottle
 from app.tenants.tables import SqlDirectory
 
 
@@ -38,6 +39,7 @@ class Services:
     directory: DirectoryFactory
     clock: Clock
     signal: CommitSignal
+    login_throttle: LoginThrottle
 
 
 def handlers(
@@ -92,4 +94,5 @@ def bootstrap(
         directory=SqlDirectory,
         clock=clock,
         signal=signal,
+        login_throttle=LoginThrottle(clock=clock),
     )

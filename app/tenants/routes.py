@@ -79,8 +79,18 @@ async def sign_up(call: Call[SignUpBody, None]) -> Reply:
 )
 async def login(call: Call[LoginBody, None]) -> Reply:
     services = call.services
+    account = call.body.email.lower()
+    address = call.request.client.host if call.request.client else "unknown"
+    wait = services.login_throttle.retry_after(account, address)
+    if wait:
+        raise HttpProblem(
+            429,
+            "too_many_attempts",
+            "too many login attempts; try again later",
+            headers={"Retry-After": str(wait)},
+        )
     async with services.uow_factory() as uow:
-        entry = await services.directory(uow).by_email(call.body.email)
+        entry = await services.directory(uow).by_email(account)
     hasher = services.hasher
     if entry is None:
         dummy = _DUMMY_HASH.setdefault("hash", hasher.hash("not-a-real-password"))
@@ -90,7 +100,9 @@ async def login(call: Call[LoginBody, None]) -> Reply:
         or not entry.active
         or not hasher.verify(entry.password_hash, call.body.password)
     ):
+        services.login_throttle.failed(account, address)
         raise HttpProblem(401, "bad_credentials", "wrong e-mail or password")
+    services.login_throttle.succeeded(account)
     return Reply(_token(call, entry.tenant_id, entry.user_id, entry.role))
 
 
