@@ -58,6 +58,7 @@ class GatewayConfig:
                 port=int(port),
                 redis_url=env.get("REDIS_URL") or None,
                 channel_prefix=env.get("CHANNEL_PREFIX", "cs") or "cs",
+                auth_timeout=float(env.get("AUTH_TIMEOUT_SECONDS", "5")),
                 max_connections=int(env.get("MAX_CONNECTIONS", "20000")),
                 rate_per_s=float(env.get("RATE_PER_SECOND", "20")),
                 rate_burst=int(env.get("RATE_BURST", "40")),
