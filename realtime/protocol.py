@@ -18,7 +18,7 @@ from realtime.envelope import Envelope
 
 PROTOCOL_VERSION = 1
 MAX_ID_LENGTH = 64
-MAX_TICKET_LENGTH = 4096
+MAX_TICKET_LENGTH = 32 * 1024  # a ticket lists the user's projects; frames stop at 64 KiB
 
 
 class CloseCode(IntEnum):

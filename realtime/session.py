@@ -105,8 +105,8 @@ async def _authenticate(ctx: Context, ws: ServerConnection) -> Ticket | None:
         return None
     except TimeoutError:
         code, reason = CloseCode.POLICY, "auth timeout"
-    except ProtocolError:
-        code, reason = CloseCode.POLICY, "first frame must be auth"
+    except ProtocolError as exc:
+        code, reason = CloseCode.POLICY, exc.message
     except TicketError as exc:
         code = CloseCode.REAUTHENTICATE if exc.expired else CloseCode.POLICY
         reason = exc.reason

@@ -144,7 +144,7 @@ class Client:
                     await self.ws.recv()
         except ConnectionClosed:
             pass
-        rcvd = self.ws.close_rcvd
+        rcvd = self.ws.protocol.close_rcvd
         return (rcvd.code, rcvd.reason) if rcvd else (None, None)
 
     async def close(self) -> None:
