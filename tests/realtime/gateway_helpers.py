@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from realtime import envelope as E
+from realtime import envelope as wire
 
 SECRET = "test-secret-key-that-is-long-enough"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -46,7 +46,7 @@ def mint(tenant: str, user: str, *, role: str = "member", projects: list[str] | 
 
 
 class Relay:
-    """Stands in for the relay: publishes envelopes on every channel, tracking `prev` per channel."""
+    """Stands in for the relay: publishes on every channel, tracking `prev` per channel."""
 
     _positions = itertools.count(1)
 
@@ -56,17 +56,17 @@ class Relay:
         self.prev: dict[str, int] = {}
 
     def event(self, tenant: str, project: str | None, type: str = "TaskMoved",
-              user: str | None = None, data: dict[str, Any] | None = None) -> E.Envelope:
+              user: str | None = None, data: dict[str, Any] | None = None) -> wire.Envelope:
         pos = next(self._positions)
-        return E.Envelope(position=pos, stream=f"task-{new_id()}", version=1, type=type,
+        return wire.Envelope(position=pos, stream=f"task-{new_id()}", version=1, type=type,
                           time=datetime.now(UTC).isoformat(), tenant=tenant, project=project,
                           user=user, correlation=None, data=data or {"n": pos})
 
-    async def publish(self, *envs: E.Envelope) -> list[E.Envelope]:
+    async def publish(self, *envs: wire.Envelope) -> list[wire.Envelope]:
         pipe = self.redis.pipeline(transaction=False)
         for env in envs:
-            for ch in E.channels_for(self.prefix, env):
-                pipe.publish(ch, E.encode(env.on_channel(ch, self.prev.get(ch))))
+            for ch in wire.channels_for(self.prefix, env):
+                pipe.publish(ch, wire.encode(env.on_channel(ch, self.prev.get(ch))))
                 self.prev[ch] = env.position
         await pipe.execute()
         return list(envs)

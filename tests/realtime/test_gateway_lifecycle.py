@@ -7,7 +7,7 @@ import socket
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from gateway_helpers import T, Client, Node, Relay, mint, new_id
+from gateway_helpers import Client, Node, Relay, T, mint, new_id
 
 
 @pytest.fixture
