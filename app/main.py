@@ -29,6 +29,7 @@ from app.tasks.routes import api as tasks_api
 from app.tenants.passwords import Argon2Hasher
 from app.tenants.ports import PasswordHasher
 from app.tenants.routes import api as tenants_api
+from app.web.routes import routes as web_routes
 
 log = logging.getLogger("collabspace")
 
@@ -120,6 +121,7 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         _openapi_route(build_openapi(api_endpoints, title="CollabSpace API", version="0.1.0")),
         *[Route(e.path, handler_for(e), methods=[e.method]) for e in api_endpoints],
+        *web_routes(),
     ]
     return Starlette(
         routes=routes,
