@@ -81,7 +81,7 @@ def bootstrap(
     make_uow = uow_factory(engine, clock=clock, on_commit=signal.notify)
     hasher = hasher or Argon2Hasher()
     bus = MessageBus(
-        make_uow,  # type: ignore[arg-type]
+        make_uow,
         handlers(directory=SqlDirectory, hasher=hasher, settings=settings),
     )
     return Services(

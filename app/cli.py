@@ -42,6 +42,13 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _gateway(args: argparse.Namespace, settings: Settings) -> int:
+    # The gateway is its own deployable: it reads its own configuration from the environment.
+    from realtime.main import main as gateway_main
+
+    return gateway_main(args.rest)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="collabspace", description="CollabSpace server")
     commands = root.add_subparsers(dest="command", required=True)
@@ -52,12 +59,17 @@ def parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.set_defaults(run=_migrate)
+    gateway = commands.add_parser("gateway", help="run a WebSocket gateway node (realtime/)")
+    gateway.add_argument("rest", nargs=argparse.REMAINDER)
+    gateway.set_defaults(run=_gateway)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = parser().parse_args(argv)
+    if args.command == "gateway":
+        return _gateway(args, Settings())
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

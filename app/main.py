@@ -78,7 +78,7 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return problem_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    return problem_response(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
 async def _on_database_down(request: Request, exc: Exception) -> Response:

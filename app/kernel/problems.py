@@ -47,7 +47,7 @@ TITLES = {
 }
 
 
-class HttpProblem(Exception):
+class HttpProblem(Exception):  # noqa: N818 -- it is the RFC 9457 "problem", raised
     """A refusal decided in the web layer (bad JSON, bad header, no token...)."""
 
     def __init__(

@@ -51,7 +51,9 @@ def ctx(tenant: str, at: datetime = T0) -> AppendContext:
 async def test_appended_events_load_back_in_version_order(store: StoreFactory) -> None:
     tenant, stream = str(uuid.uuid4()), f"task-{uuid.uuid4()}"
     async with store() as s:
-        stored = await s.append(stream, 0, [NewEvent("A", {"n": 1}), NewEvent("B", {"n": 2})], context=ctx(tenant))
+        stored = await s.append(
+            stream, 0, [NewEvent("A", {"n": 1}), NewEvent("B", {"n": 2})], context=ctx(tenant)
+        )
     assert [e.version for e in stored] == [1, 2]
     assert stored[1].position == stored[0].position + 1
     async with store() as s:
@@ -78,8 +80,12 @@ async def test_load_can_stop_at_a_version_or_a_time(store: StoreFactory) -> None
     tenant, stream = str(uuid.uuid4()), f"task-{uuid.uuid4()}"
     for version in range(3):
         async with store() as s:
-            await s.append(stream, version, [NewEvent(f"E{version}", {})],
-                           context=ctx(tenant, T0 + timedelta(minutes=version)))
+            await s.append(
+                stream,
+                version,
+                [NewEvent(f"E{version}", {})],
+                context=ctx(tenant, T0 + timedelta(minutes=version)),
+            )
     async with store() as s:
         assert [e.type for e in await s.load(stream, to_version=2)] == ["E0", "E1"]
         assert [e.type for e in await s.load(stream, until=T0 + timedelta(seconds=30))] == ["E0"]
@@ -90,7 +96,9 @@ async def test_read_after_returns_later_events_in_position_order(store: StoreFac
     async with store() as s:
         first = await s.append(f"p-{uuid.uuid4()}", 0, [NewEvent("X", {})], context=ctx(tenant))
     async with store() as s:
-        await s.append(f"p-{uuid.uuid4()}", 0, [NewEvent("Y", {}), NewEvent("Z", {})], context=ctx(tenant))
+        await s.append(
+            f"p-{uuid.uuid4()}", 0, [NewEvent("Y", {}), NewEvent("Z", {})], context=ctx(tenant)
+        )
     async with store() as s:
         after = await s.read_after(first[0].position, 10)
     positions = [e.position for e in after]

@@ -28,7 +28,11 @@ async def test_a_tailing_reader_sees_every_event_once_in_order_under_concurrent_
     tenant = str(uuid.uuid4())
     streams = [f"task-{uuid.uuid4()}" for _ in range(STREAMS)]
     async with engine.connect() as connection:
-        start = int(await connection.scalar(sa.select(sa.func.coalesce(sa.func.max(event_table.c.position), 0))))
+        start = int(
+            await connection.scalar(
+                sa.select(sa.func.coalesce(sa.func.max(event_table.c.position), 0))
+            )
+        )
     committed: list[int] = []
     conflicts = 0
     done = asyncio.Event()
@@ -43,7 +47,9 @@ async def test_a_tailing_reader_sees_every_event_once_in_order_under_concurrent_
                     async with make_uow() as uow:
                         version = len(await uow.events.load(stream))
                         stored = await uow.events.append(
-                            stream, version, [NewEvent("Ticked", {"w": seed})] * rng.randint(1, 3),
+                            stream,
+                            version,
+                            [NewEvent("Ticked", {"w": seed})] * rng.randint(1, 3),
                             context=uow.context(tenant),
                         )
                         # Hold the transaction open a little, as a slow commit would.
