@@ -261,8 +261,12 @@ onSubmit('#invite-form', async (b, form) => {
 });
 onSubmit('#task-form', async (b, form) => {
   const board = ctx.board;
-  const r = await board.run(({ correlation }) => api.createTask(board.id, { title: b.title, description: '', assignee_id: b.assignee_id || null }, { correlation }));
-  if (r) form.title.value = '';
+  const r = await board.run(async ({ correlation }) => {
+    const created = await api.createTask(board.id, { title: b.title, description: '', assignee_id: b.assignee_id || null }, { correlation });
+    if (form.title.value === b.title) form.title.value = ''; // accepted: ready for the next one
+    await board.adopt(created.id).catch(() => {});
+    return created;
+  });
 });
 onSubmit('#edit-project-form', async (b) => {
   const board = ctx.board;
@@ -274,8 +278,11 @@ onSubmit('#budget-form', async (b) => {
 });
 onSubmit('#spend-form', async (b, form) => {
   const board = ctx.board;
-  const r = await board.run(({ correlation }) => api.recordSpend(board.id, cents(b.amount), '', { correlation }));
-  if (r) form.reset();
+  await board.run(async ({ correlation }) => {
+    const r = await api.recordSpend(board.id, cents(b.amount), '', { correlation });
+    form.reset();
+    return r;
+  });
 });
 onSubmit('#member-form', async (b) => {
   const board = ctx.board;

@@ -1,5 +1,5 @@
 // The board of one project: its state (REST snapshot + live events), rendering, and actions.
-import { plainWords } from './api.js';
+import { normTask as normTaskOut, plainWords } from './api.js';
 
 export const COLUMNS = ['todo', 'in_progress', 'done'];
 export const TRANSITIONS = {
@@ -116,6 +116,14 @@ export class Board {
       case 'ProjectMemberRemoved': return `${who(d.user_id)} left the project`;
       default: return ev.type;
     }
+  }
+
+  /** A task the API just created: shown at once, whether or not its event came yet. */
+  async adopt(taskId) {
+    rememberTask(this.id, taskId);
+    if (this.tasks.has(taskId)) return;
+    const t = normTaskOut(await this.ctx.api.task(taskId));
+    if (!this.tasks.has(taskId)) { this.tasks.set(taskId, t); this.render(); }
   }
 
   // ---- actions ------------------------------------------------------------------------------

@@ -388,6 +388,8 @@ export class CollabClient extends Emitter {
     if (sub.resyncing) { sub.resyncAgain = true; return; }
     sub.resyncing = true;
     sub.resyncAgain = false;
+    // Mutations answered before this refetch starts are in the state it fetches.
+    const covered = sub.waiters.slice();
     this._connectedState();
     this.emit('resync', { channel: sub.channel, reason });
     let position = null;
@@ -414,6 +416,10 @@ export class CollabClient extends Emitter {
       this._deliver(sub, ev);
     }
     this._settle(sub);
+    for (const w of covered) if (sub.waiters.includes(w)) {
+      sub.waiters.splice(sub.waiters.indexOf(w), 1);
+      w.resolve({ position: w.position, confirmed: true });
+    }
     this._connectedState();
   }
 
@@ -536,6 +542,8 @@ export class CollabClient extends Emitter {
       const w = { position, resolve: (v) => { this._cancel(timer); resolve(v); }, reject: (e) => { this._cancel(timer); reject(e); } };
       const timer = this._later(() => this._resync(sub, 'confirm_timeout'), timeoutMs);
       sub.waiters.push(w);
+      // Offline, the event cannot come back now: confirm from a refetch instead of waiting.
+      if (!this.welcome || !sub.live) this._resync(sub, 'offline');
     });
   }
 
