@@ -19,7 +19,7 @@ const FRIENDLY = {
   project_limit_reached: "You've reached your plan's project limit. Archive a project or upgrade the plan to create more.",
   limit_reached: "You've reached a limit of your plan.",
   invalid_status_transition: 'A project cannot move to that status from where it is now.',
-  budget_rule: 'The budget cannot be negative or below what has already been spent.',
+  budget_rule: 'Spending can never exceed the budget, and the budget can never be negative or below what has been spent.',
   project_archived: 'This project is archived and can no longer be changed.',
   project_closed: 'Tasks cannot change while the project is not active.',
   task_archived: 'This task is archived and can no longer be changed.',

@@ -51,7 +51,9 @@ async function startSession(token) {
   ctx.client.on('unsubscribed', (f) => {
     if (ctx.board && f.channel === ctx.board.channel) { flash('You no longer have access to this project.'); location.hash = '#/'; }
   });
-  ctx.client.on('closed', ({ reason }) => flash(`Live updates stopped: ${reason}. Reload the page to try again.`));
+  ctx.client.on('closed', ({ reason }) => {
+    if (!ctx.noRealtime) flash(`Live updates stopped: ${reason}. Reload the page to try again.`);
+  });
   ctx.client.connect();
   if (isAdmin()) ctx.client.subscribe('tenant', { onResync: () => refreshProjects() });
   await route();
@@ -60,6 +62,12 @@ async function startSession(token) {
 function ticketError(err) {
   // A 401 means the access token ended: no ticket will come until the person logs in again.
   if (err instanceof ApiError && err.status === 401) err.fatal = true;
+  // No ticket endpoint on this server: it has no live updates; the page still works over REST.
+  if (err instanceof ApiError && (err.status === 404 || err.status === 405)) {
+    err.fatal = true;
+    err.message = 'this server offers no live updates';
+    ctx.noRealtime = true;
+  }
   throw err;
 }
 
