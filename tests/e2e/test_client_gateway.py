@@ -24,7 +24,7 @@ from realtime.server import Gateway
 from tests.e2e.conftest import STEP_MS, Server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "realtime"))
-from gateway_helpers import SECRET, mint, new_id  # noqa: E402
+from gateway_helpers import SECRET, mint, new_id  # type: ignore[import-not-found]  # noqa: E402
 
 
 class GatewayThread:
@@ -94,19 +94,24 @@ def test_the_client_follows_the_real_gateway_through_a_restart(
         """async ([url, channel]) => {
             const { CollabClient } = await import('/static/client.js');
             window.got = []; window.states = []; window.resyncs = 0;
-            const c = new CollabClient({ getTicket: async () => ({ ticket: await window.mintTicket(), url }) });
+            const getTicket = async () => ({ ticket: await window.mintTicket(), url });
+            const c = new CollabClient({ getTicket });
             c.on('state', (s) => window.states.push(s));
             c.subscribe(channel, {
               since: 0,
               onEvent: (e) => window.got.push(e.position),
-              onResync: async () => { window.resyncs += 1; return await window.snapshotPosition(); },
+              onResync: async () => {
+                window.resyncs += 1;
+                return await window.snapshotPosition();
+              },
             });
             c.connect();
             window.rt = c;
         }""",
         [f"ws://127.0.0.1:{gateway.port}/ws", f"project:{project}"],
     )
-    wait_for(page, "window.rt.state === 'connected' && window.rt.subscriptions.values().next().value.live")
+    live = "window.rt.subscriptions.values().next().value.live"
+    wait_for(page, f"window.rt.state === 'connected' && {live}")
     for pos, prev in ((1, None), (2, 1), (3, 2)):
         gateway.publish(pos, tenant, project, prev)
     assert wait_for(page, "window.got.length === 3 && window.got") == [1, 2, 3]
