@@ -331,3 +331,13 @@ test('close() stops for good', async () => {
   assert.equal(env.sockets.length, 1);
   assert.equal(env.client.state, State.CLOSED);
 });
+
+test('a refetch that reports no position still confirms the mutations answered before it', async () => {
+  const env = setup();
+  env.client.subscribe(P, { onResync: async () => null });
+  const ws = await connected(env);
+  ws.ackSubscribes({ recovered: true });
+  const p = env.client.mutate({ channel: P, request: async () => ({ position: 5 }) });
+  await env.clock.advance(10000);
+  assert.equal((await p).confirmed, true);
+});
