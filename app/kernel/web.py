@@ -219,6 +219,14 @@ class Wire(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    @pydantic.field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        # PostgreSQL text and JSONB cannot hold U+0000: refused here, it would be a 500 there.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL (U+0000) characters")
+        return value
+
 
 class MutationResult(Wire):
     id: str
