@@ -174,8 +174,11 @@ async def read_json_body(request: Request) -> Any:
             )
         chunks.append(chunk)
     raw = b"".join(chunks)
+    if not raw.strip():
+        # Every endpoint with a body declares it required; an absent one is no silent no-op.
+        raise HttpProblem(400, "missing_body", "this endpoint needs a JSON body", field="body")
     try:
-        return orjson.loads(raw or b"{}")
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise HttpProblem(400, "invalid_json", "the body is not valid JSON") from None
 
