@@ -174,8 +174,11 @@ async def read_json_body(request: Request) -> Any:
             )
         chunks.append(chunk)
     raw = b"".join(chunks)
+    if not raw.strip():
+        # Every endpoint with a body declares it required; an absent one is no silent no-op.
+        raise HttpProblem(400, "missing_body", "this endpoint needs a JSON body", field="body")
     try:
-        return orjson.loads(raw or b"{}")
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise HttpProblem(400, "invalid_json", "the body is not valid JSON") from None
 
@@ -218,6 +221,14 @@ class Wire(pydantic.BaseModel):
     """Base of every wire model: unknown fields and type coercions are refused."""
 
     model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @pydantic.field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        # PostgreSQL text and JSONB cannot hold U+0000: refused here, it would be a 500 there.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL (U+0000) characters")
+        return value
 
 
 class MutationResult(Wire):
