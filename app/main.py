@@ -83,6 +83,14 @@ def _with_operations(document: dict[str, Any]) -> dict[str, Any]:
             },
         }
     }
+    document["paths"]["/"] = {
+        "get": {
+            "operationId": "board_page",
+            "summary": "The live board page (HTML; its modules are under /static/)",
+            "tags": ["web"],
+            "responses": {"200": {"description": "OK", "content": {"text/html": {}}}},
+        }
+    }
     return document
 
 

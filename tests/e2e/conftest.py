@@ -96,10 +96,12 @@ def server() -> Iterator[Server]:
             srv.stop(signal.SIGTERM)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: sync Playwright keeps an event loop set on the main thread while it
+# is open, which the async tests' session loop (pytest-asyncio) refuses to run beside.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/install-browser")
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-browser")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
