@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
 from types import TracebackType
@@ -78,6 +79,7 @@ class Subscription:
         self._hub = hub
         self._queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize)
         self.overflowed = False
+        self._closed = False
 
     def _offer(self, message: Message) -> None:
         # A subscriber that falls this far behind is cut off, not buffered without limit.
@@ -88,16 +90,20 @@ class Subscription:
             self.close()
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._hub._remove(self)
-        try:
+        # Wakes a reader blocked on an empty queue; a full queue is drained first, then ends.
+        with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
-        except asyncio.QueueFull:
-            pass
 
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> Message:
+        if self._closed and self._queue.empty():
+            raise StopAsyncIteration
         item = await self._queue.get()
         if item is None:
             raise StopAsyncIteration
