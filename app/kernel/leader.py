@@ -79,12 +79,14 @@ class PostgresLeader(Leadership):
         *,
         key: int = RELAY_LOCK_KEY,
         on_notify: Callable[[int], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
         check_interval: float = 1.0,
         timeout: float = 5.0,
     ) -> None:
         self._dsn = dsn
         self._key = key
         self._on_notify = on_notify
+        self._on_lost = on_lost
         self._check_interval = check_interval
         self._timeout = timeout
         self._conn: asyncpg.Connection | None = None
@@ -128,14 +130,19 @@ class PostgresLeader(Leadership):
                 await conn.fetchval("SELECT 1", timeout=self._timeout)
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("relay lock connection failed (%r): leadership lost", exc)
-                self._held = False
+                self._lost()
                 self._close_now(conn)
                 return
 
     def _terminated(self, _conn: Any) -> None:
         if self._held:
             log.warning("relay lock connection closed: leadership lost")
+            self._lost()
+
+    def _lost(self) -> None:
         self._held = False
+        if self._on_lost is not None:
+            self._on_lost()
 
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if self._on_notify is None:

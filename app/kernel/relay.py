@@ -160,7 +160,10 @@ class Relay:
         if leadership is None:
             if engine.dialect.name == "postgresql":
                 leadership = PostgresLeader(
-                    asyncpg_dsn(engine.url), key=self.config.lock_key, on_notify=self.notify
+                    asyncpg_dsn(engine.url),
+                    key=self.config.lock_key,
+                    on_notify=self.notify,
+                    on_lost=self._deposed,
                 )
             else:
                 leadership = AlwaysLeader()
@@ -182,6 +185,11 @@ class Relay:
         """A commit happened (NOTIFY payload or in-process signal): wake the loop now."""
         if position > self.metrics.head:
             self.metrics.head = position
+        self._wake.set()
+
+    def _deposed(self) -> None:
+        # Called by the leadership the moment the lock is gone; the loop then stands by.
+        self.metrics.is_leader = False
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -216,12 +224,13 @@ class Relay:
             self._set_state("stopped")
 
     async def _try_lead(self) -> bool:
-        if self.metrics.is_leader:
+        if self.metrics.state in (LEADING, BROKER_DOWN):
             log.warning(
                 "relay %s lost the leadership at position %d", self.config.name, self._checkpoint
             )
-            self.metrics.is_leader = False
+            # Drop what is left of the old session before competing again.
             await self._leader.release()
+        self.metrics.is_leader = False
         if not await self._leader.acquire():
             self._set_state(STANDBY)
             return False
@@ -232,6 +241,7 @@ class Relay:
         self.metrics.checkpoint = self._checkpoint
         self.metrics.head = max(self.metrics.head, await self._store.head())
         self.metrics.is_leader = True
+        self.metrics.elections += 1
         log.info("relay %s leads from position %d", self.config.name, self._checkpoint)
         self._set_state(LEADING)
         return True

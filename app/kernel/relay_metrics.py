@@ -33,6 +33,7 @@ class RelayMetrics:
     redis_errors: int = 0
     db_errors: int = 0
     is_leader: bool = False
+    elections: int = 0  # times this process became the leader
     state: str = "starting"
     checkpoint: int = 0
     head: int = 0
@@ -69,6 +70,7 @@ class RelayMetrics:
         return {
             "state": self.state,
             "is_leader": self.is_leader,
+            "elections": self.elections,
             "published": self.published,
             "messages": self.messages,
             "batches": self.batches,
