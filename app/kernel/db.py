@@ -91,6 +91,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
+
 # How far the relay has published; one row per relay name.
 relay_checkpoint = sa.Table(
     "relay_checkpoint",

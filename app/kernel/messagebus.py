@@ -55,6 +55,7 @@ def request_hash(*parts: Any) -> str:
 
 
 Handler = Callable[[Any, UnitOfWork], Awaitable[CommandResult]]
+NO_META = CommandMeta()
 
 
 class MessageBus:
@@ -66,7 +67,7 @@ class MessageBus:
         self,
         command: Any,
         *,
-        meta: CommandMeta = CommandMeta(),
+        meta: CommandMeta = NO_META,
         idempotency: Idempotency | None = None,
         retry: bool = True,
     ) -> tuple[int | None, dict[str, Any]]:

@@ -83,6 +83,21 @@ def to_stored(row: Any) -> StoredEvent:
     )
 
 
+def _row(e: StoredEvent) -> dict[str, Any]:
+    return {
+        "position": e.position,
+        "stream_id": e.stream_id,
+        "version": e.version,
+        "tenant_id": uuid.UUID(e.tenant_id),
+        "project_id": _as_uuid(e.project_id),
+        "type": e.type,
+        "schema_version": e.schema_version,
+        "data": e.data,
+        "metadata": e.metadata,
+        "recorded_at": e.recorded_at,
+    }
+
+
 class SqlEventStore(EventStore):
     """Event store bound to one connection and its open transaction."""
 
@@ -106,46 +121,35 @@ class SqlEventStore(EventStore):
         if not self._locked:
             await self._lock.acquire(self._connection)
             self._locked = True
-        head = await self._connection.scalar(
-            sa.select(sa.func.coalesce(sa.func.max(event_table.c.position), 0))
+        head = int(
+            await self._connection.scalar(
+                sa.select(sa.func.coalesce(sa.func.max(event_table.c.position), 0))
+            )
+            or 0
         )
-        rows = [
-            {
-                "position": head + offset,
-                "stream_id": stream_id,
-                "version": expected_version + offset,
-                "tenant_id": uuid.UUID(context.tenant_id),
-                "project_id": _as_uuid(project_id),
-                "type": e.type,
-                "schema_version": e.schema_version,
-                "data": e.data,
-                "metadata": context.metadata(),
-                "recorded_at": context.recorded_at,
-            }
+        stored = [
+            StoredEvent(
+                position=head + offset,
+                stream_id=stream_id,
+                version=expected_version + offset,
+                tenant_id=context.tenant_id,
+                project_id=project_id,
+                type=e.type,
+                schema_version=e.schema_version,
+                data=e.data,
+                metadata=context.metadata(),
+                recorded_at=context.recorded_at,
+            )
             for offset, e in enumerate(events, start=1)
         ]
         try:
-            await self._connection.execute(event_table.insert(), rows)
+            await self._connection.execute(event_table.insert(), [_row(e) for e in stored])
         except IntegrityError:
             raise ConcurrencyError(
                 f"{stream_id} moved past version {expected_version}", stream_id=stream_id
             ) from None
-        self.last_position = rows[-1]["position"]
-        return [
-            StoredEvent(
-                position=r["position"],
-                stream_id=stream_id,
-                version=r["version"],
-                tenant_id=context.tenant_id,
-                project_id=project_id,
-                type=r["type"],
-                schema_version=r["schema_version"],
-                data=r["data"],
-                metadata=r["metadata"],
-                recorded_at=context.recorded_at,
-            )
-            for r in rows
-        ]
+        self.last_position = stored[-1].position
+        return stored
 
     async def load(
         self,
