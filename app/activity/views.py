@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.activity.tables import activity_entry
 from app.kernel.domain import Actor, InvalidInputError
 from app.kernel.projections import read_checkpoints
-from app.projects import access
+from app.projects import api as projects
 
 READS = ("activity",)
 MAX_LIMIT = 100
@@ -143,7 +143,7 @@ async def project_activity(
 ) -> dict[str, Any]:
     """A readable project's feed, newest first; page on with `before=next_before`."""
     limit = _page(before, limit)
-    await access.require_readable(connection, actor, project_id)
+    await projects.require_readable(connection, actor, project_id)
     where = [
         activity_entry.c.tenant_id == actor.tenant_id,
         activity_entry.c.project_id == project_id,
@@ -159,7 +159,7 @@ async def tenant_activity(
     limit = _page(before, limit)
     where: list[Any] = [activity_entry.c.tenant_id == actor.tenant_id]
     if not actor.is_admin:
-        mine = access.member_project_ids(actor.tenant_id, actor.user_id)
+        mine = projects.member_project_ids(actor.tenant_id, actor.user_id)
         where.append(
             sa.or_(activity_entry.c.project_id.is_(None), activity_entry.c.project_id.in_(mine))
         )

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.activity import views as activity
+from app.activity import api as activity
 from app.kernel import history
 from app.kernel.domain import Actor, InvalidInputError
 from app.kernel.projections import read_checkpoints

@@ -12,7 +12,7 @@ from app.kernel import history
 from app.kernel.domain import Actor
 from app.kernel.projections import read_checkpoints
 from app.kernel.uow import UnitOfWork
-from app.projects import access
+from app.projects import api as projects
 from app.tasks.domain import TASK_STATUSES, Task
 from app.tasks.errors import TaskNotFoundError
 from app.tasks.handlers import load_readable_task
@@ -23,7 +23,7 @@ BOARD_READS = ("board",)
 
 async def task_board(connection: AsyncConnection, actor: Actor, project_id: str) -> dict[str, Any]:
     """A readable project's open tasks grouped by status, oldest first within each column."""
-    await access.require_readable(connection, actor, project_id)
+    await projects.require_readable(connection, actor, project_id)
     rows = await connection.execute(
         sa.select(task_card)
         .where(task_card.c.tenant_id == actor.tenant_id, task_card.c.project_id == project_id)
