@@ -89,7 +89,7 @@ async def dump(engine: AsyncEngine) -> dict[str, Any]:
         for cls in PROJECTORS:
             for table in cls.tables:
                 rows = await connection.execute(sa.select(table))
-                out[table.name] = sorted((repr(tuple(r)) for r in rows))
+                out[table.name] = sorted(repr(tuple(r)) for r in rows)
         checkpoints = await connection.execute(
             sa.text("SELECT name, position FROM projection_checkpoint ORDER BY name")
         )
