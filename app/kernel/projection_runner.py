@@ -24,11 +24,12 @@ from app.kernel.projections import (
     Projector,
     advance_checkpoint,
     ensure_checkpoint,
+    read_batch,
     read_checkpoint,
     read_checkpoints,
 )
 from app.kernel.signals import CommitSignal
-from app.kernel.sqlstore import NOTIFY_CHANNEL, read_after
+from app.kernel.sqlstore import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +50,21 @@ async def apply_next_batch(
 ) -> tuple[int, int]:
     """Apply the events after the checkpoint, rows and checkpoint in one transaction.
 
-    Answers (events applied, checkpoint now). The checkpoint row is locked first, so a batch
-    and a rebuild's swap never interleave.
+    Answers (positions advanced, checkpoint now); at most `batch_size` positions per batch.
+    The checkpoint row is locked first, so a batch and a rebuild's swap never interleave.
     """
     async with engine.begin() as connection:
         old = await read_checkpoint(connection, projector.name, for_update=True)
         if old is None:
             raise LookupError(f"no checkpoint row for projection {projector.name}")
-        events = await read_after(connection, old, batch_size)
-        if not events:
+        events, new = await read_batch(connection, old, batch_size, projector.handles)
+        if new == old:
             return 0, old
         await projector.apply_batch(connection, events)
-        new = events[-1].position
         if fault is not None:
             fault(projector.name, new)  # tests: a crash after the rows, before the checkpoint
         await advance_checkpoint(connection, projector.name, old, new, clock())
-    return len(events), new
+    return new - old, new
 
 
 async def catch_up(

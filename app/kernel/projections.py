@@ -9,15 +9,18 @@ that moves the projection's checkpoint. So a crash anywhere leaves rows and chec
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.kernel.clock import utc_now
+from app.kernel.db import event as event_table
 from app.kernel.db import metadata, projection_checkpoint
 from app.kernel.domain import Event, event_class
 from app.kernel.eventstore import StoredEvent
@@ -241,6 +244,69 @@ def _snake(name: str) -> str:
 
 def _decode(record: StoredEvent) -> Event:
     return event_class(record.type).from_data(record.data)
+
+
+# -- reading the store ------------------------------------------------------------------------
+
+_e = event_table.c
+# JSON as text and ids as text: decoding them here is several times cheaper than the driver's
+# per-value codecs, and a rebuild reads every event of the store.
+_BATCH_COLUMNS = (
+    _e.position,
+    _e.stream_id,
+    _e.version,
+    sa.cast(_e.tenant_id, sa.String),
+    sa.cast(_e.project_id, sa.String),
+    _e.type,
+    _e.schema_version,
+    sa.cast(_e.data, sa.Text),
+    sa.cast(_e["metadata"], sa.Text),
+    _e.recorded_at,
+)
+
+
+async def read_batch(
+    connection: AsyncConnection, after: int, span: int, types: Iterable[str]
+) -> tuple[list[StoredEvent], int]:
+    """The events of `types` in (after, upto], and upto: at most `span` positions further.
+
+    Appends are serialised and gapless (sqlstore), so every position up to the visible head
+    is committed: the checkpoint may move to `upto` even past events of other types.
+    """
+    head = int(await connection.scalar(sa.select(sa.func.coalesce(sa.func.max(_e.position), 0))))
+    upto = min(head, after + span)
+    if upto <= after:
+        return [], after
+    rows = await connection.execute(
+        sa.select(*_BATCH_COLUMNS)
+        .where(_e.position > after, _e.position <= upto, _e.type.in_(list(types)))
+        .order_by(_e.position)
+    )
+    events = [
+        StoredEvent(
+            position=r[0],
+            stream_id=r[1],
+            version=r[2],
+            tenant_id=_uuid_text(r[3]),
+            project_id=None if r[4] is None else _uuid_text(r[4]),
+            type=r[5],
+            schema_version=r[6],
+            data=orjson.loads(r[7]),
+            metadata=orjson.loads(r[8]),
+            recorded_at=_utc(r[9]),
+        )
+        for r in rows
+    ]
+    return events, upto
+
+
+def _uuid_text(value: str) -> str:
+    # SQLite stores Uuid as 32 hex digits; PostgreSQL casts to the dashed form.
+    return value if len(value) == 36 else str(uuid.UUID(value))
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 # -- checkpoints --------------------------------------------------------------------------------

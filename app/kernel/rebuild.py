@@ -18,8 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.kernel.clock import Clock, utc_now
 from app.kernel.db import projection_checkpoint
-from app.kernel.projections import Projector, ensure_checkpoint, read_checkpoint
-from app.kernel.sqlstore import read_after
+from app.kernel.projections import Projector, ensure_checkpoint, read_batch, read_checkpoint
 
 SHADOW = "__rebuild"
 # Index and constraint names are global per schema, so shadow ones get their own prefix.
@@ -75,11 +74,11 @@ async def rebuild_projection(
     position, events, last_report = 0, 0, started
     while True:
         async with engine.begin() as connection:
-            batch = await read_after(connection, position, batch_size)
-            if not batch:
+            batch, upto = await read_batch(connection, position, batch_size, projector.handles)
+            if upto == position:
                 break
             await builder.apply_batch(connection, batch)
-        position, events = batch[-1].position, events + len(batch)
+        position, events = upto, events + len(batch)
         now = time.perf_counter()
         if out is not None and now - last_report >= 1.0:
             last_report = now
@@ -87,9 +86,12 @@ async def rebuild_projection(
             out.flush()
     async with engine.begin() as connection:
         await read_checkpoint(connection, projector.name, for_update=True)
-        while batch := await read_after(connection, position, batch_size):
+        while True:
+            batch, upto = await read_batch(connection, position, batch_size, projector.handles)
+            if upto == position:
+                break
             await builder.apply_batch(connection, batch)
-            position, events = batch[-1].position, events + len(batch)
+            position, events = upto, events + len(batch)
         await _swap(connection, list(projector.tables), shadows)
         await connection.execute(
             projection_checkpoint.update()
