@@ -273,7 +273,9 @@ async def read_batch(
     Appends are serialised and gapless (sqlstore), so every position up to the visible head
     is committed: the checkpoint may move to `upto` even past events of other types.
     """
-    head = int(await connection.scalar(sa.select(sa.func.coalesce(sa.func.max(_e.position), 0))))
+    head = int(
+        await connection.scalar(sa.select(sa.func.coalesce(sa.func.max(_e.position), 0))) or 0
+    )
     upto = min(head, after + span)
     if upto <= after:
         return [], after
