@@ -150,3 +150,24 @@ def envelope(prefix: str, tenant: str, project: str, position: int,
 
 def redis_client() -> aioredis.Redis:
     return aioredis.from_url(REDIS_URL)
+
+
+async def latency_buckets(port: int) -> dict[float, float]:
+    """The node's own commit-to-send histogram (cumulative bucket counts by upper bound)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    body = (await reader.read()).decode()
+    writer.close()
+    found = re.findall(r'collabspace_gateway_commit_to_send_seconds_bucket\{le="([^"]+)"\} (\S+)',
+                       body)
+    return {float(le): float(n) for le, n in found}
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """Upper bound of the bucket holding quantile q of the observations between two scrapes."""
+    diff = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
+    total = diff[-1][1] if diff else 0.0
+    for le, n in diff:
+        if total and n >= q * total:
+            return le
+    return float("nan")

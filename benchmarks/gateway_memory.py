@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import sys
 import os
+import sys
 import uuid
 
 from gateway_common import Node, new_id, open_many, raise_nofile, self_cpu_s
-
 
 SHARED = os.environ.get("BENCH_SHARED_USER") == "1"
 
