@@ -81,8 +81,8 @@ async def main(first_seconds: float, rates: list[float]) -> None:
         latencies.clear()
         hist0 = [await latency_buckets(n.port) for n in nodes]
         cpu_n0, cpu_s0, t0 = sum(n.cpu_s() for n in nodes), self_cpu_s(), time.monotonic()
-        publisher = multiprocessing.get_context("spawn").Process(target=publish, args=(prefix, tenant, project,
-                                                                  position, rate, seconds))
+        publisher = multiprocessing.get_context("spawn").Process(
+            target=publish, args=(prefix, tenant, project, position, rate, seconds))
         publisher.start()
         while publisher.is_alive():
             await asyncio.sleep(0.05)
