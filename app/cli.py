@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import Any
 
 from app.settings import Settings, SettingsError
 
@@ -15,14 +16,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from app.main import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port or settings.port,
-        log_level="info",
-        access_log=False,
-        lifespan="on",
-    )
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port or settings.port,
+        "log_level": "info",
+        "access_log": False,
+        "lifespan": "on",
+    }
+    if args.workers > 1:
+        # Worker processes import the app themselves: each builds it from the environment.
+        uvicorn.run("app.main:create_app", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
     return 0
 
 
@@ -55,6 +60,7 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API (and, embedded, everything else)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=0, help="default: $PORT or 8000")
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     serve.set_defaults(run=_serve)
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("revision", nargs="?", default="head")
