@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import migrate
+from app import migrate, runtime
 from app.bootstrap import Services, bootstrap
 from app.kernel.db import make_engine
 from app.kernel.domain import DomainError
@@ -150,7 +150,8 @@ def create_app(
             await migrate.upgrade(engine)
         services = bootstrap(settings, engine, hasher=hasher or Argon2Hasher())
         try:
-            yield {"services": services}
+            async with runtime.running(settings, engine, services.signal) as parts:
+                yield {"services": services, "runtime": parts}
         finally:
             await engine.dispose()
 

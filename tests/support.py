@@ -55,6 +55,7 @@ def settings_for(url: str, **overrides: Any) -> Settings:
         "secret_key": SECRET,
         "run_relay": False,
         "run_projections": False,
+        "embedded_gateway": False,
     }
     values.update(overrides)
     return Settings(**values)

@@ -329,4 +329,3 @@ class Relay:
     async def _wake_when(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self._wake.set()
-

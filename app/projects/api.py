@@ -39,3 +39,4 @@ __all__ = [
     "readable_project_ids",
     "require_readable",
 ]
+
