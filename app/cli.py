@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import asyncio
 import logging
 import sys
@@ -16,6 +18,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from app.main import create_app
 
+    if args.port and "REALTIME_PORT" not in os.environ:
+        # The embedded gateway listens next to the API unless told otherwise.
+        settings = dataclasses.replace(settings, port=args.port, realtime_port=args.port + 1)
+    if args.workers > 1 and settings.redis_url is None and settings.embedded_gateway:
+        print(
+            "collabspace: --workers > 1 needs REDIS_URL (one gateway, not one per worker)",
+            file=sys.stderr,
+        )
+        return 2
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port or settings.port,

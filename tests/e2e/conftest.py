@@ -86,6 +86,8 @@ def server() -> Iterator[Server]:
             # Fixed, so tokens and tickets survive a restart of the server.
             "SECRET_KEY": "e2e-secret-key-0123456789abcdef-0123456789",
             "PORT": "0",
+            # The embedded gateway on a free port; tickets carry its address.
+            "REALTIME_PORT": "0",
         }
         env.pop("REDIS_URL", None)
         srv = Server(_free_port(), env)
