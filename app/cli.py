@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
 import asyncio
+import dataclasses
 import logging
+import os
 import sys
 from typing import Any
 

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app import migrate, runtime
+from app.activity.routes import api as activity_api
 from app.bootstrap import Services, bootstrap
 from app.kernel.db import make_engine
 from app.kernel.domain import DomainError
@@ -35,7 +36,12 @@ log = logging.getLogger("collabspace")
 
 
 def endpoints() -> list[Endpoint]:
-    return [*tenants_api.endpoints, *projects_api.endpoints, *tasks_api.endpoints]
+    return [
+        *tenants_api.endpoints,
+        *projects_api.endpoints,
+        *tasks_api.endpoints,
+        *activity_api.endpoints,
+    ]
 
 
 async def healthz(request: Request) -> Response:

@@ -276,3 +276,40 @@ async def execute(call: Call[Any, Any], command: Any, *, status: int = 200) -> R
     if stored_status is not None:
         headers["Idempotent-Replayed"] = "true"
     return Reply(body, stored_status or status, headers)
+
+
+class QueryParams(pydantic.BaseModel):
+    """Base of query-string models: values arrive as text, so they are parsed, not strict."""
+
+    model_config = pydantic.ConfigDict(extra="ignore", frozen=True)
+
+
+class ReadParams(QueryParams):
+    min_position: int | None = pydantic.Field(
+        default=None,
+        ge=0,
+        le=2**62,
+        description="Wait briefly until the read model reflects this position (read-your-writes)",
+    )
+
+
+# How long a query waits for its read model to reach ?min_position= before answering anyway.
+READ_YOUR_WRITES_WAIT_S = 2.0
+
+
+async def read_model_reply(call: Call[Any, Any], body: dict[str, Any]) -> Reply:
+    """Answer a read-model query; say how far behind ?min_position= it is when it is."""
+    headers = {"X-As-Of-Position": str(body.get("as_of_position", 0))}
+    wanted = getattr(call.query, "min_position", None)
+    if wanted is not None and body.get("as_of_position", 0) < wanted:
+        headers["X-Read-Lag"] = str(wanted - body.get("as_of_position", 0))
+    return Reply(body, headers=headers)
+
+
+async def wait_for_position(call: Call[Any, Any]) -> None:
+    """Read-your-writes: give the projections a short while to reach ?min_position=."""
+    wanted = getattr(call.query, "min_position", None)
+    runner = getattr(call.request.state, "runtime", None)
+    runner = getattr(runner, "runner", None)
+    if wanted and runner is not None:
+        await runner.wait_for(wanted, READ_YOUR_WRITES_WAIT_S)

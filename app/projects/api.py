@@ -39,4 +39,3 @@ __all__ = [
     "readable_project_ids",
     "require_readable",
 ]
-
