@@ -104,7 +104,8 @@ class RedisBroker(Broker):
         self._confirm[channel].append(confirmed)
         try:
             await self._pubsub.subscribe(channel)
-            await asyncio.wait_for(confirmed, SUBSCRIBE_TIMEOUT_S)
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
+                await confirmed
         except (RedisError, OSError, TimeoutError) as exc:
             raise BrokerError(f"subscribe {channel}: {exc!r}") from None
         finally:

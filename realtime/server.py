@@ -101,7 +101,8 @@ class Gateway:
             await asyncio.sleep(min(DRAIN_TICK_S, max(0.0, deadline - loop.time())))
         self._server.close(code=CloseCode.RESTART, reason="server draining")
         try:
-            await asyncio.wait_for(self._server.wait_closed(), self.config.close_timeout + 1)
+            async with asyncio.timeout(self.config.close_timeout + 1):
+                await self._server.wait_closed()
         except TimeoutError:
             log.warning("some connections did not close within close_timeout")
         await self.fanout.close()

@@ -114,7 +114,8 @@ def _forget_handshake(ws: ServerConnection) -> None:
 
 async def _authenticate(ctx: Context, ws: ServerConnection) -> Ticket | None:
     try:
-        raw = await asyncio.wait_for(ws.recv(), ctx.config.auth_timeout)
+        async with asyncio.timeout(ctx.config.auth_timeout):
+            raw = await ws.recv()
         frame = protocol.parse_client_frame(raw)
         if not isinstance(frame, protocol.Auth):
             raise ProtocolError(ErrorCode.BAD_FRAME, "first frame must be auth")

@@ -64,7 +64,7 @@ def settings_for(url: str, **overrides: Any) -> Settings:
 @asynccontextmanager
 async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, hasher=Argon2Hasher(fast=True))
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             yield client

@@ -111,7 +111,8 @@ class Subscription:
 
     async def get(self, timeout: float) -> Message:
         """The next message, or TimeoutError."""
-        return await asyncio.wait_for(self.__anext__(), timeout)
+        async with asyncio.timeout(timeout):
+            return await self.__anext__()
 
     async def __aenter__(self) -> Self:
         return self

@@ -160,7 +160,8 @@ class PostgresLeader(Leadership):
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             try:
-                await asyncio.wait_for(conn.close(), self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    await conn.close()
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 conn.terminate()
 

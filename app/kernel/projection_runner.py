@@ -10,6 +10,7 @@ roll back rather than apply twice. SQLite (the embedded default, one process) ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Collection, Sequence
@@ -175,10 +176,9 @@ class ProjectionRunner:
                 return False
             step = remaining if all(n in self.leading for n in wanted) else min(remaining, 0.02)
             progress = self._progress
-            try:
-                await asyncio.wait_for(progress.wait(), step)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(step):
+                    await progress.wait()
 
     def _advanced(self, name: str, position: int) -> None:
         self.positions[name] = position
@@ -243,10 +243,11 @@ class ProjectionRunner:
                 await lock.commit()
                 checked = loop.time()
             if count < self._batch_size:
-                try:
-                    await asyncio.wait_for(wake.wait(), self._poll)
-                except TimeoutError:
-                    pass
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that races with the wake-up, and stop() would wait forever.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll):
+                        await wake.wait()
 
     # -- wake-ups -------------------------------------------------------------------------
     async def _listen(self) -> None:

@@ -318,13 +318,17 @@ class Relay:
             log.info("relay %s: %s", self.config.name, state)
 
     async def _idle(self) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that races with its inner future, and the task would then never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
+            async with asyncio.timeout(self.config.poll_interval):
+                await self._wake.wait()
 
     @staticmethod
     async def _pause(stop: asyncio.Event, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await stop.wait()
 
     async def _wake_when(self, stop: asyncio.Event) -> None:
         await stop.wait()
