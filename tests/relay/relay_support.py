@@ -98,12 +98,8 @@ class Workload:
             return [moved, NewEvent("TaskEdited", {"project_id": project, "title": "u"})]
         return [moved]
 
-    async def burst(
-        self, engine: AsyncEngine, writers: int, commits: int, pace: float = 0
-    ) -> None:
-        await asyncio.gather(
-            *(self.writer(engine, commits, seed, pace) for seed in range(writers))
-        )
+    async def burst(self, engine: AsyncEngine, writers: int, commits: int, pace: float = 0) -> None:
+        await asyncio.gather(*(self.writer(engine, commits, seed, pace) for seed in range(writers)))
 
 
 class Subscriber:
@@ -202,8 +198,17 @@ class RedisServer:
 
     async def start(self) -> None:
         self._process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

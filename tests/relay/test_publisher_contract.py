@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from relay_support import TIMEOUT, RedisServer, eventually
 
 from app.kernel.broker import (
+    SCRIPT_CHUNK,
     InMemoryPublisher,
     MemoryHub,
     Message,
@@ -30,6 +31,16 @@ class PublisherContract(abc.ABC):
         self, publisher: Publisher, channels: list[str]
     ) -> contextlib.AbstractAsyncContextManager[list[Message]]: ...
 
+    async def test_a_batch_larger_than_a_script_chunk_keeps_its_order(
+        self, publisher: Publisher, prefix: str
+    ) -> None:
+        channel = f"{prefix}:big"
+        batch = [(channel, b"%d" % i) for i in range(SCRIPT_CHUNK + 500)]
+        async with self.listening(publisher, [channel]) as received:
+            await publisher.publish_batch(batch)
+            await eventually(lambda: len(received) == len(batch), 5 * TIMEOUT, "all messages")
+        assert received == batch
+
     async def test_a_batch_arrives_in_order_on_every_channel(
         self, publisher: Publisher, prefix: str
     ) -> None:
@@ -47,7 +58,9 @@ class PublisherContract(abc.ABC):
         channel = f"{prefix}:c"
         async with self.listening(publisher, [channel]) as received:
             for start in range(0, 50, 10):
-                await publisher.publish_batch([(channel, b"%d" % i) for i in range(start, start + 10)])
+                await publisher.publish_batch(
+                    [(channel, b"%d" % i) for i in range(start, start + 10)]
+                )
             await eventually(lambda: len(received) == 50, 5 * TIMEOUT, "50 messages")
         assert [int(data) for _, data in received] == list(range(50))
 
@@ -108,9 +121,13 @@ class TestInMemoryPublisher(PublisherContract):
 
 
 class TestRedisPublisher(PublisherContract):
-    @pytest.fixture
-    def publisher(self, redis_publisher: RedisPublisher) -> RedisPublisher:
-        return redis_publisher
+    @pytest.fixture(params=["script", "pipeline"])
+    async def publisher(
+        self, redis_url: str, request: pytest.FixtureRequest
+    ) -> AsyncIterator[Publisher]:
+        publisher = RedisPublisher(redis_url, mode=request.param)
+        yield publisher
+        await publisher.close()
 
     @contextlib.asynccontextmanager
     async def listening(
@@ -141,10 +158,11 @@ class TestRedisPublisher(PublisherContract):
             await pubsub.aclose()
             await client.aclose()
 
+    @pytest.mark.parametrize("mode", ["script", "pipeline"])
     async def test_a_dead_redis_raises_publish_error_and_a_live_one_recovers(
-        self, redis_server: RedisServer
+        self, redis_server: RedisServer, mode: str
     ) -> None:
-        publisher = RedisPublisher(redis_server.url, timeout=TIMEOUT)
+        publisher = RedisPublisher(redis_server.url, timeout=TIMEOUT, mode=mode)
         try:
             await publisher.publish_batch([("x", b"1")])
             redis_server.stop()

@@ -29,7 +29,10 @@ StartRelay = Callable[[Relay], asyncio.Event]
 
 
 async def test_a_concurrent_burst_reaches_a_redis_subscriber_once_each_in_order_per_channel(
-    engine: AsyncEngine, prefix: str, redis_url: str, redis_publisher: RedisPublisher,
+    engine: AsyncEngine,
+    prefix: str,
+    redis_url: str,
+    redis_publisher: RedisPublisher,
     start_relay: StartRelay,
 ) -> None:
     relay = Relay(engine, redis_publisher, prefix=prefix, config=FAST)
@@ -54,7 +57,10 @@ async def test_a_concurrent_burst_reaches_a_redis_subscriber_once_each_in_order_
 
 
 async def test_a_restarted_relay_resumes_after_its_checkpoint_with_exact_prev_values(
-    engine: AsyncEngine, prefix: str, redis_url: str, redis_publisher: RedisPublisher,
+    engine: AsyncEngine,
+    prefix: str,
+    redis_url: str,
+    redis_publisher: RedisPublisher,
     start_relay: StartRelay,
 ) -> None:
     workload = Workload()
@@ -70,11 +76,16 @@ async def test_a_restarted_relay_resumes_after_its_checkpoint_with_exact_prev_va
         head = await head_position(engine)
         await eventually(lambda: len(subscriber.positions()) == head, 10 * TIMEOUT, "part two")
         assert_complete_and_ordered(subscriber.received, await expected_channels(engine, prefix))
-        assert len(subscriber.received) == len({(e.channel, e.position) for e in subscriber.received})
+        assert len(subscriber.received) == len(
+            {(e.channel, e.position) for e in subscriber.received}
+        )
 
 
 async def test_a_commit_wakes_the_relay_through_listen_notify_not_the_poll(
-    engine: AsyncEngine, prefix: str, redis_url: str, redis_publisher: RedisPublisher,
+    engine: AsyncEngine,
+    prefix: str,
+    redis_url: str,
+    redis_publisher: RedisPublisher,
     start_relay: StartRelay,
 ) -> None:
     slow_poll = dataclasses.replace(FAST, poll_interval=60.0)
@@ -154,8 +165,12 @@ async def _lock_holder_pid(database_url: str) -> int | None:
 
 
 async def test_when_the_leaders_lock_connection_dies_it_stops_and_the_standby_takes_over(
-    engine: AsyncEngine, database_url: str, prefix: str, redis_url: str,
-    redis_publisher: RedisPublisher, start_relay: StartRelay,
+    engine: AsyncEngine,
+    database_url: str,
+    prefix: str,
+    redis_url: str,
+    redis_publisher: RedisPublisher,
+    start_relay: StartRelay,
 ) -> None:
     one = Relay(engine, redis_publisher, prefix=prefix, config=FAST)
     two = Relay(engine, redis_publisher, prefix=prefix, config=FAST)

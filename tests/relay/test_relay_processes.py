@@ -32,8 +32,12 @@ def spawn(workers: list[WorkerProcess], env: dict[str, str], log: Path) -> Worke
 
 
 async def test_killing_the_relay_process_mid_burst_loses_nothing_and_repeats_only_seen_positions(
-    engine: AsyncEngine, prefix: str, redis_url: str, worker_env: dict[str, str],
-    workers: list[WorkerProcess], tmp_path: Path,
+    engine: AsyncEngine,
+    prefix: str,
+    redis_url: str,
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    tmp_path: Path,
 ) -> None:
     async with subscribed(redis_url, prefix) as subscriber:
         first = spawn(workers, worker_env, tmp_path / "first.log")
@@ -63,8 +67,12 @@ async def test_killing_the_relay_process_mid_burst_loses_nothing_and_repeats_onl
 
 
 async def test_of_two_relay_processes_only_one_publishes_and_the_other_takes_over_when_it_dies(
-    engine: AsyncEngine, prefix: str, redis_url: str, worker_env: dict[str, str],
-    workers: list[WorkerProcess], tmp_path: Path,
+    engine: AsyncEngine,
+    prefix: str,
+    redis_url: str,
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    tmp_path: Path,
 ) -> None:
     workload = Workload()
     async with subscribed(redis_url, prefix) as subscriber:
