@@ -212,6 +212,7 @@ class Relay:
                     self.metrics.db_errors += 1
                     self._set_state(DB_DOWN, repr(exc))
                     await self._leader.release()
+                    await self._store.close()
                     self.metrics.is_leader = False
                     await self._pause(stop, backoff)
                     backoff = min(backoff * 2, self.config.backoff_max)
@@ -220,6 +221,7 @@ class Relay:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._leader.release()
+            await self._store.close()
             self.metrics.is_leader = False
             self._set_state("stopped")
 
