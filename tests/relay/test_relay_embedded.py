@@ -19,7 +19,7 @@ from app.kernel.relay import Relay
 from app.kernel.signals import CommitSignal
 from app.kernel.sqlstore import head_position
 from app.migrate import upgrade
-from realtime.envelope import decode, tenant_channel
+from realtime.envelope import Envelope, decode, tenant_channel
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ async def test_the_embedded_relay_leads_alone_and_is_woken_by_the_in_process_sig
         started = time.monotonic()
         await workload.burst(sqlite_engine, writers=3, commits=4)
         head = await head_position(sqlite_engine)
-        envelopes = []
+        envelopes: list[Envelope] = []
         while len(envelopes) < head:
             _, data = await sub.get(TIMEOUT)
             envelopes.append(decode(data))

@@ -13,6 +13,7 @@ from conftest import FAST, pg_url
 from relay_support import (
     TIMEOUT,
     RedisServer,
+    Subscriber,
     Workload,
     assert_complete_and_ordered,
     eventually,
@@ -26,6 +27,10 @@ from app.kernel.relay import LEADING, Relay
 from app.kernel.sqlstore import head_position
 
 StartRelay = Callable[[Relay], asyncio.Event]
+
+
+def holds(subscriber: Subscriber, count: int) -> Callable[[], bool]:
+    return lambda: len(subscriber.positions()) == count
 
 
 async def test_a_concurrent_burst_reaches_a_redis_subscriber_once_each_in_order_per_channel(
@@ -97,7 +102,7 @@ async def test_a_commit_wakes_the_relay_through_listen_notify_not_the_poll(
         for expected in (1, 2, 3):
             started = time.monotonic()
             await Workload().writer(engine, commits=1, seed=expected)
-            await eventually(lambda n=expected: len(subscriber.positions()) == n, TIMEOUT, "event")
+            await eventually(holds(subscriber, expected), TIMEOUT, "the event")
             assert time.monotonic() - started < TIMEOUT
 
 
@@ -141,8 +146,12 @@ async def test_stopping_redis_mid_burst_loses_nothing_once_it_is_back(
         async with subscribed(redis_server.url, prefix) as after:
             publisher.gate.set()
             head = await head_position(engine)
-            got = lambda: before.positions() | after.positions()  # noqa: E731
-            await eventually(lambda: got() == set(range(1, head + 1)), 10 * TIMEOUT, "backlog")
+            everything = set(range(1, head + 1))
+            await eventually(
+                lambda: before.positions() | after.positions() == everything,
+                10 * TIMEOUT,
+                "the backlog",
+            )
             await eventually(lambda: relay.healthy, 5 * TIMEOUT, "recovery")
         expected = await expected_channels(engine, prefix)
         assert_complete_and_ordered(before.received + after.received, expected)
