@@ -4,7 +4,8 @@ gateway (subscriber) both import.
 Wire form (orjson, UTF-8 JSON object), version 1:
 
     {"v": 1, "position": 42, "prev": 40, "channel": "cs:<tenant>:project:<project>",
-     "stream": "task-<uuid>", "version": 3, "type": "TaskMoved", "time": "2026-11-27T05:33:27.123456+00:00",
+     "stream": "task-<uuid>", "version": 3, "type": "TaskMoved",
+     "time": "2026-11-27T05:33:27.123456+00:00",
      "tenant": "<uuid>", "project": "<uuid>" | null, "user": "<uuid>" | null,
      "correlation": "<id>" | null, "data": {...}}
 

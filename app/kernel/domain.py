@@ -148,7 +148,9 @@ class Aggregate:
     def check_version(self, expected: int | None) -> None:
         """Refuse a command that names a version other than the one just loaded."""
         if expected is not None and expected != self.version:
-            raise StaleVersionError(stream_id=self.stream_id, expected=expected, current=self.version)
+            raise StaleVersionError(
+                stream_id=self.stream_id, expected=expected, current=self.version
+            )
 
 
 ROLES = ("owner", "admin", "member")

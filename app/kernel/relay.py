@@ -120,8 +120,7 @@ class Relay:
     async def run(self, stop: asyncio.Event) -> None:
         """Lead or stand by until `stop` is set; returns after releasing the leadership."""
         helpers = [asyncio.create_task(self._wake_when(stop), name="relay-stop")]
-        if self._signal is not None:
-            helpers.append(asyncio.create_task(self._follow(self._signal), name="relay-signal"))
+        unlisten = self._signal.listen(self.notify) if self._signal is not None else None
         backoff = self.config.backoff_initial
         try:
             while not stop.is_set():
@@ -142,6 +141,8 @@ class Relay:
                     await self._pause(stop, backoff)
                     backoff = min(backoff * 2, self.config.backoff_max)
         finally:
+            if unlisten is not None:
+                unlisten()
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
@@ -258,12 +259,3 @@ class Relay:
     async def _wake_when(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self._wake.set()
-
-    async def _follow(self, signal: CommitSignal) -> None:
-        # CommitSignal clears its event after each wait; comparing heads loses no commit.
-        seen = signal.head
-        while True:
-            await signal.wait(self.config.poll_interval)
-            if signal.head != seen:
-                seen = signal.head
-                self.notify(seen)

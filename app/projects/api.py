@@ -6,6 +6,12 @@ import dataclasses
 
 from app.kernel.domain import Actor
 from app.kernel.uow import UnitOfWork
+from app.projects.access import (
+    member_project_ids,
+    projects_of_user,
+    readable_project_ids,
+    require_readable,
+)
 from app.projects.errors import ProjectNotFoundError
 from app.projects.handlers import load_readable
 
@@ -24,4 +30,12 @@ async def readable_project(uow: UnitOfWork, actor: Actor, project_id: str) -> Pr
     return ProjectAccess(project.id, project.tenant_id, project.status, tuple(project.members))
 
 
-__all__ = ["ProjectAccess", "ProjectNotFoundError", "readable_project"]
+__all__ = [
+    "ProjectAccess",
+    "ProjectNotFoundError",
+    "member_project_ids",
+    "projects_of_user",
+    "readable_project",
+    "readable_project_ids",
+    "require_readable",
+]

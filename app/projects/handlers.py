@@ -20,7 +20,6 @@ from app.projects.commands import (
 from app.projects.domain import Project
 from app.projects.errors import ProjectNotFoundError
 from app.tenants import api as tenants
-from app.tenants.domain import Tenant
 
 
 async def load_readable(
@@ -43,8 +42,7 @@ async def create_project(cmd: CreateProject, uow: UnitOfWork) -> CommandResult:
     """Create a project in the caller's tenant, taking one of the plan's project slots."""
     tenant_id = cmd.actor.tenant_id
     project_id = str(uuid.uuid4())
-    tenant = await repository.load(uow, Tenant, tenant_id)
-    tenant.take_project_slot(project_id)
+    await tenants.take_project_slot(uow, tenant_id, project_id)
     project = Project.create(
         project_id,
         tenant_id=tenant_id,
@@ -53,8 +51,6 @@ async def create_project(cmd: CreateProject, uow: UnitOfWork) -> CommandResult:
         budget_cents=cmd.budget_cents,
         by=cmd.actor,
     )
-    # Both streams in one transaction: a concurrent creator loses on the tenant's version.
-    await repository.save(uow, tenant, tenant_id=tenant_id)
     return await _saved(uow, project)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.kernel import repository
 from app.kernel.uow import UnitOfWork
-from app.tenants.domain import User
+from app.tenants.domain import Tenant, User
 from app.tenants.errors import UserNotFoundError
 
 
@@ -13,3 +13,14 @@ async def require_active_user(uow: UnitOfWork, tenant_id: str, user_id: str) -> 
     user = await repository.load(uow, User, user_id)
     if not user.exists or user.tenant_id != tenant_id or not user.active:
         raise UserNotFoundError(f"user {user_id} not found", field="user_id", user_id=user_id)
+
+
+async def take_project_slot(uow: UnitOfWork, tenant_id: str, project_id: str) -> None:
+    """Use one of the plan's project slots, in the caller's unit of work.
+
+    The tenant's stream version is the lock: two concurrent creators cannot both take the
+    last slot, the loser retries and is refused.
+    """
+    tenant = await repository.load(uow, Tenant, tenant_id)
+    tenant.take_project_slot(project_id)
+    await repository.save(uow, tenant, tenant_id=tenant_id)

@@ -33,12 +33,17 @@ async def sign_up(
         owner_id, tenant_id=tenant_id, email=email, name=cmd.name, role="owner", invited_by=None
     )
     await directory(uow).add(
-        DirectoryEntry(owner_id, tenant_id, email, cmd.name, "owner", True, hasher.hash(cmd.password))
+        DirectoryEntry(
+            owner_id, tenant_id, email, cmd.name, "owner", True, hasher.hash(cmd.password)
+        )
     )
     await repository.save(uow, tenant, tenant_id=tenant_id)
     stored = await repository.save(uow, owner, tenant_id=tenant_id)
     return CommandResult(
-        tenant_id, tenant.version, stored[-1].position, {"tenant_id": tenant_id, "user_id": owner_id}
+        tenant_id,
+        tenant.version,
+        stored[-1].position,
+        {"tenant_id": tenant_id, "user_id": owner_id},
     )
 
 

@@ -30,7 +30,11 @@ class Directory(abc.ABC):
 
     @abc.abstractmethod
     async def update(
-        self, user_id: str, *, name: str | None = None, role: str | None = None,
+        self,
+        user_id: str,
+        *,
+        name: str | None = None,
+        role: str | None = None,
         active: bool | None = None,
     ) -> None: ...
 

@@ -104,3 +104,21 @@ class SqlDirectory(Directory):
             .order_by(tenant_user.c.name)
         )
         return [_entry(row) for row in rows]
+
+
+# -- read side --------------------------------------------------------------------------------
+
+# The user directory read model (projection "users"): names and roles for the API's lists.
+# Unlike tenant_user above (written by the commands themselves), it is rebuilt from events.
+tenant_user_card = sa.Table(
+    "tenant_user_card",
+    metadata,
+    sa.Column("user_id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index(None, "tenant_id", "name"),
+)

@@ -1,0 +1,189 @@
+"""Projection "activity": one feed entry per event worth telling, with the names it mentions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.activity.tables import activity_entry, activity_lookup
+from app.kernel.eventstore import StoredEvent
+from app.kernel.projections import Projector
+from app.projects import events as p
+from app.tasks import events as t
+from app.tenants import events as u
+
+
+def _actor_id(event: Any, record: StoredEvent) -> str | None:
+    # Who sent the command; older or system events fall back to who the data names.
+    actor = record.metadata.get("actor_id")
+    if actor:
+        return str(actor)
+    for field in ("created_by", "invited_by"):
+        value = getattr(event, field, None)
+        if value:
+            return str(value)
+    return None
+
+
+class ActivityProjector(Projector):
+    name = "activity"
+    tables = (activity_entry, activity_lookup)
+    lookup = "activity_lookup"
+
+    async def _entry(
+        self,
+        event: Any,
+        record: StoredEvent,
+        *,
+        project_id: str | None = None,
+        task_id: str | None = None,
+        user_id: str | None = None,
+        **detail: Any,
+    ) -> None:
+        actor_id = _actor_id(event, record)
+        self.rows(self.t.activity_entry).add(
+            {
+                "position": record.position,
+                "tenant_id": record.tenant_id,
+                "project_id": project_id,
+                "type": record.type,
+                "occurred_at": record.recorded_at,
+                "actor_id": actor_id,
+                "actor_name": await self.recall("user", actor_id),
+                "project_name": project_id and await self.recall("project", project_id, ""),
+                "task_id": task_id,
+                "task_title": task_id and await self.recall("task", task_id, ""),
+                "user_id": user_id,
+                "user_name": user_id and await self.recall("user", user_id),
+                "detail": detail,
+            }
+        )
+
+    async def _propagate(
+        self, column_id: str, column_name: str, tenant: str, ref: str, name: str
+    ) -> None:
+        """A rename reaches every entry that copied the old name."""
+        await self.sync()
+        entry = self.t.activity_entry
+        await self.connection.execute(
+            entry.update()
+            .where(entry.c.tenant_id == tenant, entry.c[column_id] == ref)
+            .values({column_name: name})
+        )
+
+    # -- users --------------------------------------------------------------------------------
+    async def on_user_registered(self, event: u.UserRegistered, record: StoredEvent) -> None:
+        self.remember("user", event.user_id, record.tenant_id, event.name)
+        await self._entry(event, record, user_id=event.user_id, role=event.role)
+
+    async def on_user_renamed(self, event: u.UserRenamed, record: StoredEvent) -> None:
+        old = await self.recall("user", event.user_id)
+        await self._entry(event, record, user_id=event.user_id, old_name=old, new_name=event.name)
+        await self.rename("user", event.user_id, event.name)
+        await self._propagate("actor_id", "actor_name", record.tenant_id, event.user_id, event.name)
+        await self._propagate("user_id", "user_name", record.tenant_id, event.user_id, event.name)
+
+    async def on_user_role_changed(self, event: u.UserRoleChanged, record: StoredEvent) -> None:
+        await self._entry(event, record, user_id=event.user_id, role=event.role)
+
+    async def on_user_deactivated(self, event: u.UserDeactivated, record: StoredEvent) -> None:
+        await self._entry(event, record, user_id=event.user_id)
+
+    # -- projects -----------------------------------------------------------------------------
+    async def on_project_created(self, event: p.ProjectCreated, record: StoredEvent) -> None:
+        self.remember("project", event.project_id, record.tenant_id, event.name)
+        await self._entry(event, record, project_id=event.project_id)
+
+    async def on_project_renamed(self, event: p.ProjectRenamed, record: StoredEvent) -> None:
+        old = await self.recall("project", event.project_id, "")
+        await self._entry(
+            event, record, project_id=event.project_id, old_name=old, new_name=event.name
+        )
+        await self.rename("project", event.project_id, event.name)
+        await self._propagate(
+            "project_id", "project_name", record.tenant_id, event.project_id, event.name
+        )
+
+    async def on_project_described(self, event: p.ProjectDescribed, record: StoredEvent) -> None:
+        await self._entry(event, record, project_id=event.project_id)
+
+    async def on_project_status_changed(
+        self, event: p.ProjectStatusChanged, record: StoredEvent
+    ) -> None:
+        await self._entry(
+            event,
+            record,
+            project_id=event.project_id,
+            **{"from": event.from_status, "to": event.to_status},
+        )
+
+    async def on_project_budget_changed(
+        self, event: p.ProjectBudgetChanged, record: StoredEvent
+    ) -> None:
+        await self._entry(
+            event, record, project_id=event.project_id, budget_cents=event.budget_cents
+        )
+
+    async def on_project_spend_recorded(
+        self, event: p.ProjectSpendRecorded, record: StoredEvent
+    ) -> None:
+        await self._entry(
+            event,
+            record,
+            project_id=event.project_id,
+            amount_cents=event.amount_cents,
+            note=event.note,
+        )
+
+    async def on_project_member_added(
+        self, event: p.ProjectMemberAdded, record: StoredEvent
+    ) -> None:
+        await self._entry(event, record, project_id=event.project_id, user_id=event.user_id)
+
+    async def on_project_member_removed(
+        self, event: p.ProjectMemberRemoved, record: StoredEvent
+    ) -> None:
+        await self._entry(event, record, project_id=event.project_id, user_id=event.user_id)
+
+    # -- tasks --------------------------------------------------------------------------------
+    async def on_task_created(self, event: t.TaskCreated, record: StoredEvent) -> None:
+        self.remember("task", event.task_id, record.tenant_id, event.title)
+        await self._entry(event, record, project_id=event.project_id, task_id=event.task_id)
+
+    async def on_task_edited(self, event: t.TaskEdited, record: StoredEvent) -> None:
+        old = await self.recall("task", event.task_id, "")
+        await self._entry(event, record, project_id=event.project_id, task_id=event.task_id)
+        if old != event.title:
+            await self.rename("task", event.task_id, event.title)
+            await self._propagate(
+                "task_id", "task_title", record.tenant_id, event.task_id, event.title
+            )
+
+    async def on_task_assigned(self, event: t.TaskAssigned, record: StoredEvent) -> None:
+        await self._entry(
+            event,
+            record,
+            project_id=event.project_id,
+            task_id=event.task_id,
+            user_id=event.assignee_id,
+        )
+
+    async def on_task_unassigned(self, event: t.TaskUnassigned, record: StoredEvent) -> None:
+        await self._entry(
+            event,
+            record,
+            project_id=event.project_id,
+            task_id=event.task_id,
+            user_id=event.previous_assignee_id or None,
+        )
+
+    async def on_task_moved(self, event: t.TaskMoved, record: StoredEvent) -> None:
+        await self._entry(
+            event,
+            record,
+            project_id=event.project_id,
+            task_id=event.task_id,
+            **{"from": event.from_status, "to": event.to_status},
+        )
+
+    async def on_task_archived(self, event: t.TaskArchived, record: StoredEvent) -> None:
+        await self._entry(event, record, project_id=event.project_id, task_id=event.task_id)

@@ -1,0 +1,98 @@
+"""The composition root: builds the message bus and binds each handler's dependencies."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from functools import partial
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.kernel.clock import Clock, utc_now
+from app.kernel.messagebus import Handler, MessageBus
+from app.kernel.signals import CommitSignal
+from app.kernel.tokens import TokenSigner
+from app.kernel.uow import SqlUnitOfWork, uow_factory
+from app.projects import commands as pc
+from app.projects import handlers as ph
+from app.settings import Settings
+from app.tasks import commands as tc
+from app.tasks import handlers as th
+from app.tenants import commands as uc
+from app.tenants import handlers as uh
+from app.tenants.passwords import Argon2Hasher
+from app.tenants.ports import DirectoryFactory, PasswordHasher
+from app.tenants.ratelimit import LoginThrottle
+from app.tenants.tables import SqlDirectory
+
+
+@dataclasses.dataclass(slots=True)
+class Services:
+    """Everything a request needs, built once per process and owned by the lifespan."""
+
+    settings: Settings
+    engine: AsyncEngine
+    uow_factory: Callable[[], SqlUnitOfWork]
+    bus: MessageBus
+    signer: TokenSigner
+    hasher: PasswordHasher
+    directory: DirectoryFactory
+    clock: Clock
+    signal: CommitSignal
+    login_throttle: LoginThrottle
+
+
+def handlers(
+    *, directory: DirectoryFactory, hasher: PasswordHasher, settings: Settings
+) -> dict[type, Handler]:
+    return {
+        uc.SignUp: partial(
+            uh.sign_up,
+            directory=directory,
+            hasher=hasher,
+            project_limit=settings.default_project_limit,
+        ),
+        uc.InviteUser: partial(uh.invite_user, directory=directory, hasher=hasher),
+        uc.UpdateUser: partial(uh.update_user, directory=directory),
+        uc.DeactivateUser: partial(uh.deactivate_user, directory=directory),
+        pc.CreateProject: ph.create_project,
+        pc.UpdateProject: ph.update_project,
+        pc.ChangeProjectStatus: ph.change_project_status,
+        pc.ChangeProjectBudget: ph.change_project_budget,
+        pc.RecordProjectSpend: ph.record_project_spend,
+        pc.AddProjectMember: ph.add_project_member,
+        pc.RemoveProjectMember: ph.remove_project_member,
+        tc.CreateTask: th.create_task,
+        tc.EditTask: th.edit_task,
+        tc.AssignTask: th.assign_task,
+        tc.MoveTask: th.move_task,
+        tc.ArchiveTask: th.archive_task,
+    }
+
+
+def bootstrap(
+    settings: Settings,
+    engine: AsyncEngine,
+    *,
+    clock: Clock = utc_now,
+    hasher: PasswordHasher | None = None,
+) -> Services:
+    signal = CommitSignal()
+    make_uow = uow_factory(engine, clock=clock, on_commit=signal.notify)
+    hasher = hasher or Argon2Hasher()
+    bus = MessageBus(
+        make_uow,
+        handlers(directory=SqlDirectory, hasher=hasher, settings=settings),
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        uow_factory=make_uow,
+        bus=bus,
+        signer=TokenSigner(settings.secret_key),
+        hasher=hasher,
+        directory=SqlDirectory,
+        clock=clock,
+        signal=signal,
+        login_throttle=LoginThrottle(clock=clock),
+    )

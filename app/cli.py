@@ -1,0 +1,100 @@
+"""The `collabspace` command: serve, migrate, and the operational sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import sys
+from typing import Any
+
+from app.settings import Settings, SettingsError
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    if args.port and "REALTIME_PORT" not in os.environ:
+        # The embedded gateway listens next to the API unless told otherwise.
+        settings = dataclasses.replace(settings, port=args.port, realtime_port=args.port + 1)
+    if args.workers > 1 and settings.redis_url is None and settings.embedded_gateway:
+        print(
+            "collabspace: --workers > 1 needs REDIS_URL (one gateway, not one per worker)",
+            file=sys.stderr,
+        )
+        return 2
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port or settings.port,
+        "log_level": "info",
+        "access_log": False,
+        "lifespan": "on",
+    }
+    if args.workers > 1:
+        # Worker processes import the app themselves: each builds it from the environment.
+        uvicorn.run("app.main:create_app", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from app import migrate
+    from app.kernel.db import make_engine
+
+    async def run() -> None:
+        engine = make_engine(settings.database_url)
+        try:
+            await migrate.upgrade(engine, args.revision)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    print(f"migrated to {args.revision}")
+    return 0
+
+
+def _gateway(args: argparse.Namespace, settings: Settings) -> int:
+    # The gateway is its own deployable: it reads its own configuration from the environment.
+    from realtime.main import main as gateway_main
+
+    return gateway_main(args.rest)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="collabspace", description="CollabSpace server")
+    commands = root.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the API (and, embedded, everything else)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=0, help="default: $PORT or 8000")
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.set_defaults(run=_serve)
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.set_defaults(run=_migrate)
+    gateway = commands.add_parser("gateway", help="run a WebSocket gateway node (realtime/)")
+    gateway.add_argument("rest", nargs=argparse.REMAINDER)
+    gateway.set_defaults(run=_gateway)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = parser().parse_args(argv)
+    if args.command == "gateway":
+        return _gateway(args, Settings())
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"collabspace: {exc}", file=sys.stderr)
+        return 2
+    result: int = args.run(args, settings)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

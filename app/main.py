@@ -1,0 +1,184 @@
+"""create_app(settings): routes, error handlers, and a lifespan that owns the engine and bus."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app import migrate, runtime
+from app.activity.routes import api as activity_api
+from app.bootstrap import Services, bootstrap
+from app.kernel.db import make_engine
+from app.kernel.domain import DomainError
+from app.kernel.openapi import build_openapi
+from app.kernel.problems import HttpProblem, from_domain_error, from_http_problem, problem_response
+from app.kernel.web import Endpoint, handler_for
+from app.projects.routes import api as projects_api
+from app.settings import Settings
+from app.tasks.routes import api as tasks_api
+from app.tenants.passwords import Argon2Hasher
+from app.tenants.ports import PasswordHasher
+from app.tenants.routes import api as tenants_api
+from app.web.routes import routes as web_routes
+
+log = logging.getLogger("collabspace")
+
+
+def endpoints() -> list[Endpoint]:
+    return [
+        *tenants_api.endpoints,
+        *projects_api.endpoints,
+        *tasks_api.endpoints,
+        *activity_api.endpoints,
+    ]
+
+
+async def healthz(request: Request) -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+async def readyz(request: Request) -> Response:
+    services: Services = request.state.services
+    checks: dict[str, Any] = {}
+    try:
+        async with services.engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except (OSError, DBAPIError):
+        checks["database"] = "unavailable"
+    ready = all(v == "ok" for v in checks.values())
+    body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    return Response(orjson.dumps(body), 200 if ready else 503, media_type="application/json")
+
+
+def _with_operations(document: dict[str, Any]) -> dict[str, Any]:
+    """Describe the operational endpoints too, so that the document covers every route."""
+    status = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string"}},
+    }
+    json_status = {"application/json": {"schema": status}}
+    document["paths"]["/healthz"] = {
+        "get": {
+            "operationId": "healthz",
+            "summary": "The process is up",
+            "tags": ["operations"],
+            "responses": {"200": {"description": "OK", "content": json_status}},
+        }
+    }
+    document["paths"]["/readyz"] = {
+        "get": {
+            "operationId": "readyz",
+            "summary": "The database is reachable",
+            "tags": ["operations"],
+            "responses": {
+                "200": {"description": "Ready", "content": json_status},
+                "503": {"description": "A dependency is unavailable", "content": json_status},
+            },
+        }
+    }
+    document["paths"]["/"] = {
+        "get": {
+            "operationId": "board_page",
+            "summary": "The live board page (HTML; its modules are under /static/)",
+            "tags": ["web"],
+            "responses": {"200": {"description": "OK", "content": {"text/html": {}}}},
+        }
+    }
+    return document
+
+
+def _openapi_route(document: dict[str, Any]) -> Route:
+    payload = orjson.dumps(document)
+
+    async def openapi(request: Request) -> Response:
+        return Response(payload, media_type="application/json")
+
+    return Route("/openapi.json", openapi, methods=["GET"])
+
+
+async def _on_http_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HttpProblem)
+    return from_http_problem(exc)
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return from_domain_error(exc)
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return problem_response(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+
+
+async def _on_database_down(request: Request, exc: Exception) -> Response:
+    # A dependency outage is the server's 503, never a 500 and never the client's fault.
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return problem_response(
+        503,
+        "unavailable",
+        "the database is unavailable; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(500, "internal_error", "an unexpected error occurred")
+
+
+def create_app(
+    settings: Settings | None = None, *, hasher: PasswordHasher | None = None
+) -> Starlette:
+    """The API as an ASGI app. Nothing is connected until the lifespan starts."""
+    settings = settings or Settings.from_env()
+    api_endpoints = endpoints()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        if not settings.is_postgres:
+            # The embedded default migrates itself; PostgreSQL is migrated by the release step.
+            await migrate.upgrade(engine)
+        services = bootstrap(settings, engine, hasher=hasher or Argon2Hasher())
+        try:
+            async with runtime.running(settings, engine, services.signal) as parts:
+                yield {"services": services, "runtime": parts}
+        finally:
+            await engine.dispose()
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        _openapi_route(
+            _with_operations(build_openapi(api_endpoints, title="CollabSpace API", version="0.1.0"))
+        ),
+        *[Route(e.path, handler_for(e), methods=[e.method]) for e in api_endpoints],
+        *web_routes(),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            HttpProblem: _on_http_problem,
+            DomainError: _on_domain_error,
+            HTTPException: _on_http_exception,
+            OperationalError: _on_database_down,
+            OSError: _on_database_down,
+            Exception: _on_unexpected,
+        },
+    )

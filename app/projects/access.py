@@ -1,0 +1,58 @@
+"""Who may read which project, from the read model: members, and the tenant's owners/admins.
+
+Anything else (another tenant's project, a project the caller is not in) is "not found".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.kernel.domain import Actor
+from app.projects.errors import ProjectNotFoundError
+from app.projects.tables import project_member, project_summary
+
+
+def member_project_ids(tenant_id: str, user_id: str) -> sa.Select[Any]:
+    """A subquery of the projects the user is a member of."""
+    return sa.select(project_member.c.project_id).where(
+        project_member.c.tenant_id == tenant_id, project_member.c.user_id == user_id
+    )
+
+
+async def can_read(connection: AsyncConnection, actor: Actor, project_id: str) -> bool:
+    if actor.is_admin:
+        query = sa.select(project_summary.c.project_id).where(
+            project_summary.c.tenant_id == actor.tenant_id,
+            project_summary.c.project_id == project_id,
+        )
+    else:
+        query = member_project_ids(actor.tenant_id, actor.user_id).where(
+            project_member.c.project_id == project_id
+        )
+    return (await connection.scalar(query)) is not None
+
+
+async def require_readable(connection: AsyncConnection, actor: Actor, project_id: str) -> None:
+    if not await can_read(connection, actor, project_id):
+        raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
+
+
+async def projects_of_user(connection: AsyncConnection, tenant_id: str, user_id: str) -> list[str]:
+    """The projects the user is a member of (for realtime tickets), sorted."""
+    query = member_project_ids(tenant_id, user_id).order_by(project_member.c.project_id)
+    return [str(v) for v in await connection.scalars(query)]
+
+
+async def readable_project_ids(connection: AsyncConnection, actor: Actor) -> list[str]:
+    """Every project the actor may read: all of the tenant's for owners/admins."""
+    if not actor.is_admin:
+        return await projects_of_user(connection, actor.tenant_id, actor.user_id)
+    query = (
+        sa.select(project_summary.c.project_id)
+        .where(project_summary.c.tenant_id == actor.tenant_id)
+        .order_by(project_summary.c.project_id)
+    )
+    return [str(v) for v in await connection.scalars(query)]

@@ -1,0 +1,177 @@
+"""Project queries: the list, the dashboard, and the history of a project (time travel)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.activity import api as activity
+from app.kernel import history
+from app.kernel.domain import Actor, InvalidInputError
+from app.kernel.projections import read_checkpoints
+from app.kernel.uow import UnitOfWork
+from app.projects import access
+from app.projects.access import projects_of_user, readable_project_ids
+from app.projects.domain import STATUSES, Project
+from app.projects.errors import ProjectNotFoundError
+from app.projects.handlers import load_readable
+from app.projects.tables import project_summary
+
+# The projections each query reads: what `min_position` must wait for.
+LIST_READS = ("projects",)
+DASHBOARD_READS = ("projects", "activity")
+MAX_LIMIT = 100
+RECENT_ACTIVITY = 20
+
+__all__ = [
+    "DASHBOARD_READS",
+    "LIST_READS",
+    "list_projects",
+    "project_dashboard",
+    "project_history",
+    "project_state",
+    "projects_of_user",
+    "readable_project_ids",
+]
+
+
+def completion(total: int, done: int) -> int:
+    """Whole percent done, 0 for a project without tasks."""
+    return round(100 * done / total) if total else 0
+
+
+async def _as_of(connection: AsyncConnection, names: tuple[str, ...]) -> int:
+    # The lowest of the checkpoints: every event up to it is reflected in the answer.
+    return min((await read_checkpoints(connection, names)).values())
+
+
+def _list_item(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "project_id": row["project_id"],
+        "name": row["name"],
+        "status": row["status"],
+        "task_total": row["task_total"],
+        "task_done": row["task_done"],
+        "completion_pct": completion(row["task_total"], row["task_done"]),
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+def _parse_cursor(cursor: str | None) -> int | None:
+    if cursor is None or cursor == "":
+        return None
+    if not cursor.isdigit():
+        raise InvalidInputError("cursor must be a value from next_cursor", field="cursor")
+    return int(cursor)
+
+
+async def list_projects(
+    connection: AsyncConnection,
+    actor: Actor,
+    *,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """The projects the actor may read, newest first, optionally of one status; cursor paged."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}", field="status")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    after = _parse_cursor(cursor)
+    s = project_summary.c
+    query = sa.select(
+        s.project_id,
+        s.name,
+        s.status,
+        s.task_total,
+        s.task_done,
+        s.created_at,
+        s.updated_at,
+        s.created_position,
+    ).where(s.tenant_id == actor.tenant_id)
+    if not actor.is_admin:
+        query = query.where(
+            s.project_id.in_(access.member_project_ids(actor.tenant_id, actor.user_id))
+        )
+    if status is not None:
+        query = query.where(s.status == status)
+    if after is not None:
+        query = query.where(s.created_position < after)
+    rows = [
+        dict(r._mapping)
+        for r in await connection.execute(
+            query.order_by(s.created_position.desc()).limit(limit + 1)
+        )
+    ]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "items": [_list_item(r) for r in rows],
+        "next_cursor": str(rows[-1]["created_position"]) if more else None,
+        "as_of_position": await _as_of(connection, LIST_READS),
+    }
+
+
+async def project_dashboard(
+    connection: AsyncConnection, actor: Actor, project_id: str
+) -> dict[str, Any]:
+    """One project's dashboard: one row of the summary plus its newest activity entries."""
+    found = (
+        await connection.execute(
+            sa.select(project_summary).where(
+                project_summary.c.tenant_id == actor.tenant_id,
+                project_summary.c.project_id == project_id,
+            )
+        )
+    ).first()
+    row = None if found is None else dict(found._mapping)
+    if row is None or not (
+        actor.is_admin or any(m["user_id"] == actor.user_id for m in row["members"])
+    ):
+        raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
+    return {
+        **_list_item(row),
+        "description": row["description"],
+        "created_by": {"user_id": row["created_by"], "name": row["created_by_name"]},
+        "members": row["members"],
+        "budget_cents": row["budget_cents"],
+        "spend_cents": row["spend_cents"],
+        "recent_activity": await activity.recent(
+            connection, actor.tenant_id, project_id, RECENT_ACTIVITY
+        ),
+        "as_of_position": await _as_of(connection, DASHBOARD_READS),
+    }
+
+
+async def project_history(uow: UnitOfWork, actor: Actor, project_id: str) -> dict[str, Any]:
+    """The project's events in order; readable only by who may read the project now."""
+    async with uow:
+        project = await load_readable(uow, actor, project_id)
+        events = await history.events_of(uow, Project, project_id)
+    return {"project_id": project_id, "version": project.version, "events": events}
+
+
+async def project_state(
+    uow: UnitOfWork,
+    actor: Actor,
+    project_id: str,
+    *,
+    as_of_version: int | None = None,
+    as_of: datetime | None = None,
+) -> dict[str, Any]:
+    """The project as it was at a version and/or a time, rebuilt by replaying its events."""
+    async with uow:
+        await load_readable(uow, actor, project_id)
+        past = await history.state_as_of(
+            uow, Project, project_id, as_of_version=as_of_version, as_of=as_of
+        )
+    if not past.exists:
+        raise ProjectNotFoundError(
+            f"project {project_id} did not exist yet at that point", project_id=project_id
+        )
+    return {"project_id": project_id, "version": past.version, "state": history.state_dict(past)}

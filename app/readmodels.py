@@ -1,0 +1,53 @@
+"""The read side's composition: every projector, and the `projections rebuild` command logic."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.activity.projections import ActivityProjector
+from app.kernel.db import make_engine
+from app.kernel.projections import Projector
+from app.kernel.rebuild import RebuildReport, rebuild_projection
+from app.projects.projections import ProjectsProjector
+from app.settings import Settings
+from app.tasks.projections import BoardProjector
+from app.tenants.projections import UserDirectoryProjector
+
+PROJECTORS: tuple[type[Projector], ...] = (
+    UserDirectoryProjector,
+    ProjectsProjector,
+    BoardProjector,
+    ActivityProjector,
+)
+NAMES = tuple(cls.name for cls in PROJECTORS)
+
+
+def projectors(names: tuple[str, ...] | list[str] | None = None) -> list[Projector]:
+    """Fresh projector instances (all of them, or the named ones); unknown names raise KeyError."""
+    by_name = {cls.name: cls for cls in PROJECTORS}
+    return [by_name[name]() for name in (names or NAMES)]
+
+
+async def rebuild(
+    engine: AsyncEngine, name: str, *, out: TextIO | None = None, batch_size: int = 5000
+) -> RebuildReport:
+    """Rebuild one projection from position zero while the old tables keep serving."""
+    (projector,) = projectors([name])
+    return await rebuild_projection(engine, projector, out=out, batch_size=batch_size)
+
+
+async def rebuild_command(settings: Settings, name: str | None, out: TextIO = sys.stdout) -> int:
+    """`collabspace projections rebuild [NAME]`: one projection, or all; answers the exit code."""
+    if name is not None and name not in NAMES:
+        out.write(f"unknown projection {name!r}; known: {', '.join(NAMES)}\n")
+        return 2
+    engine = make_engine(settings.database_url)
+    try:
+        for each in [name] if name else list(NAMES):
+            await rebuild(engine, each, out=out)
+    finally:
+        await engine.dispose()
+    return 0

@@ -1,0 +1,170 @@
+"""HTTP endpoints of the tasks context."""
+
+from __future__ import annotations
+
+from app.kernel.web import (
+    Api,
+    Call,
+    MutationResult,
+    ReadParams,
+    Reply,
+    execute,
+    path_id,
+    read_model_reply,
+    wait_for_position,
+)
+from app.projects.schemas import AsOfParams, BoardOut, HistoryOut, StateOut
+from app.tasks import views
+from app.tasks.commands import ArchiveTask, AssignTask, CreateTask, EditTask, MoveTask
+from app.tasks.handlers import load_readable_task
+from app.tasks.schemas import AssignBody, CreateTaskBody, EditTaskBody, MoveBody, TaskOut
+
+api = Api("tasks")
+CHANGE_ERRORS = (401, 404, 409, 422)
+
+
+@api.route(
+    "POST",
+    "/projects/{project_id}/tasks",
+    summary="Create a task in a project",
+    body=CreateTaskBody,
+    response=MutationResult,
+    status=201,
+    errors=(401, 404, 409, 422),
+)
+async def create_task(call: Call[CreateTaskBody, None]) -> Reply:
+    b = call.body
+    assignee = None if b.assignee_id is None else b.assignee_id.lower()
+    command = CreateTask(call.actor, path_id(call, "project_id"), b.title, b.description, assignee)
+    return await execute(call, command, status=201)
+
+
+@api.route(
+    "GET",
+    "/tasks/{task_id}",
+    summary="A task's current state, with its ETag",
+    response=TaskOut,
+    errors=(401, 404),
+)
+async def get_task(call: Call[None, None]) -> Reply:
+    async with call.services.uow_factory() as uow:
+        t, _ = await load_readable_task(uow, call.actor, path_id(call, "task_id"))
+    body = TaskOut(
+        id=t.id,
+        project_id=t.project_id,
+        title=t.title,
+        description=t.description,
+        status=t.status,  # type: ignore[arg-type]
+        assignee_id=t.assignee_id,
+        archived=t.archived,
+        created_by=t.created_by,
+        version=t.version,
+    )
+    return Reply(body, headers={"ETag": f'"{t.version}"'})
+
+
+@api.route(
+    "PATCH",
+    "/tasks/{task_id}",
+    summary="Edit a task's title or description",
+    body=EditTaskBody,
+    response=MutationResult,
+    errors=CHANGE_ERRORS,
+)
+async def edit_task(call: Call[EditTaskBody, None]) -> Reply:
+    command = EditTask(
+        call.actor,
+        path_id(call, "task_id"),
+        call.body.title,
+        call.body.description,
+        call.if_match(),
+    )
+    return await execute(call, command)
+
+
+@api.route(
+    "PUT",
+    "/tasks/{task_id}/assignee",
+    summary="Assign to a project member (null unassigns)",
+    body=AssignBody,
+    response=MutationResult,
+    errors=CHANGE_ERRORS,
+)
+async def assign_task(call: Call[AssignBody, None]) -> Reply:
+    assignee = None if call.body.assignee_id is None else call.body.assignee_id.lower()
+    command = AssignTask(call.actor, path_id(call, "task_id"), assignee, call.if_match())
+    return await execute(call, command)
+
+
+@api.route(
+    "POST",
+    "/tasks/{task_id}/move",
+    summary="Move between todo, in_progress and done",
+    body=MoveBody,
+    response=MutationResult,
+    errors=CHANGE_ERRORS,
+)
+async def move_task(call: Call[MoveBody, None]) -> Reply:
+    command = MoveTask(call.actor, path_id(call, "task_id"), call.body.status, call.if_match())
+    return await execute(call, command)
+
+
+@api.route(
+    "POST",
+    "/tasks/{task_id}/archive",
+    summary="Archive a task",
+    response=MutationResult,
+    errors=CHANGE_ERRORS,
+)
+async def archive_task(call: Call[None, None]) -> Reply:
+    command = ArchiveTask(call.actor, path_id(call, "task_id"), call.if_match())
+    return await execute(call, command)
+
+
+@api.route(
+    "GET",
+    "/projects/{project_id}/board",
+    summary="A project's tasks grouped by status",
+    query=ReadParams,
+    response=BoardOut,
+    errors=(401, 404, 422),
+)
+async def task_board(call: Call[None, ReadParams]) -> Reply:
+    project_id = path_id(call, "project_id")
+    await wait_for_position(call)
+    async with call.services.engine.connect() as connection:
+        body = await views.task_board(connection, call.actor, project_id)
+    return await read_model_reply(call, body)
+
+
+@api.route(
+    "GET",
+    "/tasks/{task_id}/history",
+    summary="A task's events, in order",
+    response=HistoryOut,
+    errors=(401, 404),
+)
+async def task_history(call: Call[None, None]) -> Reply:
+    body = await views.task_history(
+        call.services.uow_factory(), call.actor, path_id(call, "task_id")
+    )
+    return Reply(body)
+
+
+@api.route(
+    "GET",
+    "/tasks/{task_id}/state",
+    summary="A task as it was at a version or a time (rebuilt by replay)",
+    query=AsOfParams,
+    response=StateOut,
+    errors=(401, 404, 422),
+)
+async def task_state(call: Call[None, AsOfParams]) -> Reply:
+    body = await views.task_state(
+        call.services.uow_factory(),
+        call.actor,
+        path_id(call, "task_id"),
+        as_of_version=call.query.as_of_version,
+        as_of=call.query.as_of,
+    )
+    return Reply(body)

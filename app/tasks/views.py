@@ -1,0 +1,79 @@
+"""Task queries: a project's board, and the history of a task (time travel)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.kernel import history
+from app.kernel.domain import Actor
+from app.kernel.projections import read_checkpoints
+from app.kernel.uow import UnitOfWork
+from app.projects import api as projects
+from app.tasks.domain import TASK_STATUSES, Task
+from app.tasks.errors import TaskNotFoundError
+from app.tasks.handlers import load_readable_task
+from app.tasks.tables import task_card
+
+BOARD_READS = ("board",)
+
+
+async def task_board(connection: AsyncConnection, actor: Actor, project_id: str) -> dict[str, Any]:
+    """A readable project's open tasks grouped by status, oldest first within each column."""
+    await projects.require_readable(connection, actor, project_id)
+    rows = await connection.execute(
+        sa.select(task_card)
+        .where(task_card.c.tenant_id == actor.tenant_id, task_card.c.project_id == project_id)
+        .order_by(task_card.c.created_position)
+    )
+    columns: dict[str, list[dict[str, Any]]] = {status: [] for status in TASK_STATUSES}
+    for row in rows:
+        card = row._mapping
+        columns.setdefault(card["status"], []).append(
+            {
+                "task_id": card["task_id"],
+                "title": card["title"],
+                "description": card["description"],
+                "assignee": None
+                if card["assignee_id"] is None
+                else {"user_id": card["assignee_id"], "name": card["assignee_name"]},
+                "version": card["version"],
+                "updated_at": card["updated_at"].isoformat(),
+            }
+        )
+    checkpoints = await read_checkpoints(connection, BOARD_READS)
+    return {
+        "project_id": project_id,
+        "columns": columns,
+        "as_of_position": min(checkpoints.values()),
+    }
+
+
+async def task_history(uow: UnitOfWork, actor: Actor, task_id: str) -> dict[str, Any]:
+    """The task's events in order; readable only by who may read its project now."""
+    async with uow:
+        task, _ = await load_readable_task(uow, actor, task_id)
+        events = await history.events_of(uow, Task, task_id)
+    return {"task_id": task_id, "version": task.version, "events": events}
+
+
+async def task_state(
+    uow: UnitOfWork,
+    actor: Actor,
+    task_id: str,
+    *,
+    as_of_version: int | None = None,
+    as_of: datetime | None = None,
+) -> dict[str, Any]:
+    """The task as it was at a version and/or a time, rebuilt by replaying its events."""
+    async with uow:
+        await load_readable_task(uow, actor, task_id)
+        past = await history.state_as_of(
+            uow, Task, task_id, as_of_version=as_of_version, as_of=as_of
+        )
+    if not past.exists:
+        raise TaskNotFoundError(f"task {task_id} did not exist yet at that point", task_id=task_id)
+    return {"task_id": task_id, "version": past.version, "state": history.state_dict(past)}

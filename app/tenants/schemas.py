@@ -1,0 +1,74 @@
+"""Wire models of the tenants context: declared once, used to validate and to build OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from app.kernel.web import Wire
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+    ),
+]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
+Role = Literal["owner", "admin", "member"]
+
+
+class SignUpBody(Wire):
+    tenant_name: Name
+    name: Name
+    email: Email
+    password: Password
+
+
+class LoginBody(Wire):
+    email: Email
+    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class TokenOut(Wire):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="Seconds until the access token expires")
+    tenant_id: str
+    user_id: str
+
+
+class SignUpOut(TokenOut):
+    position: int
+
+
+class InviteBody(Wire):
+    email: Email
+    name: Name
+    role: Role = "member"
+    password: Password
+
+
+class UpdateUserBody(Wire):
+    name: Name | None = None
+    role: Role | None = None
+
+
+class UserOut(Wire):
+    id: str
+    tenant_id: str
+    email: str
+    name: str
+    role: Role
+    active: bool
+
+
+class UserListOut(Wire):
+    items: list[UserOut]
+
+
+class RealtimeTicketOut(Wire):
+    ticket: str
+    expires_in: int
+    url: str = Field(description="Where to open the WebSocket")

@@ -1,0 +1,70 @@
+"""Gateway configuration: one frozen object, read from the environment once by the entrypoint."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+KIB = 1024
+
+
+class ConfigError(Exception):
+    """A misconfiguration, refused at start-up rather than at the first connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    secret_key: str
+    host: str = "0.0.0.0"
+    port: int = 8001
+    redis_url: str | None = None
+    channel_prefix: str = "cs"
+    # websockets limits (STYLE section 6): every one explicit.
+    max_size: int = 64 * KIB
+    max_queue: int = 16
+    write_limit: int = 32 * KIB
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    open_timeout: float = 10.0
+    close_timeout: float = 10.0
+    # Our own limits.
+    auth_timeout: float = 5.0
+    heartbeat_s: float = 25.0
+    max_connections: int = 20_000
+    max_subscriptions: int = 100
+    rate_per_s: float = 20.0
+    rate_burst: int = 40
+    # Unsent bytes in a connection's transport past which it is a slow consumer (close 4002).
+    slow_consumer_bytes: int = 1024 * KIB
+    # Events per batch frame; a channel's pending batch is flushed at the end of the loop turn
+    # or when it reaches this size, whichever comes first.
+    max_batch_events: int = 256
+    max_lifetime_s: float = 3600.0
+    drain_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
+        env = os.environ if env is None else env
+        secret = env.get("SECRET_KEY", "")
+        if len(secret) < 16:
+            # Tickets are signed by the API with this key; without it nobody could connect.
+            raise ConfigError("SECRET_KEY must be set (16+ characters, shared with the API)")
+        port = env.get("REALTIME_PORT") or env.get("PORT") or "8001"
+        try:
+            return cls(
+                secret_key=secret,
+                host=env.get("HOST", "0.0.0.0"),
+                port=int(port),
+                redis_url=env.get("REDIS_URL") or None,
+                channel_prefix=env.get("CHANNEL_PREFIX", "cs") or "cs",
+                auth_timeout=float(env.get("AUTH_TIMEOUT_SECONDS", "5")),
+                max_connections=int(env.get("MAX_CONNECTIONS", "20000")),
+                rate_per_s=float(env.get("RATE_PER_SECOND", "20")),
+                rate_burst=int(env.get("RATE_BURST", "40")),
+                slow_consumer_bytes=int(env.get("SLOW_CONSUMER_BYTES", str(1024 * KIB))),
+                max_lifetime_s=float(env.get("MAX_LIFETIME_SECONDS", "3600")),
+                drain_seconds=float(env.get("DRAIN_SECONDS", "5")),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"bad numeric setting: {exc}") from None

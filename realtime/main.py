@@ -1,0 +1,51 @@
+"""Entrypoint: `python -m realtime` and `collabspace gateway` call `main()`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+
+from realtime.broker import Broker, MemoryBroker, RedisBroker
+from realtime.config import ConfigError, GatewayConfig
+from realtime.server import run_gateway
+
+log = logging.getLogger("realtime")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one gateway node configured from the environment; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="collabspace gateway",
+                                     description="CollabSpace WebSocket gateway node")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        config = GatewayConfig.from_env()
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    asyncio.run(_serve(config))
+    return 0
+
+
+async def _serve(config: GatewayConfig) -> None:
+    broker: Broker
+    if config.redis_url:
+        broker = RedisBroker(config.redis_url)
+    else:
+        # Standalone without Redis only sees what is published in this process: useful for
+        # local experiments; the embedded default runs the gateway inside the API instead.
+        log.warning("REDIS_URL not set: in-memory broker, this node receives no relay events")
+        broker = MemoryBroker()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await run_gateway(config, broker, stop)
+    finally:
+        await broker.close()

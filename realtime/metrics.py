@@ -1,0 +1,39 @@
+"""Prometheus metrics of one gateway, on its own registry (embedding must not collide)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CLOSE_REASONS = ("auth", "slow_consumer", "rate_limit", "deactivated", "lifetime", "overloaded",
+                 "drain")
+DROP_REASONS = ("duplicate", "malformed", "unsubscribed")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        p = "collabspace_gateway_"
+        self.connections = Gauge(p + "connections", "Open, authenticated connections", registry=r)
+        self.subscriptions = Gauge(p + "subscriptions", "Client channel subscriptions", registry=r)
+        self.broker_channels = Gauge(p + "broker_channels", "Broker channels subscribed",
+                                     registry=r)
+        self.messages_in = Counter(p + "messages_in", "Frames received from clients", registry=r)
+        self.broker_in = Counter(p + "broker_messages", "Messages received from the broker",
+                                 registry=r)
+        self.messages_out = Counter(p + "messages_out", "Frames written to clients", registry=r)
+        self.deliveries = Counter(p + "deliveries", "Events written to clients", registry=r)
+        self.bytes_out = Counter(p + "bytes_out", "Bytes of event frames written", registry=r)
+        self.gaps = Counter(p + "gaps", "Events whose 'prev' was not the last seen", registry=r)
+        drops = Counter(p + "drops", "Broker messages dropped", ["reason"], registry=r)
+        self.drops = {reason: drops.labels(reason) for reason in DROP_REASONS}
+        closes = Counter(p + "closes", "Connections closed by the gateway", ["reason"],
+                         registry=r)
+        self.closes = {reason: closes.labels(reason) for reason in CLOSE_REASONS}
+        self.latency = Histogram(p + "commit_to_send_seconds",
+                                 "Event commit time (envelope 'time') to write on the sockets",
+                                 buckets=LATENCY_BUCKETS, registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

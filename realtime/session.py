@@ -1,0 +1,213 @@
+"""One connection: authenticate with the first frame, then serve subscribe/unsubscribe/ping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from dataclasses import dataclass, field
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from realtime import protocol
+from realtime.auth import Access, Ticket, TicketError, verify_ticket
+from realtime.broker import BrokerError
+from realtime.config import GatewayConfig
+from realtime.envelope import project_channel, tenant_channel, user_channel
+from realtime.fanout import Fanout
+from realtime.metrics import Metrics
+from realtime.protocol import Channel, CloseCode, ErrorCode, ProtocolError
+
+log = logging.getLogger("realtime.session")
+
+
+@dataclass(slots=True, eq=False)
+class Session:
+    ws: ServerConnection
+    user: str
+    tenant: str
+    access: Access
+    user_channel: str
+    tokens: float
+    last_refill: float
+    expires_at: float  # loop time at which the connection lifetime ends (4001)
+    strikes: int = 0
+    closing: bool = False
+    # broker channel name -> the channel as the client named it
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Context:
+    """What every connection handler shares on one node."""
+
+    config: GatewayConfig
+    fanout: Fanout
+    metrics: Metrics
+    sessions: set[Session] = field(default_factory=set)
+
+    def broker_name(self, tenant: str, channel: Channel) -> str:
+        prefix = self.config.channel_prefix
+        if channel.project is None:
+            return tenant_channel(prefix, tenant)
+        return project_channel(prefix, tenant, channel.project)
+
+
+async def handle(ctx: Context, ws: ServerConnection) -> None:
+    """The websockets connection handler."""
+    if len(ctx.sessions) >= ctx.config.max_connections:
+        ctx.metrics.closes["overloaded"].inc()
+        await ws.close(CloseCode.OVERLOADED, "node at capacity")
+        return
+    ticket = await _authenticate(ctx, ws)
+    if ticket is None:
+        return
+    now = asyncio.get_running_loop().time()
+    # Jitter spreads the re-authentication of connections opened together (after a deploy).
+    lifetime = ctx.config.max_lifetime_s * random.uniform(0.9, 1.1)
+    session = Session(ws, ticket.user, ticket.tenant, Access.from_ticket(ticket),
+                      user_channel(ctx.config.channel_prefix, ticket.tenant, ticket.user),
+                      tokens=float(ctx.config.rate_burst), last_refill=now,
+                      expires_at=now + lifetime)
+    del ticket  # keep nothing of it but what the session needs: memory per idle connection
+    _forget_handshake(ws)
+    ctx.sessions.add(session)
+    ctx.metrics.connections.inc()
+    try:
+        # Access events for this user reach every node that holds one of its sockets.
+        await ctx.fanout.join(session, session.user_channel, "", "user")
+        await ws.send(protocol.welcome(uuid.uuid4().hex, session.user, session.tenant,
+                                       session.access.role, ctx.config.heartbeat_s), text=True)
+        async for raw in ws:
+            await _on_frame(ctx, session, raw)
+    except BrokerError as exc:
+        log.warning("broker unavailable: %s", exc)
+        ctx.metrics.closes["overloaded"].inc()
+        await ws.close(CloseCode.OVERLOADED, "broker unavailable")
+    except ConnectionClosed:
+        pass
+    finally:
+        ctx.metrics.subscriptions.dec(len(session.channels))
+        ctx.fanout.drop(session)
+        ctx.sessions.discard(session)
+        ctx.metrics.connections.dec()
+
+
+def expire_sessions(ctx: Context) -> None:
+    """Close connections past their lifetime (one sweep for all: no timer per connection)."""
+    now = asyncio.get_running_loop().time()
+    for s in [s for s in ctx.sessions if s.expires_at <= now]:
+        ctx.fanout.kick(s, CloseCode.REAUTHENTICATE, "connection lifetime reached", "lifetime")
+
+
+def _forget_handshake(ws: ServerConnection) -> None:
+    # The library keeps the opening handshake's headers for the connection's lifetime and never
+    # reads them again; browsers send kilobytes of them (cookies, user agent). ~2 KiB per
+    # idle connection, against a 16 KiB budget.
+    if ws.request is not None:
+        ws.request.headers.clear()
+    if ws.response is not None:
+        ws.response.headers.clear()
+
+
+async def _authenticate(ctx: Context, ws: ServerConnection) -> Ticket | None:
+    try:
+        raw = await asyncio.wait_for(ws.recv(), ctx.config.auth_timeout)
+        frame = protocol.parse_client_frame(raw)
+        if not isinstance(frame, protocol.Auth):
+            raise ProtocolError(ErrorCode.BAD_FRAME, "first frame must be auth")
+        return verify_ticket(frame.ticket, ctx.config.secret_key)
+    except ConnectionClosed:
+        return None
+    except TimeoutError:
+        code, reason = CloseCode.POLICY, "auth timeout"
+    except ProtocolError as exc:
+        code, reason = CloseCode.POLICY, exc.message
+    except TicketError as exc:
+        code = CloseCode.REAUTHENTICATE if exc.expired else CloseCode.POLICY
+        reason = exc.reason
+    ctx.metrics.closes["auth"].inc()
+    await ws.close(code, reason)
+    return None
+
+
+async def _on_frame(ctx: Context, s: Session, raw: str | bytes) -> None:
+    ctx.metrics.messages_in.inc()
+    if not _charge(ctx.config, s):
+        if s.strikes > ctx.config.rate_burst:
+            ctx.fanout.kick(s, CloseCode.POLICY, "rate limit exceeded", "rate_limit")
+        else:
+            await s.ws.send(protocol.error(ErrorCode.RATE_LIMITED, "too many frames"), text=True)
+        return
+    try:
+        frame = protocol.parse_client_frame(raw)
+        if isinstance(frame, protocol.Ping):
+            reply = protocol.pong(frame.id)
+        elif isinstance(frame, protocol.Subscribe):
+            reply = await _subscribe(ctx, s, frame)
+        elif isinstance(frame, protocol.Unsubscribe):
+            reply = _unsubscribe(ctx, s, frame)
+        else:
+            raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
+    except ProtocolError as exc:
+        reply = protocol.error(exc.code, exc.message, exc.request_id)
+    # send(), not broadcast(): replies to one client want backpressure against floods.
+    await s.ws.send(reply, text=True)
+
+
+def _charge(config: GatewayConfig, s: Session) -> bool:
+    """Token bucket: `rate_burst` frames at once, `rate_per_s` sustained."""
+    now = asyncio.get_running_loop().time()
+    s.tokens = min(float(config.rate_burst), s.tokens + (now - s.last_refill) * config.rate_per_s)
+    s.last_refill = now
+    if s.tokens >= 1.0:
+        s.tokens -= 1.0
+        s.strikes = 0
+        return True
+    s.strikes += 1
+    return False
+
+
+async def _subscribe(ctx: Context, s: Session, frame: protocol.Subscribe) -> bytes:
+    channel, rid = frame.channel, frame.id
+    if not s.access.may_read(channel):
+        raise ProtocolError(ErrorCode.FORBIDDEN, _forbidden_message(channel), rid)
+    name = ctx.broker_name(s.tenant, channel)
+    if name not in s.channels:
+        if len(s.channels) >= ctx.config.max_subscriptions:
+            raise ProtocolError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, "subscription limit reached",
+                                rid)
+        s.channels[name] = channel
+        ctx.metrics.subscriptions.inc()
+        try:
+            await ctx.fanout.join(s, name, channel.name, channel.kind)
+        except BrokerError as exc:
+            log.warning("subscribe failed: %s", exc)
+            _forget(ctx, s, name)
+            raise ProtocolError(ErrorCode.UNAVAILABLE, "broker unavailable, retry", rid) from None
+        if not s.access.may_read(channel) or s.closing:
+            _forget(ctx, s, name)  # access was revoked while we waited for the broker
+            raise ProtocolError(ErrorCode.FORBIDDEN, _forbidden_message(channel), rid)
+    # Live only for now: `since` is reserved for exact resume (issue 6), hence recovered=false.
+    return protocol.ack(rid, "subscribe", channel.name, recovered=False)
+
+
+def _unsubscribe(ctx: Context, s: Session, frame: protocol.Unsubscribe) -> bytes:
+    name = ctx.broker_name(s.tenant, frame.channel)
+    if name in s.channels:
+        _forget(ctx, s, name)
+    return protocol.ack(frame.id, "unsubscribe", frame.channel.name)
+
+
+def _forget(ctx: Context, s: Session, name: str) -> None:
+    if s.channels.pop(name, None) is not None:
+        ctx.metrics.subscriptions.dec()
+    ctx.fanout.leave(s, name)
+
+
+def _forbidden_message(channel: Channel) -> str:
+    if channel.kind == "tenant":
+        return "the tenant channel needs the owner or admin role"
+    return "not a member of this project"

@@ -1,0 +1,106 @@
+"""One contract for the EventStore port, run against the in-memory fake and the SQL adapter."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.kernel.db import make_engine
+from app.kernel.domain import ConcurrencyError
+from app.kernel.eventstore import AppendContext, EventStore, InMemoryEventStore, NewEvent
+from app.kernel.uow import uow_factory
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+StoreFactory = Callable[[], AbstractAsyncContextManager[EventStore]]
+
+
+@asynccontextmanager
+async def memory_store() -> AsyncIterator[EventStore]:
+    yield InMemoryEventStore()
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def store(request: pytest.FixtureRequest, pg_url: str) -> StoreFactory:
+    if request.param == "memory":
+        shared = InMemoryEventStore()
+
+        @asynccontextmanager
+        async def same() -> AsyncIterator[EventStore]:
+            yield shared
+
+        return same
+    engine = make_engine(pg_url)
+    make_uow = uow_factory(engine)
+
+    @asynccontextmanager
+    async def committed() -> AsyncIterator[EventStore]:
+        async with make_uow() as uow:
+            yield uow.events
+
+    return committed
+
+
+def ctx(tenant: str, at: datetime = T0) -> AppendContext:
+    return AppendContext(tenant_id=tenant, recorded_at=at, actor_id=None, correlation_id="c-1")
+
+
+async def test_appended_events_load_back_in_version_order(store: StoreFactory) -> None:
+    tenant, stream = str(uuid.uuid4()), f"task-{uuid.uuid4()}"
+    async with store() as s:
+        stored = await s.append(
+            stream, 0, [NewEvent("A", {"n": 1}), NewEvent("B", {"n": 2})], context=ctx(tenant)
+        )
+    assert [e.version for e in stored] == [1, 2]
+    assert stored[1].position == stored[0].position + 1
+    async with store() as s:
+        loaded = await s.load(stream)
+    assert [(e.type, e.data, e.version, e.tenant_id) for e in loaded] == [
+        ("A", {"n": 1}, 1, tenant),
+        ("B", {"n": 2}, 2, tenant),
+    ]
+    assert loaded[0].metadata["correlation_id"] == "c-1"
+
+
+async def test_appending_at_a_stale_version_is_a_concurrency_error(store: StoreFactory) -> None:
+    tenant, stream = str(uuid.uuid4()), f"task-{uuid.uuid4()}"
+    async with store() as s:
+        await s.append(stream, 0, [NewEvent("A", {})], context=ctx(tenant))
+    with pytest.raises(ConcurrencyError):
+        async with store() as s:
+            await s.append(stream, 0, [NewEvent("A2", {})], context=ctx(tenant))
+    async with store() as s:
+        assert [e.type for e in await s.load(stream)] == ["A"]
+
+
+async def test_load_can_stop_at_a_version_or_a_time(store: StoreFactory) -> None:
+    tenant, stream = str(uuid.uuid4()), f"task-{uuid.uuid4()}"
+    for version in range(3):
+        async with store() as s:
+            await s.append(
+                stream,
+                version,
+                [NewEvent(f"E{version}", {})],
+                context=ctx(tenant, T0 + timedelta(minutes=version)),
+            )
+    async with store() as s:
+        assert [e.type for e in await s.load(stream, to_version=2)] == ["E0", "E1"]
+        assert [e.type for e in await s.load(stream, until=T0 + timedelta(seconds=30))] == ["E0"]
+
+
+async def test_read_after_returns_later_events_in_position_order(store: StoreFactory) -> None:
+    tenant = str(uuid.uuid4())
+    async with store() as s:
+        first = await s.append(f"p-{uuid.uuid4()}", 0, [NewEvent("X", {})], context=ctx(tenant))
+    async with store() as s:
+        await s.append(
+            f"p-{uuid.uuid4()}", 0, [NewEvent("Y", {}), NewEvent("Z", {})], context=ctx(tenant)
+        )
+    async with store() as s:
+        after = await s.read_after(first[0].position, 10)
+    positions = [e.position for e in after]
+    assert positions == sorted(positions)
+    assert [e.type for e in after][-2:] == ["Y", "Z"]

@@ -1,0 +1,97 @@
+"""Drives the real command handlers like a client would, and dumps read models for comparison."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.kernel.domain import Actor
+from app.kernel.messagebus import MessageBus
+from app.kernel.uow import CommandMeta
+from app.projects import commands as pc
+from app.readmodels import PROJECTORS
+from app.tasks import commands as tc
+from app.tenants import commands as uc
+
+
+class Script:
+    def __init__(self, bus: MessageBus) -> None:
+        self.bus = bus
+        self.head = 0
+
+    async def run(self, command: Any, actor: Actor | None = None) -> dict[str, Any]:
+        meta = CommandMeta(actor_id=actor.user_id if actor else None)
+        _, body = await self.bus.handle(command, meta=meta)
+        self.head = max(self.head, body.get("position", 0))
+        return body
+
+    async def tenant(self, name: str = "Acme", owner: str = "Olivia") -> Actor:
+        email = f"{owner.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+        body = await self.run(uc.SignUp(name, owner, email, "correct horse"))
+        return Actor(body["tenant_id"], body["user_id"], "owner")
+
+    async def invite(self, admin: Actor, name: str, role: str = "member") -> Actor:
+        email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+        body = await self.run(uc.InviteUser(admin, email, name, role, "correct horse"), admin)
+        return Actor(admin.tenant_id, body["id"], role)
+
+    async def project(self, actor: Actor, name: str, budget_cents: int = 100_000) -> str:
+        body = await self.run(pc.CreateProject(actor, name, "", budget_cents), actor)
+        return str(body["id"])
+
+    async def task(self, actor: Actor, project_id: str, title: str) -> str:
+        return str((await self.run(tc.CreateTask(actor, project_id, title), actor))["id"])
+
+    async def story(self) -> dict[str, Any]:
+        """A small, busy tenant: members come and go, tasks move, people and projects rename."""
+        owner = await self.tenant("Acme", "Olivia")
+        ann = await self.invite(owner, "Ann")
+        bob = await self.invite(owner, "Bob", "admin")
+        apollo = await self.project(owner, "Apollo")
+        zeus = await self.project(bob, "Zeus", 50_000)
+        for user in (ann, bob):
+            await self.run(pc.AddProjectMember(owner, apollo, user.user_id), owner)
+        tasks = [await self.task(ann, apollo, f"Task {i}") for i in range(6)]
+        await self.run(tc.AssignTask(owner, tasks[0], ann.user_id), owner)
+        await self.run(tc.AssignTask(owner, tasks[1], bob.user_id), owner)
+        await self.run(tc.MoveTask(ann, tasks[0], "in_progress"), ann)
+        await self.run(tc.MoveTask(ann, tasks[0], "done"), ann)
+        await self.run(tc.MoveTask(ann, tasks[1], "done"), ann)
+        await self.run(tc.MoveTask(ann, tasks[2], "done"), ann)
+        await self.run(tc.ArchiveTask(owner, tasks[2]), owner)
+        await self.run(tc.EditTask(ann, tasks[3], title="Task three, renamed"), ann)
+        await self.run(tc.AssignTask(owner, tasks[1], None), owner)
+        await self.run(pc.RecordProjectSpend(owner, apollo, 25_000, "licences"), owner)
+        await self.run(pc.ChangeProjectBudget(owner, apollo, 200_000), owner)
+        await self.run(pc.UpdateProject(owner, apollo, name="Apollo 11"), owner)
+        await self.run(uc.UpdateUser(owner, ann.user_id, name="Ann Lee"), owner)
+        await self.run(pc.ChangeProjectStatus(bob, zeus, "on_hold"), bob)
+        await self.task(bob, zeus, "Zeus task")
+        await self.run(pc.RemoveProjectMember(owner, apollo, bob.user_id), owner)
+        await self.run(uc.UpdateUser(bob, bob.user_id, name="Robert"), bob)
+        return {
+            "owner": owner,
+            "ann": ann,
+            "bob": bob,
+            "apollo": apollo,
+            "zeus": zeus,
+            "tasks": tasks,
+        }
+
+
+async def dump(engine: AsyncEngine) -> dict[str, Any]:
+    """Every read-model table and checkpoint, as sorted rows: equal dumps mean equal models."""
+    out: dict[str, Any] = {}
+    async with engine.connect() as connection:
+        for cls in PROJECTORS:
+            for table in cls.tables:
+                rows = await connection.execute(sa.select(table))
+                out[table.name] = sorted(repr(tuple(r)) for r in rows)
+        checkpoints = await connection.execute(
+            sa.text("SELECT name, position FROM projection_checkpoint ORDER BY name")
+        )
+        out["checkpoints"] = [tuple(r) for r in checkpoints]
+    return out

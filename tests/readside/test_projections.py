@@ -1,0 +1,167 @@
+"""Projections against PostgreSQL: replay equality, crash safety, rebuilds under load."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app import readmodels
+from app.bootstrap import Services
+from app.kernel.projection_runner import ProjectionRunner, catch_up
+from app.kernel.projections import snapshot
+from app.kernel.sqlstore import head_position
+from app.projects import views as project_views
+from app.tasks import commands as tc
+from tests.readside.script import Script, dump
+
+TICK = 0.05  # every timeout below is a multiple of this
+
+
+class SimulatedCrashError(Exception):
+    pass
+
+
+@asynccontextmanager
+async def running(engine: AsyncEngine, **options: object) -> AsyncIterator[ProjectionRunner]:
+    runner = ProjectionRunner(
+        engine,
+        readmodels.projectors(),
+        poll_interval=TICK * 4,
+        standby_interval=TICK * 2,
+        retry_interval=TICK,
+        **options,  # type: ignore[arg-type]
+    )
+    await runner.start()
+    try:
+        yield runner
+    finally:
+        await runner.stop()
+
+
+async def rebuild_all(engine: AsyncEngine) -> None:
+    for name in readmodels.NAMES:
+        await readmodels.rebuild(engine, name, batch_size=7)
+
+
+async def test_read_models_after_a_scripted_sequence_equal_a_replay_from_zero(
+    engine: AsyncEngine, services: Services, script: Script
+) -> None:
+    async with running(engine, signal=services.signal) as runner:
+        world = await script.story()
+        assert await runner.wait_for(script.head, TICK * 100)
+    live = await dump(engine)
+    await rebuild_all(engine)
+    assert await dump(engine) == live
+    async with snapshot(engine) as connection:
+        dashboard = await project_views.project_dashboard(
+            connection, world["owner"], world["apollo"]
+        )
+    assert dashboard["name"] == "Apollo 11"
+    assert (dashboard["task_total"], dashboard["task_done"]) == (5, 2)
+    assert dashboard["completion_pct"] == 40
+    assert dashboard["spend_cents"] == 25_000 and dashboard["budget_cents"] == 200_000
+    assert [m["name"] for m in dashboard["members"]] == ["Olivia", "Ann Lee"]
+    assert dashboard["as_of_position"] >= script.head
+
+
+async def test_a_crash_between_the_rows_and_the_checkpoint_neither_loses_nor_double_applies(
+    engine: AsyncEngine, script: Script
+) -> None:
+    await catch_up(engine, readmodels.projectors())
+    crashes: list[tuple[str, int]] = []
+
+    def crash_once_per_projection(name: str, position: int) -> None:
+        if name not in {n for n, _ in crashes}:
+            crashes.append((name, position))
+            raise SimulatedCrashError(f"killed {name} before its checkpoint at {position}")
+
+    # The runner retries after each crash: the batch's rows rolled back with it.
+    async with running(engine, fault=crash_once_per_projection) as runner:
+        world = await script.story()
+        assert await runner.wait_for(script.head, TICK * 100)
+    assert {n for n, _ in crashes} == set(readmodels.NAMES)
+
+    # A runner killed for good mid-batch, then a new process restarting from the checkpoint.
+    def always_crash(name: str, position: int) -> None:
+        raise SimulatedCrashError("killed")
+
+    async with running(engine, fault=always_crash) as dying:
+        await script.task(world["ann"], world["apollo"], "written while the runner dies")
+        await asyncio.sleep(TICK * 4)
+        assert not await dying.wait_for(script.head, TICK)
+    async with running(engine) as restarted:
+        assert await restarted.wait_for(script.head, TICK * 100)
+    live = await dump(engine)
+    await rebuild_all(engine)
+    assert await dump(engine) == live
+    async with snapshot(engine) as connection:
+        dashboard = await project_views.project_dashboard(
+            connection, world["owner"], world["apollo"]
+        )
+    assert (dashboard["task_total"], dashboard["task_done"]) == (6, 2)
+
+
+async def test_a_rebuild_while_commands_keep_arriving_ends_identical_to_the_live_model(
+    engine: AsyncEngine, services: Services, script: Script
+) -> None:
+    world = await script.story()
+    owner, apollo = world["owner"], world["apollo"]
+    stop = asyncio.Event()
+
+    async def keep_writing() -> int:
+        count = 0
+        while not stop.is_set():
+            task_id = await script.task(owner, apollo, f"load {count}")
+            await script.run(tc.MoveTask(owner, task_id, "done"), owner)
+            count += 1
+        return count
+
+    async with running(engine, signal=services.signal) as runner:
+        writer = asyncio.create_task(keep_writing())
+        for name in readmodels.NAMES:
+            await readmodels.rebuild(engine, name, batch_size=50)
+        stop.set()
+        written = await writer
+        assert await runner.wait_for(await head_position(engine), TICK * 100)
+    assert written > 0
+    live = await dump(engine)
+    await rebuild_all(engine)
+    assert await dump(engine) == live
+
+
+async def test_a_standby_runner_takes_over_when_the_leader_stops(
+    engine: AsyncEngine, script: Script
+) -> None:
+    owner = await script.tenant("Standby Inc", "Sam")
+    async with running(engine) as first:
+        await asyncio.sleep(TICK * 2)
+        async with running(engine) as second:
+            await asyncio.sleep(TICK * 4)
+            assert first.leading == set(readmodels.NAMES)
+            assert second.leading == set()
+            await script.project(owner, "While the first leads")
+            assert await second.wait_for(script.head, TICK * 40)
+            await first.stop()
+            await script.project(owner, "After the takeover")
+            assert await second.wait_for(script.head, TICK * 100)
+            assert second.leading == set(readmodels.NAMES)
+
+
+async def test_read_your_writes_waits_for_the_position_a_command_returned(
+    engine: AsyncEngine, script: Script
+) -> None:
+    # No in-process signal: the runner hears of the commit through LISTEN/NOTIFY only.
+    async with running(engine) as runner:
+        owner = await script.tenant("Notify Ltd", "Nina")
+        project_id = await script.project(owner, "Heard through NOTIFY")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await runner.wait_for(script.head, TICK * 20, names=project_views.LIST_READS)
+        assert loop.time() - started < TICK * 4  # well under the polling interval
+        async with snapshot(engine) as connection:
+            listed = await project_views.list_projects(connection, owner)
+        assert [p["project_id"] for p in listed["items"]] == [project_id]
+        assert not await runner.wait_for(script.head + 1000, TICK)
