@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from relay_support import TIMEOUT, RedisServer, eventually
 
 from app.kernel.broker import (
     SCRIPT_CHUNK,
@@ -20,6 +19,12 @@ from app.kernel.broker import (
     PublishError,
     RedisPublisher,
     make_publisher,
+)
+from tests.relay.relay_support import (
+    REDIS_URL,
+    TIMEOUT,
+    RedisServer,
+    eventually,
 )
 
 
@@ -133,8 +138,6 @@ class TestRedisPublisher(PublisherContract):
     async def listening(
         self, publisher: Publisher, channels: list[str]
     ) -> AsyncIterator[list[Message]]:
-        from conftest import REDIS_URL
-
         client = aioredis.Redis.from_url(REDIS_URL)
         pubsub = client.pubsub()
         await pubsub.subscribe(*channels)

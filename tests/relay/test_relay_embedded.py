@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from conftest import FAST
-from relay_support import TIMEOUT, Workload, eventually
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kernel.broker import InMemoryPublisher, MemoryHub
@@ -20,6 +18,12 @@ from app.kernel.signals import CommitSignal
 from app.kernel.sqlstore import head_position
 from app.migrate import upgrade
 from realtime.envelope import Envelope, decode, tenant_channel
+from tests.relay.relay_support import (
+    FAST,
+    TIMEOUT,
+    Workload,
+    eventually,
+)
 
 
 @pytest.fixture

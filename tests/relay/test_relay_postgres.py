@@ -9,8 +9,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 import asyncpg  # type: ignore[import-untyped]
-from conftest import FAST, pg_url
-from relay_support import (
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.kernel.broker import Message, Publisher, RedisPublisher
+from app.kernel.relay import LEADING, Relay
+from app.kernel.sqlstore import head_position
+from tests.relay.relay_support import (
+    FAST,
     TIMEOUT,
     RedisServer,
     Subscriber,
@@ -18,13 +23,9 @@ from relay_support import (
     assert_complete_and_ordered,
     eventually,
     expected_channels,
+    pg_url,
     subscribed,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from app.kernel.broker import Message, Publisher, RedisPublisher
-from app.kernel.relay import LEADING, Relay
-from app.kernel.sqlstore import head_position
 
 StartRelay = Callable[[Relay], asyncio.Event]
 
