@@ -50,15 +50,17 @@ class RelayStore:
             self._conn = conn
         try:
             yield self._conn
-        except BaseException:
-            await self.close()
+        except Exception:
+            # The connection may be broken; never hand it back to the pool.
+            await self.close(invalidate=True)
             raise
 
-    async def close(self) -> None:
+    async def close(self, *, invalidate: bool = False) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
-                await conn.invalidate()
+                if invalidate:
+                    await conn.invalidate()
                 await conn.close()
 
     async def checkpoint(self) -> int:
