@@ -23,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -143,17 +144,27 @@ async def latency(args: argparse.Namespace, db_url: str, redis_url: str) -> None
     projects = [str(uuid.uuid4()) for _ in range(PROJECTS)]
     committed: dict[int, float] = {}
     received: dict[int, float] = {}
-    client = aioredis.Redis.from_url(redis_url)
-    pubsub = client.pubsub()
-    await pubsub.subscribe(*(tenant_channel(prefix, t) for t in tenants))
+    channels = [tenant_channel(prefix, t) for t in tenants]
+    ready, done = threading.Event(), threading.Event()
 
     async def listen() -> None:
-        async for message in pubsub.listen():
-            if message["type"] == "message":
+        # Its own thread and event loop: the writers' loop being busy must not delay (and so
+        # inflate) the receive timestamps. perf_counter is one clock for the whole process.
+        client = aioredis.Redis.from_url(redis_url)
+        pubsub = client.pubsub()
+        await pubsub.subscribe(*channels)
+        ready.set()
+        while not done.is_set():
+            message = await pubsub.get_message(timeout=0.2)
+            if message is not None and message["type"] == "message":
                 now = time.perf_counter()
                 received.setdefault(orjson.loads(message["data"])["position"], now)
+        await pubsub.aclose()
+        await client.aclose()
 
-    listener = asyncio.create_task(listen())
+    listener = threading.Thread(target=asyncio.run, args=(listen(),), daemon=True)
+    listener.start()
+    ready.wait(10)
     relay = RelayRunner(args.relay, db_url, redis_url, prefix, args.batch)
     relay.mode_redis = args.publish
     await relay.start()
@@ -215,10 +226,8 @@ async def latency(args: argparse.Namespace, db_url: str, redis_url: str) -> None
         await asyncio.sleep(0.05)
     for conn in raw:
         await conn.close()
-    listener.cancel()
-    await asyncio.gather(listener, return_exceptions=True)
-    await pubsub.aclose()
-    await client.aclose()
+    done.set()
+    listener.join(5)
     await relay.close()
     await engine.dispose()
     # The first second is warm-up (connections, caches, JIT of nothing but still).
@@ -226,7 +235,8 @@ async def latency(args: argparse.Namespace, db_url: str, redis_url: str) -> None
     lat = [(received[p] - committed[p]) * 1000 for p in warm if p in received]
     missing = len(committed) - sum(1 for p in committed if p in received)
     print(
-        f"latency ({args.relay} relay, {args.writer} writers): target {args.rate}/s, achieved {achieved:.0f} commits/s,"
+        f"latency ({args.relay} relay, {args.writer} writers): target {args.rate}/s,"
+        f" achieved {achieved:.0f} commits/s,"
         f" {len(lat)} samples, missing {missing}"
     )
     print(
