@@ -76,13 +76,21 @@ async def start_redis() -> tuple[subprocess.Popen[bytes], str]:
     )
     url = f"redis://127.0.0.1:{port}/0"
     client = aioredis.Redis.from_url(url)
-    for _ in range(200):
-        try:
-            await client.ping()
-            break
-        except (OSError, aioredis.ConnectionError):
-            await asyncio.sleep(0.02)
-    await client.aclose()
+    try:
+        for attempt in range(250):
+            try:
+                await client.ping()
+                break
+            except (OSError, aioredis.ConnectionError):
+                if attempt == 249:
+                    raise
+                await asyncio.sleep(0.02)
+    except BaseException:
+        proc.terminate()  # never leave a stray redis-server behind
+        proc.wait()
+        raise
+    finally:
+        await client.aclose()
     return proc, url
 
 
