@@ -17,8 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,18 +33,13 @@ from app.kernel.leader import (
     PostgresLeader,
     asyncpg_dsn,
 )
+from app.kernel.relay_cursors import ChannelCursors, envelope_of, scoped_channels
 from app.kernel.relay_metrics import RelayMetrics
-from app.kernel.relay_store import RelayStore, Scope
+from app.kernel.relay_store import RelayStore
 from app.kernel.signals import CommitSignal
-from realtime.envelope import (
-    ACCESS_EVENT_TYPES,
-    Envelope,
-    channels_for,
-    encode,
-    project_channel,
-    tenant_channel,
-    user_channel,
-)
+from realtime.envelope import encode
+
+__all__ = ["ChannelCursors", "Relay", "RelayConfig", "envelope_of", "scoped_channels"]
 
 log = logging.getLogger(__name__)
 
@@ -64,75 +58,6 @@ class RelayConfig:
     backoff_max: float = 2.0
     lock_key: int = RELAY_LOCK_KEY
     channel_cache_size: int = 50_000
-
-
-def envelope_of(event: StoredEvent) -> Envelope:
-    """The broker envelope of a stored event, not yet addressed to a channel."""
-    user = event.data.get("user_id") if event.type in ACCESS_EVENT_TYPES else None
-    correlation = event.metadata.get("correlation_id")
-    return Envelope(
-        position=event.position,
-        stream=event.stream_id,
-        version=event.version,
-        type=event.type,
-        time=event.recorded_at.isoformat(),
-        tenant=event.tenant_id,
-        project=event.project_id,
-        user=None if user is None else str(user),
-        correlation=None if correlation is None else str(correlation),
-        data=event.data,
-    )
-
-
-def scoped_channels(prefix: str, env: Envelope) -> list[tuple[str, Scope]]:
-    """`channels_for` (the gateway's rule), each with what the channel is about."""
-    scopes: dict[str, Scope] = {tenant_channel(prefix, env.tenant): ("tenant", env.tenant, None)}
-    if env.project is not None:
-        scopes[project_channel(prefix, env.tenant, env.project)] = (
-            "project",
-            env.tenant,
-            env.project,
-        )
-    if env.user is not None:
-        scopes[user_channel(prefix, env.tenant, env.user)] = ("user", env.tenant, env.user)
-    return [(channel, scopes[channel]) for channel in channels_for(prefix, env)]
-
-
-Lookup = Callable[[Scope, int], Awaitable[int | None]]
-
-
-class ChannelCursors:
-    """Last published position per channel (bounded LRU), asking the store on a miss.
-
-    A batch's positions are staged and committed only once the batch is published, so a retried
-    batch computes the same `prev` values as the failed attempt.
-    """
-
-    def __init__(self, lookup: Lookup, capacity: int = 50_000) -> None:
-        self._lookup = lookup
-        self._capacity = capacity
-        self._last: OrderedDict[str, int] = OrderedDict()
-        self.misses = 0
-
-    def reset(self) -> None:
-        self._last.clear()
-
-    async def prev(
-        self, channel: str, scope: Scope, position: int, staged: dict[str, int]
-    ) -> int | None:
-        if channel in staged:
-            return staged[channel]
-        if channel in self._last:
-            return self._last[channel]
-        self.misses += 1
-        return await self._lookup(scope, position)
-
-    def commit(self, staged: dict[str, int]) -> None:
-        for channel, position in staged.items():
-            self._last[channel] = position
-            self._last.move_to_end(channel)
-        while len(self._last) > self._capacity:
-            self._last.popitem(last=False)
 
 
 class Relay:
@@ -211,6 +136,7 @@ class Relay:
                     self.metrics.db_errors += 1
                     self._set_state(DB_DOWN, repr(exc))
                     await self._leader.release()
+                    await self._store.close()
                     self.metrics.is_leader = False
                     await self._pause(stop, backoff)
                     backoff = min(backoff * 2, self.config.backoff_max)
@@ -221,6 +147,7 @@ class Relay:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._leader.release()
+            await self._store.close()
             self.metrics.is_leader = False
             self._set_state("stopped")
 
@@ -248,7 +175,7 @@ class Relay:
         return True
 
     async def _step(self, stop: asyncio.Event) -> bool:
-        """Publish one batch; False when there was nothing to publish (or we must stop)."""
+        """Publish one batch; True when more may be waiting, so the loop should not idle."""
         # Cleared before the read: a commit signalled after this point wakes the next idle.
         self._wake.clear()
         events = await self._store.read_after(self._checkpoint, self.config.batch_size)
@@ -264,7 +191,10 @@ class Relay:
         self._record(events, len(messages))
         if len(events) == self.config.batch_size:
             self.metrics.head = max(self.metrics.head, await self._store.head())
-        return True
+            return True
+        # A short batch read everything committed before the read; anything later has set the
+        # wake flag (NOTIFY or signal), so without it there is no point in reading again now.
+        return self._wake.is_set()
 
     async def _encode(self, events: Sequence[StoredEvent]) -> tuple[list[Message], dict[str, int]]:
         staged: dict[str, int] = {}

@@ -1,16 +1,20 @@
 """What the relay reads and writes in the database: the tail of the store and its checkpoint.
 
-Works on PostgreSQL and SQLite alike. Each call takes a pooled connection for one short
-statement, so a relay waiting on Redis never sits idle inside a transaction.
+Works on PostgreSQL and SQLite alike. The relay keeps one connection in autocommit mode: each
+read is one round trip (no pool checkout ping, no BEGIN/ROLLBACK), and a relay waiting on Redis
+never sits idle inside a transaction. Any error drops the connection; the next call opens a
+fresh one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.kernel.db import event as event_table
 from app.kernel.db import relay_checkpoint
@@ -26,11 +30,42 @@ Scope = tuple[str, str, str | None]
 class RelayStore:
     def __init__(self, engine: AsyncEngine, name: str = "main") -> None:
         self._engine = engine
+        self._conn: AsyncConnection | None = None
         self.name = name
 
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        if self._conn is None:
+            conn = await self._engine.connect()
+            try:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                if self._engine.dialect.name == "postgresql":
+                    # Only checkpoint writes commit on this session. Losing the last few to a
+                    # database crash just republishes them (at least once), so skip the fsync
+                    # wait that would otherwise sit in every relay cycle.
+                    await conn.execute(sa.text("SET synchronous_commit TO OFF"))
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn = conn
+        try:
+            yield self._conn
+        except Exception:
+            # The connection may be broken; never hand it back to the pool.
+            await self.close(invalidate=True)
+            raise
+
+    async def close(self, *, invalidate: bool = False) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                if invalidate:
+                    await conn.invalidate()
+                await conn.close()
+
     async def checkpoint(self) -> int:
-        """The last published position (0 before the first publish); creates the row if needed."""
-        async with self._engine.connect() as conn:
+        """The last published position (0 before the first publish)."""
+        async with self._connection() as conn:
             value = await conn.scalar(
                 sa.select(relay_checkpoint.c.position).where(relay_checkpoint.c.name == self.name)
             )
@@ -39,7 +74,7 @@ class RelayStore:
     async def save_checkpoint(self, position: int, now: datetime) -> None:
         """Move the checkpoint forward, never back: a deposed leader cannot rewind it."""
         table = relay_checkpoint
-        async with self._engine.begin() as conn:
+        async with self._connection() as conn:
             moved = await conn.execute(
                 table.update()
                 .where(table.c.name == self.name, table.c.position < position)
@@ -53,11 +88,11 @@ class RelayStore:
                     )
 
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
-        async with self._engine.connect() as conn:
+        async with self._connection() as conn:
             return await read_after(conn, position, limit)
 
     async def head(self) -> int:
-        async with self._engine.connect() as conn:
+        async with self._connection() as conn:
             value = await conn.scalar(sa.select(sa.func.max(event_table.c.position)))
         return int(value or 0)
 
@@ -80,7 +115,7 @@ class RelayStore:
             )
         else:
             raise ValueError(f"unknown scope {kind!r}")
-        async with self._engine.connect() as conn:
+        async with self._connection() as conn:
             value = await conn.scalar(query)
         return None if value is None else int(value)
 

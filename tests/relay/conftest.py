@@ -16,20 +16,20 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from relay_support import TIMEOUT, RedisServer, WorkerProcess, free_port
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kernel.broker import RedisPublisher
 from app.kernel.db import make_engine
-from app.kernel.relay import Relay, RelayConfig
+from app.kernel.relay import Relay
 from app.migrate import upgrade
-
-PG_HOST = os.environ.get("RELAY_TEST_PG", "postgres@127.0.0.1:5432")
-REDIS_URL = os.environ.get("RELAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
-
-
-def pg_url(database: str, driver: str = "postgresql+asyncpg") -> str:
-    return f"{driver}://{PG_HOST}/{database}"
+from tests.relay.relay_support import (
+    REDIS_URL,
+    TIMEOUT,
+    RedisServer,
+    WorkerProcess,
+    free_port,
+    pg_url,
+)
 
 
 async def _admin(sql: str) -> None:
@@ -83,9 +83,6 @@ async def redis_publisher(redis_url: str) -> AsyncIterator[RedisPublisher]:
     publisher = RedisPublisher(redis_url)
     yield publisher
     await publisher.close()
-
-
-FAST = RelayConfig(standby_interval=0.2 * TIMEOUT, backoff_max=0.5 * TIMEOUT)
 
 
 @pytest.fixture

@@ -24,13 +24,21 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kernel.eventstore import NewEvent
-from app.kernel.relay import envelope_of
+from app.kernel.relay import RelayConfig, envelope_of
 from app.kernel.sqlstore import read_after
 from app.kernel.uow import SqlUnitOfWork, uow_factory
 from realtime.envelope import Envelope, channels_for, decode
 
 TIMEOUT = float(os.environ.get("RELAY_TEST_TIMEOUT", "1.0"))
 ROOT = Path(__file__).resolve().parents[2]
+PG_HOST = os.environ.get("RELAY_TEST_PG", "postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("RELAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
+# Relays in tests compete and back off quickly, so handovers and recoveries fit in seconds.
+FAST = RelayConfig(standby_interval=0.2 * TIMEOUT, backoff_max=0.5 * TIMEOUT)
+
+
+def pg_url(database: str, driver: str = "postgresql+asyncpg") -> str:
+    return f"{driver}://{PG_HOST}/{database}"
 
 
 async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -98,12 +106,8 @@ class Workload:
             return [moved, NewEvent("TaskEdited", {"project_id": project, "title": "u"})]
         return [moved]
 
-    async def burst(
-        self, engine: AsyncEngine, writers: int, commits: int, pace: float = 0
-    ) -> None:
-        await asyncio.gather(
-            *(self.writer(engine, commits, seed, pace) for seed in range(writers))
-        )
+    async def burst(self, engine: AsyncEngine, writers: int, commits: int, pace: float = 0) -> None:
+        await asyncio.gather(*(self.writer(engine, commits, seed, pace) for seed in range(writers)))
 
 
 class Subscriber:
@@ -202,8 +206,17 @@ class RedisServer:
 
     async def start(self) -> None:
         self._process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

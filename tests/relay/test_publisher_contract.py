@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from relay_support import TIMEOUT, RedisServer, eventually
 
 from app.kernel.broker import (
+    SCRIPT_CHUNK,
     InMemoryPublisher,
     MemoryHub,
     Message,
@@ -19,6 +19,12 @@ from app.kernel.broker import (
     PublishError,
     RedisPublisher,
     make_publisher,
+)
+from tests.relay.relay_support import (
+    REDIS_URL,
+    TIMEOUT,
+    RedisServer,
+    eventually,
 )
 
 
@@ -29,6 +35,16 @@ class PublisherContract(abc.ABC):
     def listening(
         self, publisher: Publisher, channels: list[str]
     ) -> contextlib.AbstractAsyncContextManager[list[Message]]: ...
+
+    async def test_a_batch_larger_than_a_script_chunk_keeps_its_order(
+        self, publisher: Publisher, prefix: str
+    ) -> None:
+        channel = f"{prefix}:big"
+        batch = [(channel, b"%d" % i) for i in range(SCRIPT_CHUNK + 500)]
+        async with self.listening(publisher, [channel]) as received:
+            await publisher.publish_batch(batch)
+            await eventually(lambda: len(received) == len(batch), 5 * TIMEOUT, "all messages")
+        assert received == batch
 
     async def test_a_batch_arrives_in_order_on_every_channel(
         self, publisher: Publisher, prefix: str
@@ -47,7 +63,9 @@ class PublisherContract(abc.ABC):
         channel = f"{prefix}:c"
         async with self.listening(publisher, [channel]) as received:
             for start in range(0, 50, 10):
-                await publisher.publish_batch([(channel, b"%d" % i) for i in range(start, start + 10)])
+                await publisher.publish_batch(
+                    [(channel, b"%d" % i) for i in range(start, start + 10)]
+                )
             await eventually(lambda: len(received) == 50, 5 * TIMEOUT, "50 messages")
         assert [int(data) for _, data in received] == list(range(50))
 
@@ -108,16 +126,18 @@ class TestInMemoryPublisher(PublisherContract):
 
 
 class TestRedisPublisher(PublisherContract):
-    @pytest.fixture
-    def publisher(self, redis_publisher: RedisPublisher) -> RedisPublisher:
-        return redis_publisher
+    @pytest.fixture(params=["script", "pipeline"])
+    async def publisher(
+        self, redis_url: str, request: pytest.FixtureRequest
+    ) -> AsyncIterator[Publisher]:
+        publisher = RedisPublisher(redis_url, mode=request.param)
+        yield publisher
+        await publisher.close()
 
     @contextlib.asynccontextmanager
     async def listening(
         self, publisher: Publisher, channels: list[str]
     ) -> AsyncIterator[list[Message]]:
-        from conftest import REDIS_URL
-
         client = aioredis.Redis.from_url(REDIS_URL)
         pubsub = client.pubsub()
         await pubsub.subscribe(*channels)
@@ -141,10 +161,11 @@ class TestRedisPublisher(PublisherContract):
             await pubsub.aclose()
             await client.aclose()
 
+    @pytest.mark.parametrize("mode", ["script", "pipeline"])
     async def test_a_dead_redis_raises_publish_error_and_a_live_one_recovers(
-        self, redis_server: RedisServer
+        self, redis_server: RedisServer, mode: str
     ) -> None:
-        publisher = RedisPublisher(redis_server.url, timeout=TIMEOUT)
+        publisher = RedisPublisher(redis_server.url, timeout=TIMEOUT, mode=mode)
         try:
             await publisher.publish_batch([("x", b"1")])
             redis_server.stop()

@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from conftest import FAST
-from relay_support import TIMEOUT, Workload, eventually
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kernel.broker import InMemoryPublisher, MemoryHub
@@ -19,7 +17,13 @@ from app.kernel.relay import Relay
 from app.kernel.signals import CommitSignal
 from app.kernel.sqlstore import head_position
 from app.migrate import upgrade
-from realtime.envelope import decode, tenant_channel
+from realtime.envelope import Envelope, decode, tenant_channel
+from tests.relay.relay_support import (
+    FAST,
+    TIMEOUT,
+    Workload,
+    eventually,
+)
 
 
 @pytest.fixture
@@ -46,7 +50,7 @@ async def test_the_embedded_relay_leads_alone_and_is_woken_by_the_in_process_sig
         started = time.monotonic()
         await workload.burst(sqlite_engine, writers=3, commits=4)
         head = await head_position(sqlite_engine)
-        envelopes = []
+        envelopes: list[Envelope] = []
         while len(envelopes) < head:
             _, data = await sub.get(TIMEOUT)
             envelopes.append(decode(data))

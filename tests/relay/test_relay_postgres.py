@@ -9,27 +9,36 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 import asyncpg  # type: ignore[import-untyped]
-from conftest import FAST, pg_url
-from relay_support import (
-    TIMEOUT,
-    RedisServer,
-    Workload,
-    assert_complete_and_ordered,
-    eventually,
-    expected_channels,
-    subscribed,
-)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kernel.broker import Message, Publisher, RedisPublisher
 from app.kernel.relay import LEADING, Relay
 from app.kernel.sqlstore import head_position
+from tests.relay.relay_support import (
+    FAST,
+    TIMEOUT,
+    RedisServer,
+    Subscriber,
+    Workload,
+    assert_complete_and_ordered,
+    eventually,
+    expected_channels,
+    pg_url,
+    subscribed,
+)
 
 StartRelay = Callable[[Relay], asyncio.Event]
 
 
+def holds(subscriber: Subscriber, count: int) -> Callable[[], bool]:
+    return lambda: len(subscriber.positions()) == count
+
+
 async def test_a_concurrent_burst_reaches_a_redis_subscriber_once_each_in_order_per_channel(
-    engine: AsyncEngine, prefix: str, redis_url: str, redis_publisher: RedisPublisher,
+    engine: AsyncEngine,
+    prefix: str,
+    redis_url: str,
+    redis_publisher: RedisPublisher,
     start_relay: StartRelay,
 ) -> None:
     relay = Relay(engine, redis_publisher, prefix=prefix, config=FAST)
@@ -54,7 +63,10 @@ async def test_a_concurrent_burst_reaches_a_redis_subscriber_once_each_in_order_
 
 
 async def test_a_restarted_relay_resumes_after_its_checkpoint_with_exact_prev_values(
-    engine: AsyncEngine, prefix: str, redis_url: str, redis_publisher: RedisPublisher,
+    engine: AsyncEngine,
+    prefix: str,
+    redis_url: str,
+    redis_publisher: RedisPublisher,
     start_relay: StartRelay,
 ) -> None:
     workload = Workload()
@@ -70,11 +82,16 @@ async def test_a_restarted_relay_resumes_after_its_checkpoint_with_exact_prev_va
         head = await head_position(engine)
         await eventually(lambda: len(subscriber.positions()) == head, 10 * TIMEOUT, "part two")
         assert_complete_and_ordered(subscriber.received, await expected_channels(engine, prefix))
-        assert len(subscriber.received) == len({(e.channel, e.position) for e in subscriber.received})
+        assert len(subscriber.received) == len(
+            {(e.channel, e.position) for e in subscriber.received}
+        )
 
 
 async def test_a_commit_wakes_the_relay_through_listen_notify_not_the_poll(
-    engine: AsyncEngine, prefix: str, redis_url: str, redis_publisher: RedisPublisher,
+    engine: AsyncEngine,
+    prefix: str,
+    redis_url: str,
+    redis_publisher: RedisPublisher,
     start_relay: StartRelay,
 ) -> None:
     slow_poll = dataclasses.replace(FAST, poll_interval=60.0)
@@ -86,7 +103,7 @@ async def test_a_commit_wakes_the_relay_through_listen_notify_not_the_poll(
         for expected in (1, 2, 3):
             started = time.monotonic()
             await Workload().writer(engine, commits=1, seed=expected)
-            await eventually(lambda n=expected: len(subscriber.positions()) == n, TIMEOUT, "event")
+            await eventually(holds(subscriber, expected), TIMEOUT, "the event")
             assert time.monotonic() - started < TIMEOUT
 
 
@@ -130,8 +147,12 @@ async def test_stopping_redis_mid_burst_loses_nothing_once_it_is_back(
         async with subscribed(redis_server.url, prefix) as after:
             publisher.gate.set()
             head = await head_position(engine)
-            got = lambda: before.positions() | after.positions()  # noqa: E731
-            await eventually(lambda: got() == set(range(1, head + 1)), 10 * TIMEOUT, "backlog")
+            everything = set(range(1, head + 1))
+            await eventually(
+                lambda: before.positions() | after.positions() == everything,
+                10 * TIMEOUT,
+                "the backlog",
+            )
             await eventually(lambda: relay.healthy, 5 * TIMEOUT, "recovery")
         expected = await expected_channels(engine, prefix)
         assert_complete_and_ordered(before.received + after.received, expected)
@@ -154,8 +175,12 @@ async def _lock_holder_pid(database_url: str) -> int | None:
 
 
 async def test_when_the_leaders_lock_connection_dies_it_stops_and_the_standby_takes_over(
-    engine: AsyncEngine, database_url: str, prefix: str, redis_url: str,
-    redis_publisher: RedisPublisher, start_relay: StartRelay,
+    engine: AsyncEngine,
+    database_url: str,
+    prefix: str,
+    redis_url: str,
+    redis_publisher: RedisPublisher,
+    start_relay: StartRelay,
 ) -> None:
     one = Relay(engine, redis_publisher, prefix=prefix, config=FAST)
     two = Relay(engine, redis_publisher, prefix=prefix, config=FAST)

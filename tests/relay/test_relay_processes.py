@@ -7,7 +7,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from relay_support import (
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.kernel.sqlstore import head_position
+from tests.relay.relay_support import (
     TIMEOUT,
     WorkerProcess,
     Workload,
@@ -16,9 +19,6 @@ from relay_support import (
     expected_channels,
     subscribed,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from app.kernel.sqlstore import head_position
 
 # A cold Python process imports SQLAlchemy, asyncpg and redis before it can lead.
 BOOT = 15 * TIMEOUT
@@ -32,8 +32,12 @@ def spawn(workers: list[WorkerProcess], env: dict[str, str], log: Path) -> Worke
 
 
 async def test_killing_the_relay_process_mid_burst_loses_nothing_and_repeats_only_seen_positions(
-    engine: AsyncEngine, prefix: str, redis_url: str, worker_env: dict[str, str],
-    workers: list[WorkerProcess], tmp_path: Path,
+    engine: AsyncEngine,
+    prefix: str,
+    redis_url: str,
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    tmp_path: Path,
 ) -> None:
     async with subscribed(redis_url, prefix) as subscriber:
         first = spawn(workers, worker_env, tmp_path / "first.log")
@@ -44,6 +48,8 @@ async def test_killing_the_relay_process_mid_burst_loses_nothing_and_repeats_onl
         await eventually(lambda: len(subscriber.positions()) >= 100, 10 * TIMEOUT, "100 events")
         first.kill()
         assert not burst.done(), "the kill must land mid-burst"
+        # What the dead relay had published may still be on its way through Redis to us.
+        await asyncio.sleep(0.5 * TIMEOUT)
         seen_before_kill = max(subscriber.positions())
         received_before_kill = len(subscriber.received)
 
@@ -63,8 +69,12 @@ async def test_killing_the_relay_process_mid_burst_loses_nothing_and_repeats_onl
 
 
 async def test_of_two_relay_processes_only_one_publishes_and_the_other_takes_over_when_it_dies(
-    engine: AsyncEngine, prefix: str, redis_url: str, worker_env: dict[str, str],
-    workers: list[WorkerProcess], tmp_path: Path,
+    engine: AsyncEngine,
+    prefix: str,
+    redis_url: str,
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    tmp_path: Path,
 ) -> None:
     workload = Workload()
     async with subscribed(redis_url, prefix) as subscriber:
