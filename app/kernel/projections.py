@@ -26,6 +26,8 @@ from app.kernel.domain import Event, event_class
 from app.kernel.eventstore import StoredEvent
 
 Key = tuple[Any, ...]
+# From this many new rows on, a flush inserts with COPY (PostgreSQL) instead of INSERT.
+COPY_THRESHOLD = 200
 Row = dict[str, Any]
 
 
@@ -101,7 +103,7 @@ class Rows:
             params = [{"k_" + c: v for c, v in zip(cols, key, strict=True)} for key in deletes]
             await connection.execute(self.table.delete().where(where), params)
         if inserts:
-            await connection.execute(self.table.insert(), inserts)
+            await self._insert(connection, inserts)
         if updates:
             others = [c.name for c in self.table.columns if c.name not in cols]
             statement = (
@@ -115,6 +117,38 @@ class Rows:
         for key in self._dirty:
             self._in_db[key] = self._rows[key] is not None
         self._dirty.clear()
+
+    async def _insert(self, connection: AsyncConnection, rows: list[Row]) -> None:
+        if connection.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+            # COPY in the same transaction: a rebuild inserts at several times the speed.
+            columns = [c.name for c in self.table.columns]
+            # The driver's jsonb codec takes JSON text, as SQLAlchemy would have serialised it.
+            json = {c.name for c in self.table.columns if isinstance(c.type, sa.JSON)}
+            records = [
+                tuple(orjson.dumps(r[c]).decode() if c in json else r[c] for c in columns)
+                for r in rows
+            ]
+            driver: Any = (await connection.get_raw_connection()).driver_connection
+            await driver.copy_records_to_table(self.table.name, records=records, columns=columns)
+        else:
+            await connection.execute(self.table.insert(), rows)
+
+    def update_cached(self, where: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        """Change the cached rows that match `where` (the SQL UPDATE covers the stored ones)."""
+        conditions = list(where.items())
+        for key, row in self._rows.items():
+            if row is None:
+                continue
+            for column, value in conditions:
+                if row[column] != value:
+                    break
+            else:
+                row.update(values)
+                self._dirty.add(key)
+
+    def is_stored(self, *key: Any) -> bool:
+        """Whether the row may exist in the table (False: it was added by this very batch)."""
+        return self._in_db.get(key, True)
 
     def clear(self) -> None:
         self._rows.clear()
@@ -194,6 +228,12 @@ class Projector:
     async def flush(self) -> None:
         for cache in self._caches.values():
             await cache.flush(self.connection)
+
+    async def update_where(self, table: sa.Table, where: Mapping[str, Any], **values: Any) -> None:
+        """A set-wide change (a rename): stored rows in SQL, cached ones in memory, no flush."""
+        self.rows(table).update_cached(where, values)
+        condition = sa.and_(*(table.c[c] == v for c, v in where.items()))
+        await self.connection.execute(table.update().where(condition).values(**values))
 
     async def sync(self) -> None:
         """Write the cache out and forget it, before a set-wide UPDATE (a rename) runs in SQL."""
