@@ -57,6 +57,12 @@ class Rows:
         self._rows: dict[Key, Row | None] = {}
         self._in_db: dict[Key, bool] = {}
         self._dirty: set[Key] = set()
+        # Secondary indexes over columns a projection promises never to change (update_cached).
+        self._indexes: dict[tuple[str, ...], dict[Key, list[Key]]] = {}
+
+    def _index(self, key: Key, row: Row) -> None:
+        for columns, index in self._indexes.items():
+            index.setdefault(tuple(row[c] for c in columns), []).append(key)
 
     def _key(self, row: Row) -> Key:
         return tuple(row[c] for c in self._key_columns)
@@ -69,11 +75,14 @@ class Rows:
             found = (await connection.execute(sa.select(self.table).where(condition))).first()
             self._rows[key] = None if found is None else dict(found._mapping)
             self._in_db[key] = found is not None
+            if found is not None:
+                self._index(key, self._rows[key] or {})
         return self._rows[key]
 
     def add(self, row: Row) -> Row:
         key = self._key(row)
         self._rows[key] = row
+        self._index(key, row)
         self._in_db.setdefault(key, False)
         self._dirty.add(key)
         return row
@@ -134,9 +143,20 @@ class Rows:
             await connection.execute(self.table.insert(), rows)
 
     def update_cached(self, where: Mapping[str, Any], values: Mapping[str, Any]) -> None:
-        """Change the cached rows that match `where` (the SQL UPDATE covers the stored ones)."""
+        """Change the cached rows that match `where` (the SQL UPDATE covers the stored ones).
+
+        Matching goes through an index on the `where` columns, so they must never change.
+        """
         conditions = list(where.items())
-        for key, row in self._rows.items():
+        columns = tuple(sorted(where))
+        index = self._indexes.get(columns)
+        if index is None:
+            index = self._indexes[columns] = {}
+            for key, row in self._rows.items():
+                if row is not None:
+                    index.setdefault(tuple(row[c] for c in columns), []).append(key)
+        for key in index.get(tuple(where[c] for c in columns), []):
+            row = self._rows[key]
             if row is None:
                 continue
             for column, value in conditions:
@@ -151,6 +171,7 @@ class Rows:
         return self._in_db.get(key, True)
 
     def clear(self) -> None:
+        self._indexes.clear()
         self._rows.clear()
         self._in_db.clear()
         self._dirty.clear()
@@ -313,7 +334,9 @@ async def read_batch(
     Appends are serialised and gapless (sqlstore), so every position up to the visible head
     is committed: the checkpoint may move to `upto` even past events of other types.
     """
-    head = int(await connection.scalar(sa.select(sa.func.coalesce(sa.func.max(_e.position), 0))))
+    head = int(
+        await connection.scalar(sa.select(sa.func.coalesce(sa.func.max(_e.position), 0))) or 0
+    )
     upto = min(head, after + span)
     if upto <= after:
         return [], after

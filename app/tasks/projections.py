@@ -35,10 +35,13 @@ class BoardProjector(Projector):
 
     async def on_user_renamed(self, event: UserRenamed, record: StoredEvent) -> None:
         await self.rename("user", event.user_id, event.name)
-        await self.update_where(
-            self.t.task_card,
-            {"tenant_id": record.tenant_id, "assignee_id": event.user_id},
-            assignee_name=event.name,
+        # Assignees change, so no cached index on them: write out, then one UPDATE.
+        await self.sync()
+        card = self.t.task_card
+        await self.connection.execute(
+            card.update()
+            .where(card.c.tenant_id == record.tenant_id, card.c.assignee_id == event.user_id)
+            .values(assignee_name=event.name)
         )
 
     async def on_task_created(self, event: TaskCreated, record: StoredEvent) -> None:
