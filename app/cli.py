@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
+import os
 import sys
+from typing import Any
 
 from app.settings import Settings, SettingsError
 
@@ -15,14 +18,27 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from app.main import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port or settings.port,
-        log_level="info",
-        access_log=False,
-        lifespan="on",
-    )
+    if args.port and "REALTIME_PORT" not in os.environ:
+        # The embedded gateway listens next to the API unless told otherwise.
+        settings = dataclasses.replace(settings, port=args.port, realtime_port=args.port + 1)
+    if args.workers > 1 and settings.redis_url is None and settings.embedded_gateway:
+        print(
+            "collabspace: --workers > 1 needs REDIS_URL (one gateway, not one per worker)",
+            file=sys.stderr,
+        )
+        return 2
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port or settings.port,
+        "log_level": "info",
+        "access_log": False,
+        "lifespan": "on",
+    }
+    if args.workers > 1:
+        # Worker processes import the app themselves: each builds it from the environment.
+        uvicorn.run("app.main:create_app", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
     return 0
 
 
@@ -55,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API (and, embedded, everything else)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=0, help="default: $PORT or 8000")
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     serve.set_defaults(run=_serve)
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("revision", nargs="?", default="head")

@@ -37,8 +37,12 @@ class Settings:
     run_relay: bool = True
     run_projections: bool = True
     db_pool_size: int = 10
-    # Where browsers open their WebSocket; empty means "same host as the API" (embedded mode).
+    # Where browsers open their WebSocket; empty means the embedded gateway on this host.
     realtime_public_url: str = ""
+    # The embedded default runs a gateway node inside the API process (only without REDIS_URL).
+    embedded_gateway: bool = True
+    realtime_host: str = "127.0.0.1"
+    realtime_port: int = 8001
 
     @property
     def is_postgres(self) -> bool:
@@ -57,11 +61,12 @@ class Settings:
         if len(secret) < 16:
             raise SettingsError("SECRET_KEY must be at least 16 characters")
         try:
+            port = int(env.get("PORT", "8000"))
             return cls(
                 database_url=database_url,
                 redis_url=env.get("REDIS_URL") or None,
                 secret_key=secret,
-                port=int(env.get("PORT", "8000")),
+                port=port,
                 channel_prefix=env.get("CHANNEL_PREFIX", "cs"),
                 access_token_ttl_s=int(env.get("ACCESS_TOKEN_TTL", "900")),
                 realtime_ticket_ttl_s=int(env.get("REALTIME_TICKET_TTL", "60")),
@@ -70,6 +75,9 @@ class Settings:
                 run_projections=_flag(env.get("RUN_PROJECTIONS", "1")),
                 db_pool_size=int(env.get("DB_POOL_SIZE", "10")),
                 realtime_public_url=env.get("REALTIME_PUBLIC_URL", ""),
+                embedded_gateway=_flag(env.get("EMBEDDED_GATEWAY", "1")),
+                realtime_host=env.get("REALTIME_HOST", "127.0.0.1"),
+                realtime_port=int(env.get("REALTIME_PORT", str(port + 1))),
             )
         except ValueError as exc:
             raise SettingsError(f"bad numeric setting: {exc}") from None

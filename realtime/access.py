@@ -34,9 +34,9 @@ def apply_access_event(ctx: Context, sessions: list[Session], env: Envelope) -> 
         if env.type == "UserDeactivated":
             ctx.fanout.kick(s, protocol.CloseCode.POLICY, "user deactivated", "deactivated")
         elif env.type == "ProjectMemberAdded" and isinstance(project, str):
-            s.access.projects.add(project.lower())
+            s.access.add_project(project.lower())
         elif env.type == "ProjectMemberRemoved" and isinstance(project, str):
-            s.access.projects.discard(project.lower())
+            s.access.remove_project(project.lower())
             _revoke(ctx, s, env.position)
         elif env.type == "UserRoleChanged" and data.get("role") in ROLES:
             s.access.role = data["role"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -68,11 +68,19 @@ class Access:
     """What one connected user may read now: the ticket's snapshot, updated by access events."""
 
     role: str
-    projects: set[str] = field(default_factory=set)
+    # Shared with the ticket and replaced (not mutated) on change: most users never change
+    # membership while connected, and a set per idle connection is memory for nothing.
+    projects: frozenset[str] = frozenset()
 
     @classmethod
     def from_ticket(cls, ticket: Ticket) -> Access:
-        return cls(ticket.role, set(ticket.projects))
+        return cls(ticket.role, ticket.projects)
+
+    def add_project(self, project: str) -> None:
+        self.projects = self.projects | {project}
+
+    def remove_project(self, project: str) -> None:
+        self.projects = self.projects - {project}
 
     @property
     def is_admin(self) -> bool:

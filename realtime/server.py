@@ -36,6 +36,7 @@ class Gateway:
         self.fanout.on_access = access.make_handler(self.ctx)
         self.draining = False
         self._server: Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -54,6 +55,13 @@ class Gateway:
             open_timeout=c.open_timeout, close_timeout=c.close_timeout,
             server_header=None,
         )
+        self._sweeper = asyncio.create_task(self._sweep_lifetimes(), name="lifetime-sweeper")
+
+    async def _sweep_lifetimes(self) -> None:
+        interval = max(0.05, min(30.0, self.config.max_lifetime_s / 10))
+        while True:
+            await asyncio.sleep(interval)
+            session.expire_sessions(self.ctx)
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
@@ -78,6 +86,8 @@ class Gateway:
         assert self._server is not None
         window = self.config.drain_seconds if seconds is None else seconds
         self.draining = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + window
         victims = [s for s in self.ctx.sessions if not s.closing]

@@ -54,7 +54,8 @@ def settings_for(url: str, **overrides: Any) -> Settings:
         "database_url": url,
         "secret_key": SECRET,
         "run_relay": False,
-        "run_projections": False,
+        "run_projections": True,
+        "embedded_gateway": False,
     }
     values.update(overrides)
     return Settings(**values)

@@ -77,7 +77,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per request; a dropped connection is detected on
+        # use, invalidates the pool (503 for that request) and the next checkout reconnects.
+        pool_pre_ping=False,
         json_serializer=_dumps,
         json_deserializer=orjson.loads,
     )

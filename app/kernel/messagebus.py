@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from app.kernel.domain import ConcurrencyError, DomainError
+from app.kernel.domain import ConcurrencyError, InvalidInputError
 from app.kernel.idempotency import IdempotencyRecord
 from app.kernel.uow import CommandMeta, UnitOfWork
 
@@ -46,7 +46,9 @@ class Idempotency:
     status: int
 
 
-class IdempotencyMismatchError(DomainError):
+class IdempotencyMismatchError(InvalidInputError):
+    """The key was first used with another request: 422 on the Idempotency-Key field."""
+
     code = "idempotency_key_reused"
 
 

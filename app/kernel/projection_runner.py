@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -110,6 +110,7 @@ class ProjectionRunner:
         self._progress = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: AsyncConnection | None = None
+        self._unlisten: Callable[[], None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -124,9 +125,12 @@ class ProjectionRunner:
         if self._postgres:
             self._tasks.append(spawn(self._listen(), name="projections:listen"))
         if self._signal is not None:
-            self._tasks.append(spawn(self._follow_signal(self._signal), name="projections:signal"))
+            self._unlisten = self._signal.listen(self.notify)
 
     async def stop(self) -> None:
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -270,11 +274,6 @@ class ProjectionRunner:
             self.notify(int(payload))
         except ValueError:
             self.notify(max(self.positions.values(), default=0) + 1)
-
-    async def _follow_signal(self, signal: CommitSignal) -> None:
-        while True:
-            await signal.wait(self._poll)
-            self.notify(signal.head)
 
 
 async def _drop_session(connection: AsyncConnection) -> None:

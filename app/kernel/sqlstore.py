@@ -13,7 +13,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -24,6 +26,42 @@ from app.kernel.eventstore import AppendContext, EventStore, NewEvent, StoredEve
 # pg_advisory_xact_lock key for "appending to the event store" ("CoSp" in ASCII).
 APPEND_LOCK_KEY = 0x436F5370
 NOTIFY_CHANNEL = "collabspace_events"
+
+
+# PostgreSQL append, run under the append lock: the head is read by the same statement that
+# inserts (its snapshot is taken after the lock was granted), and the NOTIFY rides along; it is
+# delivered only if the transaction commits.
+_PG_APPEND = sa.text(
+    """
+    WITH head AS (SELECT coalesce(max(position), 0) AS p FROM event),
+    written AS (
+        INSERT INTO event (position, stream_id, version, tenant_id, project_id, type,
+                           schema_version, data, metadata, recorded_at)
+        SELECT head.p + e.n, :stream_id, :expected + e.n, :tenant_id, :project_id, e.type,
+               e.schema_version, e.data::jsonb, :metadata, :recorded_at
+        FROM head,
+             unnest(:types, :schema_versions, :datas)
+                 WITH ORDINALITY AS e(type, schema_version, data, n)
+        RETURNING position
+    )
+    SELECT max(position), pg_notify(:channel, max(position)::text) FROM written
+    """
+).bindparams(
+    sa.bindparam("stream_id", type_=sa.String),
+    sa.bindparam("expected", type_=sa.Integer),
+    sa.bindparam("tenant_id", type_=sa.Uuid),
+    sa.bindparam("project_id", type_=sa.Uuid),
+    sa.bindparam("metadata", type_=postgresql.JSONB),
+    sa.bindparam("recorded_at", type_=sa.DateTime(timezone=True)),
+    sa.bindparam("types", type_=postgresql.ARRAY(sa.Text)),
+    sa.bindparam("schema_versions", type_=postgresql.ARRAY(sa.SmallInteger)),
+    sa.bindparam("datas", type_=postgresql.ARRAY(sa.Text)),
+    sa.bindparam("channel", type_=sa.Text),
+)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 class AppendLock(Protocol):
@@ -121,6 +159,10 @@ class SqlEventStore(EventStore):
         if not self._locked:
             await self._lock.acquire(self._connection)
             self._locked = True
+        if self._connection.dialect.name == "postgresql":
+            return await self._append_postgres(
+                stream_id, expected_version, events, context, project_id
+            )
         head = int(
             await self._connection.scalar(
                 sa.select(sa.func.coalesce(sa.func.max(event_table.c.position), 0))
@@ -150,6 +192,54 @@ class SqlEventStore(EventStore):
             ) from None
         self.last_position = stored[-1].position
         return stored
+
+    async def _append_postgres(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: list[NewEvent],
+        context: AppendContext,
+        project_id: str | None,
+    ) -> list[StoredEvent]:
+        """Read the head, insert and notify in one round trip: the lock is held for less time."""
+        metadata = context.metadata()
+        try:
+            last = await self._connection.scalar(
+                _PG_APPEND,
+                {
+                    "stream_id": stream_id,
+                    "expected": expected_version,
+                    "tenant_id": uuid.UUID(context.tenant_id),
+                    "project_id": _as_uuid(project_id),
+                    "metadata": metadata,
+                    "recorded_at": context.recorded_at,
+                    "types": [e.type for e in events],
+                    "schema_versions": [e.schema_version for e in events],
+                    "datas": [_json(e.data) for e in events],
+                    "channel": NOTIFY_CHANNEL,
+                },
+            )
+        except IntegrityError:
+            raise ConcurrencyError(
+                f"{stream_id} moved past version {expected_version}", stream_id=stream_id
+            ) from None
+        self.last_position = int(last)
+        first = self.last_position - len(events)
+        return [
+            StoredEvent(
+                position=first + offset,
+                stream_id=stream_id,
+                version=expected_version + offset,
+                tenant_id=context.tenant_id,
+                project_id=project_id,
+                type=e.type,
+                schema_version=e.schema_version,
+                data=e.data,
+                metadata=metadata,
+                recorded_at=context.recorded_at,
+            )
+            for offset, e in enumerate(events, start=1)
+        ]
 
     async def load(
         self,

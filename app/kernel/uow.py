@@ -9,14 +9,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.kernel.clock import Clock, utc_now
 from app.kernel.eventstore import AppendContext, EventStore
 from app.kernel.idempotency import IdempotencyStore, SqlIdempotencyStore
 from app.kernel.sqlstore import (
-    NOTIFY_CHANNEL,
     AppendLock,
     PostgresAppendLock,
     ProcessAppendLock,
@@ -79,7 +77,6 @@ class SqlUnitOfWork(UnitOfWork):
         self._lock = lock
         self._on_commit = on_commit
         self.clock = clock
-        self._postgres = engine.dialect.name == "postgresql"
 
     async def __aenter__(self) -> Self:
         self.connection = await self._engine.connect()
@@ -98,12 +95,8 @@ class SqlUnitOfWork(UnitOfWork):
     ) -> None:
         try:
             if exc_type is None:
+                # On PostgreSQL each append has already queued its NOTIFY (sent at commit).
                 written = self._store.last_position
-                if written and self._postgres:
-                    # Delivered to listeners only when (and if) the transaction commits.
-                    await self.connection.execute(
-                        sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(written)))
-                    )
                 await self.connection.commit()
                 self.position = written
             else:

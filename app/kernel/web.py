@@ -174,8 +174,11 @@ async def read_json_body(request: Request) -> Any:
             )
         chunks.append(chunk)
     raw = b"".join(chunks)
+    if not raw.strip():
+        # Every endpoint with a body declares it required; an absent one is no silent no-op.
+        raise HttpProblem(400, "missing_body", "this endpoint needs a JSON body", field="body")
     try:
-        return orjson.loads(raw or b"{}")
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise HttpProblem(400, "invalid_json", "the body is not valid JSON") from None
 
@@ -218,6 +221,14 @@ class Wire(pydantic.BaseModel):
     """Base of every wire model: unknown fields and type coercions are refused."""
 
     model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @pydantic.field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        # PostgreSQL text and JSONB cannot hold U+0000: refused here, it would be a 500 there.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL (U+0000) characters")
+        return value
 
 
 class MutationResult(Wire):
@@ -265,3 +276,40 @@ async def execute(call: Call[Any, Any], command: Any, *, status: int = 200) -> R
     if stored_status is not None:
         headers["Idempotent-Replayed"] = "true"
     return Reply(body, stored_status or status, headers)
+
+
+class QueryParams(pydantic.BaseModel):
+    """Base of query-string models: values arrive as text, so they are parsed, not strict."""
+
+    model_config = pydantic.ConfigDict(extra="ignore", frozen=True)
+
+
+class ReadParams(QueryParams):
+    min_position: int | None = pydantic.Field(
+        default=None,
+        ge=0,
+        le=2**62,
+        description="Wait briefly until the read model reflects this position (read-your-writes)",
+    )
+
+
+# How long a query waits for its read model to reach ?min_position= before answering anyway.
+READ_YOUR_WRITES_WAIT_S = 2.0
+
+
+async def read_model_reply(call: Call[Any, Any], body: dict[str, Any]) -> Reply:
+    """Answer a read-model query; say how far behind ?min_position= it is when it is."""
+    headers = {"X-As-Of-Position": str(body.get("as_of_position", 0))}
+    wanted = getattr(call.query, "min_position", None)
+    if wanted is not None and body.get("as_of_position", 0) < wanted:
+        headers["X-Read-Lag"] = str(wanted - body.get("as_of_position", 0))
+    return Reply(body, headers=headers)
+
+
+async def wait_for_position(call: Call[Any, Any]) -> None:
+    """Read-your-writes: give the projections a short while to reach ?min_position=."""
+    wanted = getattr(call.query, "min_position", None)
+    runner = getattr(call.request.state, "runtime", None)
+    runner = getattr(runner, "runner", None)
+    if wanted and runner is not None:
+        await runner.wait_for(wanted, READ_YOUR_WRITES_WAIT_S)

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from app.kernel.web import Api, Call, MutationResult, Reply, execute, path_id
+from app.activity import api as activity
+from app.kernel.web import (
+    Api,
+    Call,
+    MutationResult,
+    ReadParams,
+    Reply,
+    execute,
+    path_id,
+    read_model_reply,
+    wait_for_position,
+)
+from app.projects import views
 from app.projects.commands import (
     AddProjectMember,
     ChangeProjectBudget,
@@ -14,11 +26,19 @@ from app.projects.commands import (
 )
 from app.projects.handlers import load_readable
 from app.projects.schemas import (
+    AsOfParams,
     BudgetBody,
     CreateProjectBody,
+    DashboardOut,
+    FeedOut,
+    FeedParams,
+    HistoryOut,
+    ListParams,
     MemberBody,
+    ProjectListOut,
     ProjectOut,
     SpendBody,
+    StateOut,
     StatusBody,
     UpdateProjectBody,
 )
@@ -163,3 +183,91 @@ async def remove_member(call: Call[None, None]) -> Reply:
         call.actor, path_id(call, "project_id"), path_id(call, "user_id"), call.if_match()
     )
     return await execute(call, command)
+
+
+# -- the read side: answered from read models (history and time travel by replay) ------------
+
+
+@api.route(
+    "GET",
+    "/projects",
+    summary="The projects the caller may read, newest first",
+    query=ListParams,
+    response=ProjectListOut,
+    errors=(401, 422),
+)
+async def list_projects(call: Call[None, ListParams]) -> Reply:
+    q = call.query
+    await wait_for_position(call)
+    async with call.services.engine.connect() as connection:
+        body = await views.list_projects(
+            connection, call.actor, status=q.status, cursor=q.cursor, limit=q.limit
+        )
+    return await read_model_reply(call, body)
+
+
+@api.route(
+    "GET",
+    "/projects/{project_id}/dashboard",
+    summary="A project's dashboard",
+    query=ReadParams,
+    response=DashboardOut,
+    errors=(401, 404, 422),
+)
+async def project_dashboard(call: Call[None, ReadParams]) -> Reply:
+    project_id = path_id(call, "project_id")
+    await wait_for_position(call)
+    async with call.services.engine.connect() as connection:
+        body = await views.project_dashboard(connection, call.actor, project_id)
+    return await read_model_reply(call, body)
+
+
+@api.route(
+    "GET",
+    "/projects/{project_id}/activity",
+    summary="A project's activity, newest first",
+    query=FeedParams,
+    response=FeedOut,
+    errors=(401, 404, 422),
+)
+async def project_activity(call: Call[None, FeedParams]) -> Reply:
+    project_id = path_id(call, "project_id")
+    await wait_for_position(call)
+    async with call.services.engine.connect() as connection:
+        body = await activity.project_activity(
+            connection, call.actor, project_id, before=call.query.before, limit=call.query.limit
+        )
+    return await read_model_reply(call, body)
+
+
+@api.route(
+    "GET",
+    "/projects/{project_id}/history",
+    summary="A project's events, in order",
+    response=HistoryOut,
+    errors=(401, 404),
+)
+async def project_history(call: Call[None, None]) -> Reply:
+    body = await views.project_history(
+        call.services.uow_factory(), call.actor, path_id(call, "project_id")
+    )
+    return Reply(body)
+
+
+@api.route(
+    "GET",
+    "/projects/{project_id}/state",
+    summary="A project as it was at a version or a time (rebuilt by replay)",
+    query=AsOfParams,
+    response=StateOut,
+    errors=(401, 404, 422),
+)
+async def project_state(call: Call[None, AsOfParams]) -> Reply:
+    body = await views.project_state(
+        call.services.uow_factory(),
+        call.actor,
+        path_id(call, "project_id"),
+        as_of_version=call.query.as_of_version,
+        as_of=call.query.as_of,
+    )
+    return Reply(body)

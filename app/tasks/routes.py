@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from app.kernel.web import Api, Call, MutationResult, Reply, execute, path_id
+from app.kernel.web import (
+    Api,
+    Call,
+    MutationResult,
+    ReadParams,
+    Reply,
+    execute,
+    path_id,
+    read_model_reply,
+    wait_for_position,
+)
+from app.projects.schemas import AsOfParams, BoardOut, HistoryOut, StateOut
+from app.tasks import views
 from app.tasks.commands import ArchiveTask, AssignTask, CreateTask, EditTask, MoveTask
 from app.tasks.handlers import load_readable_task
 from app.tasks.schemas import AssignBody, CreateTaskBody, EditTaskBody, MoveBody, TaskOut
@@ -107,3 +119,52 @@ async def move_task(call: Call[MoveBody, None]) -> Reply:
 async def archive_task(call: Call[None, None]) -> Reply:
     command = ArchiveTask(call.actor, path_id(call, "task_id"), call.if_match())
     return await execute(call, command)
+
+
+@api.route(
+    "GET",
+    "/projects/{project_id}/board",
+    summary="A project's tasks grouped by status",
+    query=ReadParams,
+    response=BoardOut,
+    errors=(401, 404, 422),
+)
+async def task_board(call: Call[None, ReadParams]) -> Reply:
+    project_id = path_id(call, "project_id")
+    await wait_for_position(call)
+    async with call.services.engine.connect() as connection:
+        body = await views.task_board(connection, call.actor, project_id)
+    return await read_model_reply(call, body)
+
+
+@api.route(
+    "GET",
+    "/tasks/{task_id}/history",
+    summary="A task's events, in order",
+    response=HistoryOut,
+    errors=(401, 404),
+)
+async def task_history(call: Call[None, None]) -> Reply:
+    body = await views.task_history(
+        call.services.uow_factory(), call.actor, path_id(call, "task_id")
+    )
+    return Reply(body)
+
+
+@api.route(
+    "GET",
+    "/tasks/{task_id}/state",
+    summary="A task as it was at a version or a time (rebuilt by replay)",
+    query=AsOfParams,
+    response=StateOut,
+    errors=(401, 404, 422),
+)
+async def task_state(call: Call[None, AsOfParams]) -> Reply:
+    body = await views.task_state(
+        call.services.uow_factory(),
+        call.actor,
+        path_id(call, "task_id"),
+        as_of_version=call.query.as_of_version,
+        as_of=call.query.as_of,
+    )
+    return Reply(body)

@@ -6,11 +6,13 @@ from typing import Any
 
 from app.kernel.problems import HttpProblem
 from app.kernel.web import Api, Call, MutationResult, Reply, execute, path_id
+from app.projects import api as projects
 from app.tenants.commands import DeactivateUser, InviteUser, SignUp, UpdateUser
 from app.tenants.ports import DirectoryEntry
 from app.tenants.schemas import (
     InviteBody,
     LoginBody,
+    RealtimeTicketOut,
     SignUpBody,
     SignUpOut,
     TokenOut,
@@ -185,3 +187,48 @@ async def update_user(call: Call[UpdateUserBody, None]) -> Reply:
 async def deactivate_user(call: Call[None, None]) -> Reply:
     command = DeactivateUser(call.actor, path_id(call, "user_id"), expected_version=call.if_match())
     return await execute(call, command)
+
+
+# Read-your-writes for tickets: a membership committed just before asking is in the ticket.
+TICKET_CATCH_UP_S = 1.0
+
+
+@api.route(
+    "POST",
+    "/auth/realtime-ticket",
+    summary="A short-lived ticket to open the WebSocket",
+    response=RealtimeTicketOut,
+    errors=(401,),
+)
+async def realtime_ticket(call: Call[None, None]) -> Reply:
+    """Sign what the gateway needs to authorise subscriptions without a database round trip."""
+    services, actor = call.services, call.actor
+    runner = call.request.state.runtime.runner
+    if runner is not None:
+        await runner.wait_for(services.signal.head, TICKET_CATCH_UP_S)
+    async with services.engine.connect() as connection:
+        project_ids = await projects.projects_of_user(connection, actor.tenant_id, actor.user_id)
+    async with services.uow_factory() as uow:
+        entry = await services.directory(uow).by_id(actor.tenant_id, actor.user_id)
+    if entry is None or not entry.active:
+        raise HttpProblem(401, "invalid_token", "this user no longer exists or is deactivated")
+    ttl = services.settings.realtime_ticket_ttl_s
+    claims = {
+        "sub": actor.user_id,
+        "tid": actor.tenant_id,
+        "role": entry.role,
+        "name": entry.name,
+        "projects": project_ids,
+    }
+    ticket = services.signer.issue(claims, kind="realtime", now=services.clock(), ttl_s=ttl)
+    return Reply(RealtimeTicketOut(ticket=ticket, expires_in=ttl, url=_realtime_url(call)))
+
+
+def _realtime_url(call: Call[Any, Any]) -> str:
+    settings = call.services.settings
+    if settings.realtime_public_url:
+        return str(settings.realtime_public_url)
+    port = call.request.state.runtime.gateway_port or settings.realtime_port
+    host = call.request.url.hostname or "127.0.0.1"
+    scheme = "wss" if call.request.url.scheme == "https" else "ws"
+    return f"{scheme}://{host}:{port}/ws"

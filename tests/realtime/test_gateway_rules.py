@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -39,20 +39,28 @@ def port(nodes: tuple[Node, Node]) -> int:
 @pytest.mark.parametrize(
     ("ticket", "code", "reason"),
     [
-        (mint(new_id(), new_id(), secret="another-secret-that-is-long-enough-for-hs256"), 1008,
-         "invalid ticket: InvalidSignatureError"),
-        (mint(new_id(), new_id(), ttl=-60), 4001, "ticket expired"),
-        (mint(new_id(), new_id(), typ="access"), 1008, "invalid ticket: not a realtime ticket"),
-        (mint(new_id(), new_id(), tid=None), 1008, "invalid ticket: claim 'tid' missing"),
-        ("not-a-jwt", 1008, "invalid ticket: DecodeError"),
+        # Minted when the test runs, not at collection: a long suite would expire them first.
+        (
+            lambda: mint(new_id(), new_id(), secret="another-secret-that-is-long-enough-for-hs256"),
+            1008,
+            "invalid ticket: InvalidSignatureError",
+        ),
+        (lambda: mint(new_id(), new_id(), ttl=-60), 4001, "ticket expired"),
+        (
+            lambda: mint(new_id(), new_id(), typ="access"),
+            1008,
+            "invalid ticket: not a realtime ticket",
+        ),
+        (lambda: mint(new_id(), new_id(), tid=None), 1008, "invalid ticket: claim 'tid' missing"),
+        (lambda: "not-a-jwt", 1008, "invalid ticket: DecodeError"),
     ],
     ids=["forged", "expired", "wrong-typ", "missing-tenant", "garbage"],
 )
 async def test_a_bad_ticket_closes_with_its_documented_code(
-    port: int, bystander: Bystander, ticket: str, code: int, reason: str
+    port: int, bystander: Bystander, ticket: Callable[[], str], code: int, reason: str
 ) -> None:
     c = await Client.open(port)
-    await c.send({"type": "auth", "ticket": ticket})
+    await c.send({"type": "auth", "ticket": ticket()})
     assert await c.closed() == (code, reason)
     await bystander.still_receives()
 
@@ -60,9 +68,21 @@ async def test_a_bad_ticket_closes_with_its_documented_code(
 async def test_an_unsigned_alg_none_ticket_is_refused(port: int, bystander: Bystander) -> None:
     import jwt
 
-    token = jwt.encode({"typ": "realtime", "sub": new_id(), "tid": new_id(), "role": "owner",
-                        "name": "x", "projects": [], "iat": 0, "exp": 2**40, "jti": "j"},
-                       None, algorithm="none")
+    token = jwt.encode(
+        {
+            "typ": "realtime",
+            "sub": new_id(),
+            "tid": new_id(),
+            "role": "owner",
+            "name": "x",
+            "projects": [],
+            "iat": 0,
+            "exp": 2**40,
+            "jti": "j",
+        },
+        None,
+        algorithm="none",
+    )
     c = await Client.open(port)
     await c.send({"type": "auth", "ticket": token})
     assert (await c.closed())[0] == 1008
@@ -90,10 +110,15 @@ async def test_a_non_member_is_forbidden_to_subscribe_to_a_project(
     port: int, bystander: Bystander
 ) -> None:
     c = await Client.open(port, mint(bystander.tenant, new_id(), projects=[new_id()]))
-    reply = await c.request({"type": "subscribe", "id": "r1",
-                             "channel": f"project:{bystander.project}"})
-    assert reply == {"type": "error", "id": "r1", "code": "forbidden",
-                     "message": "not a member of this project"}
+    reply = await c.request(
+        {"type": "subscribe", "id": "r1", "channel": f"project:{bystander.project}"}
+    )
+    assert reply == {
+        "type": "error",
+        "id": "r1",
+        "code": "forbidden",
+        "message": "not a member of this project",
+    }
     await bystander.still_receives()
     await c.nothing_more()
     await c.close()
@@ -110,9 +135,7 @@ async def test_another_tenants_project_is_forbidden_to_a_member(
     await c.close()
 
 
-async def test_the_tenant_channel_is_forbidden_to_a_member(
-    port: int, bystander: Bystander
-) -> None:
+async def test_the_tenant_channel_is_forbidden_to_a_member(port: int, bystander: Bystander) -> None:
     c = await Client.open(port, mint(bystander.tenant, new_id(), projects=[bystander.project]))
     reply = await c.request({"type": "subscribe", "channel": "tenant"})
     assert reply["code"] == "forbidden"
@@ -134,8 +157,18 @@ async def test_the_tenant_channel_is_forbidden_to_a_member(
         ('{"type": "auth", "ticket": "again"}', "already_authenticated"),
         (b"\x00\x01binary", "binary_unsupported"),
     ],
-    ids=["malformed-json", "not-an-object", "unknown-op", "type-not-string", "channel-not-string",
-         "bad-uuid", "since-not-int", "id-wrong-type", "second-auth", "binary"],
+    ids=[
+        "malformed-json",
+        "not-an-object",
+        "unknown-op",
+        "type-not-string",
+        "channel-not-string",
+        "bad-uuid",
+        "since-not-int",
+        "id-wrong-type",
+        "second-auth",
+        "binary",
+    ],
 )
 async def test_bad_input_gets_an_error_frame_and_the_connection_stays_open(
     port: int, bystander: Bystander, frame: str | bytes, code: str
@@ -144,8 +177,10 @@ async def test_bad_input_gets_an_error_frame_and_the_connection_stays_open(
     await c.ws.send(frame)
     reply = await c.reply()
     assert reply["type"] == "error" and reply["code"] == code, reply
-    assert await c.request({"type": "ping", "id": "still-there"}) == {"type": "pong",
-                                                                      "id": "still-there"}
+    assert await c.request({"type": "ping", "id": "still-there"}) == {
+        "type": "pong",
+        "id": "still-there",
+    }
     await bystander.still_receives()
     await c.close()
 
@@ -184,16 +219,25 @@ async def test_a_member_removed_while_subscribed_is_unsubscribed_on_every_node_a
     for c in mine:
         await c.subscribe(f"project:{project}")
     before = relay.event(tenant, project)
-    removal = relay.event(tenant, project, "ProjectMemberRemoved", user=user,
-                          data={"project_id": project, "user_id": user})
+    removal = relay.event(
+        tenant,
+        project,
+        "ProjectMemberRemoved",
+        user=user,
+        data={"project_id": project, "user_id": user},
+    )
     after = relay.event(tenant, project)
     await relay.publish(before, removal, after)
     for c in mine:
         got = await c.events(f"project:{project}", 2)
         assert [e["position"] for e in got] == [before.position, removal.position]
         notice = await c.reply()
-        assert notice == {"type": "unsubscribed", "channel": f"project:{project}",
-                          "reason": "access_revoked", "position": removal.position}
+        assert notice == {
+            "type": "unsubscribed",
+            "channel": f"project:{project}",
+            "reason": "access_revoked",
+            "position": removal.position,
+        }
         await c.nothing_more()
     got = await bystander.client.events(f"project:{project}", 3)
     assert [e["position"] for e in got] == [before.position, removal.position, after.position]
@@ -208,11 +252,18 @@ async def test_a_member_added_while_connected_may_subscribe_afterwards(
 ) -> None:
     user = new_id()
     c = await Client.open(port, mint(bystander.tenant, user))
-    assert (await c.request({"type": "subscribe",
-                             "channel": f"project:{bystander.project}"}))["code"] == "forbidden"
-    await relay.publish(relay.event(bystander.tenant, bystander.project, "ProjectMemberAdded",
-                                    user=user, data={"project_id": bystander.project,
-                                                     "user_id": user}))
+    assert (await c.request({"type": "subscribe", "channel": f"project:{bystander.project}"}))[
+        "code"
+    ] == "forbidden"
+    await relay.publish(
+        relay.event(
+            bystander.tenant,
+            bystander.project,
+            "ProjectMemberAdded",
+            user=user,
+            data={"project_id": bystander.project, "user_id": user},
+        )
+    )
     await bystander.client.events(f"project:{bystander.project}", 1)  # the add is processed
     await c.subscribe(f"project:{bystander.project}")
     await bystander.still_receives()
@@ -226,12 +277,21 @@ async def test_a_role_downgrade_drops_the_tenant_channel(
     user = new_id()
     c = await Client.open(port, mint(bystander.tenant, user, role="admin"))
     await c.subscribe("tenant")
-    change = relay.event(bystander.tenant, None, "UserRoleChanged", user=user,
-                         data={"user_id": user, "role": "member"})
+    change = relay.event(
+        bystander.tenant,
+        None,
+        "UserRoleChanged",
+        user=user,
+        data={"user_id": user, "role": "member"},
+    )
     await relay.publish(change)
     await c.events("tenant", 1)
-    assert await c.reply() == {"type": "unsubscribed", "channel": "tenant",
-                               "reason": "access_revoked", "position": change.position}
+    assert await c.reply() == {
+        "type": "unsubscribed",
+        "channel": "tenant",
+        "reason": "access_revoked",
+        "position": change.position,
+    }
     await bystander.still_receives()
     await c.nothing_more()
     await c.close()
@@ -242,8 +302,9 @@ async def test_a_deactivated_user_is_closed_with_1008(
 ) -> None:
     user = new_id()
     c = await Client.open(port, mint(bystander.tenant, user, projects=[bystander.project]))
-    await relay.publish(relay.event(bystander.tenant, None, "UserDeactivated", user=user,
-                                    data={"user_id": user}))
+    await relay.publish(
+        relay.event(bystander.tenant, None, "UserDeactivated", user=user, data={"user_id": user})
+    )
     assert await c.closed() == (1008, "user deactivated")
     await bystander.still_receives()
 

@@ -102,7 +102,7 @@ def test_a_ticket_signed_with_another_algorithm_is_refused() -> None:
 
 def test_members_read_their_projects_and_admins_read_the_tenant() -> None:
     p, q = new_id(), new_id()
-    member, admin = Access("member", {p}), Access("admin")
+    member, admin = Access("member", frozenset({p})), Access("admin")
     assert member.may_read(Channel("project", p))
     assert not member.may_read(Channel("project", q))
     assert not member.may_read(Channel("tenant"))

@@ -1,0 +1,169 @@
+"""The Publisher port: how the relay puts encoded envelopes on the broker.
+
+Like `broadcaster`: one port, a Redis adapter for deployments and an in-memory twin for the
+embedded default (API and gateway in one process) and for tests. The in-memory publisher
+forwards to any `PublishTarget` (an object with `async publish(channel, data)`), so the API can
+point it at the gateway's in-process broker; on its own it forwards to a `MemoryHub`, which
+lets in-process code subscribe.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+Message = tuple[str, bytes]
+
+
+class PublishError(Exception):
+    """The broker did not take a batch; the caller retries it (publishing is at least once)."""
+
+
+class PublishTarget(Protocol):
+    async def publish(self, channel: str, data: bytes, /) -> None: ...
+
+
+class Publisher(abc.ABC):
+    @abc.abstractmethod
+    async def publish_batch(self, messages: Sequence[Message]) -> None:
+        """Publish every message in order, or raise PublishError (some may have gone out)."""
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisPublisher(Publisher):
+    """PUBLISH through one pipeline per batch: one round trip, and Redis keeps the order."""
+
+    def __init__(self, url: str, *, timeout: float = 2.0) -> None:
+        # One quick reconnect covers a pooled connection that died with a Redis restart; longer
+        # outages are the relay's business (capped backoff, state, metrics), not the client's.
+        self._redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
+        )
+
+    async def publish_batch(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        try:
+            # transaction=False: no MULTI/EXEC, the commands still run in pipeline order.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel, data in messages:
+                    pipe.publish(channel, data)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise PublishError(f"redis: {exc!r}") from None
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class Subscription:
+    """One in-process subscriber: an async iterator of (channel, data), bounded."""
+
+    def __init__(self, hub: MemoryHub, channels: frozenset[str], maxsize: int) -> None:
+        self.channels = channels
+        self._hub = hub
+        self._queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize)
+        self.overflowed = False
+        self._closed = False
+
+    def _offer(self, message: Message) -> None:
+        # A subscriber that falls this far behind is cut off, not buffered without limit.
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._hub._remove(self)
+        # Wakes a reader blocked on an empty queue; a full queue is drained first, then ends.
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Message:
+        if self._closed and self._queue.empty():
+            raise StopAsyncIteration
+        item = await self._queue.get()
+        if item is None:
+            raise StopAsyncIteration
+        return item
+
+    async def get(self, timeout: float) -> Message:
+        """The next message, or TimeoutError."""
+        return await asyncio.wait_for(self.__anext__(), timeout)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class MemoryHub:
+    """In-process pub/sub: a PublishTarget that in-process code can subscribe to."""
+
+    def __init__(self) -> None:
+        self._subscribers: defaultdict[str, set[Subscription]] = defaultdict(set)
+
+    def subscribe(self, *channels: str, maxsize: int = 10_000) -> Subscription:
+        subscription = Subscription(self, frozenset(channels), maxsize)
+        for channel in channels:
+            self._subscribers[channel].add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscription.close()
+
+    async def publish(self, channel: str, data: bytes, /) -> None:
+        for subscription in tuple(self._subscribers.get(channel, ())):
+            subscription._offer((channel, data))
+
+    def _remove(self, subscription: Subscription) -> None:
+        for channel in subscription.channels:
+            members = self._subscribers.get(channel)
+            if members is not None:
+                members.discard(subscription)
+                if not members:
+                    del self._subscribers[channel]
+
+
+class InMemoryPublisher(Publisher):
+    """The embedded default: hands each message, in order, to an in-process target."""
+
+    def __init__(self, target: PublishTarget | None = None) -> None:
+        self.target: PublishTarget = MemoryHub() if target is None else target
+
+    async def publish_batch(self, messages: Sequence[Message]) -> None:
+        for channel, data in messages:
+            await self.target.publish(channel, data)
+
+
+def make_publisher(redis_url: str | None, target: PublishTarget | None = None) -> Publisher:
+    """Redis when REDIS_URL is set, else the in-process twin (optionally into `target`)."""
+    return RedisPublisher(redis_url) if redis_url else InMemoryPublisher(target)

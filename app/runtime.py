@@ -1,0 +1,87 @@
+"""The background parts of an API process, started and stopped by the lifespan.
+
+- the projection runner (read models), when RUN_PROJECTIONS is on;
+- the relay (event store -> broker), when RUN_RELAY is on; with PostgreSQL every replica runs
+  one and an advisory lock lets exactly one publish;
+- in the embedded default (no REDIS_URL), a gateway node in this same process, fed by the
+  in-process broker, so one command gives a working realtime server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app import readmodels
+from app.kernel.broker import InMemoryPublisher, Publisher, RedisPublisher
+from app.kernel.projection_runner import ProjectionRunner
+from app.kernel.relay import Relay
+from app.kernel.signals import CommitSignal
+from app.settings import Settings
+from realtime.broker import MemoryBroker
+from realtime.config import GatewayConfig
+from realtime.server import Gateway
+
+log = logging.getLogger("collabspace.runtime")
+
+
+@dataclasses.dataclass(slots=True)
+class Runtime:
+    runner: ProjectionRunner | None = None
+    relay: Relay | None = None
+    gateway: Gateway | None = None
+
+    @property
+    def gateway_port(self) -> int | None:
+        return None if self.gateway is None else self.gateway.port
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: Settings, engine: AsyncEngine, signal: CommitSignal
+) -> AsyncIterator[Runtime]:
+    runtime = Runtime()
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    publisher: Publisher | None = None
+    broker: MemoryBroker | None = None
+    try:
+        if settings.run_projections:
+            runtime.runner = ProjectionRunner(engine, readmodels.projectors(), signal=signal)
+            await runtime.runner.start()
+        if settings.redis_url is None and settings.embedded_gateway:
+            broker = MemoryBroker()
+            config = GatewayConfig(
+                secret_key=settings.secret_key,
+                host=settings.realtime_host,
+                port=settings.realtime_port,
+                channel_prefix=settings.channel_prefix,
+            )
+            runtime.gateway = Gateway(config, broker)
+            await runtime.gateway.start()
+            log.info("embedded gateway on ws://%s:%d/ws", config.host, runtime.gateway.port)
+        if settings.run_relay:
+            publisher = (
+                RedisPublisher(settings.redis_url)
+                if settings.redis_url
+                else InMemoryPublisher(broker)
+            )
+            runtime.relay = Relay(engine, publisher, prefix=settings.channel_prefix, signal=signal)
+            tasks.append(asyncio.create_task(runtime.relay.run(stop), name="relay"))
+        yield runtime
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if runtime.gateway is not None:
+            await runtime.gateway.close()
+        if runtime.runner is not None:
+            await runtime.runner.stop()
+        if publisher is not None:
+            await publisher.close()
+        if broker is not None:
+            await broker.close()

@@ -1,0 +1,1 @@
+"""The browser side: the live board page and the JavaScript client, served as static files."""

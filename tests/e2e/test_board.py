@@ -1,0 +1,188 @@
+"""The live board in headless Chromium against the real server (embedded default)."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.conftest import STEP_MS, Server, require_realtime
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Person:
+    email: str
+    name: str
+    token: str
+    user_id: str
+    tenant_id: str
+
+
+def _api(server: Server, method: str, path: str, token: str | None = None, **kw: Any) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    r = httpx.request(method, server.url + path, headers=headers, timeout=10, **kw)
+    assert r.status_code < 300, (r.status_code, r.text)
+    return r.json()
+
+
+def sign_up(server: Server, label: str) -> Person:
+    email = f"{label}-{uuid.uuid4().hex[:8]}@example.com"
+    body = {"tenant_name": f"{label} corp", "name": label.title(), "email": email,
+            "password": PASSWORD}
+    r = _api(server, "POST", "/auth/signup", json=body)
+    return Person(email, label.title(), r["access_token"], r["user_id"], r["tenant_id"])
+
+
+def invite(server: Server, owner: Person, label: str) -> Person:
+    email = f"{label}-{uuid.uuid4().hex[:8]}@example.com"
+    body = {"email": email, "name": label.title(), "role": "member", "password": PASSWORD}
+    _api(server, "POST", "/users", owner.token, json=body)
+    r = _api(server, "POST", "/auth/login", json={"email": email, "password": PASSWORD})
+    return Person(email, label.title(), r["access_token"], r["user_id"], r["tenant_id"])
+
+
+def open_page(browser: Browser, server: Server, person: Person) -> Page:
+    """A fresh browser context logged in through the page's own form."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.set_default_timeout(10 * STEP_MS)
+    page.goto(server.url + "/")
+    page.fill("#login-form [name=email]", person.email)
+    page.fill("#login-form [name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#view-projects")).to_be_visible()
+    return page
+
+
+def card(page: Page, title: str) -> Any:
+    return page.locator(f'li.task[data-title="{title}"]')
+
+
+def column_of(page: Page, title: str) -> Any:
+    return page.locator(f'ul.tasks:has(li.task[data-title="{title}"])')
+
+
+def test_a_person_signs_up_creates_a_project_and_works_its_board(
+    browser: Browser, server: Server, shoot: Any
+) -> None:
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.set_default_timeout(10 * STEP_MS)
+    page.goto(server.url + "/")
+    email = f"solo-{uuid.uuid4().hex[:8]}@example.com"
+    page.fill("#signup-form [name=tenant_name]", "Solo corp")
+    page.fill("#signup-form [name=name]", "Solo")
+    page.fill("#signup-form [name=email]", email)
+    page.fill("#signup-form [name=password]", PASSWORD)
+    page.click("#signup-form button[type=submit]")
+    expect(page.locator("#view-projects")).to_be_visible()
+
+    page.fill("#project-form [name=name]", "Launch")
+    page.fill("#project-form [name=budget]", "1000")
+    page.click("#project-form button[type=submit]")
+    expect(page.locator("#board-name")).to_have_text("Launch")
+    expect(page.locator("#fig-budget")).to_contain_text("1,000")
+
+    for title in ("Write copy", "Ship it"):
+        page.fill("#task-form [name=title]", title)
+        page.click("#task-form button[type=submit]")
+        expect(card(page, title)).to_be_visible()
+    card(page, "Ship it").locator("button.move-right").click()
+    expect(column_of(page, "Ship it")).to_have_attribute("data-status", "in_progress")
+    card(page, "Ship it").locator("button.move-right").click()
+    expect(column_of(page, "Ship it")).to_have_attribute("data-status", "done")
+    expect(page.locator("#fig-completion")).to_have_text("50%")
+
+    # A refused command is explained in plain words and nothing changes.
+    page.fill("#spend-form [name=amount]", "5000")
+    page.click("#spend-form button[type=submit]")
+    expect(page.locator("#flash")).to_contain_text("budget")
+    expect(page.locator("#fig-spend")).to_contain_text("0.00")
+
+    page.click('#status-actions button[data-to="on_hold"]')
+    expect(page.locator("#board-status")).to_have_text("On hold")
+    expect(page.locator('#status-actions button[data-to="completed"]')).to_have_count(0)
+    shoot(page, "board")
+
+    # The state survives a reload (it came from the server, not from the page).
+    page.reload()
+    expect(page.locator("#board-status")).to_have_text("On hold")
+    expect(column_of(page, "Ship it")).to_have_attribute("data-status", "done")
+
+
+def test_a_move_by_one_member_appears_live_for_the_other_and_never_in_another_tenant(
+    browser: Browser, server: Server, shoot: Any
+) -> None:
+    require_realtime(server)
+    ann = sign_up(server, "ann")
+    bob = invite(server, ann, "bob")
+    eve = sign_up(server, "eve")  # another tenant
+    project = _api(server, "POST", "/projects", ann.token, json={"name": "Apollo"})["id"]
+    _api(server, "POST", f"/projects/{project}/members", ann.token, json={"user_id": bob.user_id})
+    task = _api(server, "POST", f"/projects/{project}/tasks", ann.token, json={"title": "Fuel"})
+
+    page_a = open_page(browser, server, ann)
+    page_b = open_page(browser, server, bob)
+    page_e = open_page(browser, server, eve)
+    board = f"{server.url}/#/projects/{project}"
+    for page in (page_a, page_b):
+        page.goto(board)
+        expect(card(page, "Fuel")).to_be_visible()
+        expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
+    expect(page_e.locator("#conn")).to_have_attribute("data-state", "connected")
+
+    page_a.evaluate("window.__reloaded = 1")
+    page_b.evaluate("window.__reloaded = 1")
+    card(page_a, "Fuel").locator("button.move-right").click()
+    expect(column_of(page_b, "Fuel")).to_have_attribute("data-status", "in_progress")
+    assert page_b.evaluate("window.__reloaded") == 1, "the other page was not reloaded"
+
+    # Made over REST by Ann elsewhere: both pages get it live.
+    _api(server, "POST", f"/projects/{project}/tasks", ann.token, json={"title": "Ignite"})
+    for page in (page_a, page_b):
+        expect(card(page, "Ignite")).to_be_visible()
+
+    if page_a.evaluate("window.collabspace.client.supports('presence')"):
+        for page in (page_a, page_b):
+            expect(page.locator("#presence")).to_contain_text("Ann")
+            expect(page.locator("#presence")).to_contain_text("Bob")
+    shoot(page_b, "other-member")
+
+    # Eve (another tenant) sees no project, received no event, and cannot open the board.
+    expect(page_e.locator("#project-rows tr")).to_have_count(0)
+    assert page_e.evaluate("window.collabspace.board") is None
+    page_e.goto(board)
+    expect(page_e.locator("#flash")).to_be_visible()
+    expect(page_e.locator("#view-projects")).to_be_visible()
+    assert "Fuel" not in page_e.content()
+    assert task["id"] not in page_e.content()
+    shoot(page_e, "other-tenant")
+
+
+def test_a_restarted_server_makes_the_page_reconnect_and_catch_up(
+    browser: Browser, server: Server, shoot: Any
+) -> None:
+    require_realtime(server)
+    ann = sign_up(server, "cat")
+    project = _api(server, "POST", "/projects", ann.token, json={"name": "Outage"})["id"]
+    _api(server, "POST", f"/projects/{project}/tasks", ann.token, json={"title": "Before"})
+    page = open_page(browser, server, ann)
+    page.goto(f"{server.url}/#/projects/{project}")
+    expect(card(page, "Before")).to_be_visible()
+    conn = page.locator("#conn")
+    expect(conn).to_have_attribute("data-state", "connected")
+
+    server.stop(signal.SIGKILL)
+    expect(conn).to_have_attribute("data-state", "reconnecting", timeout=10 * STEP_MS)
+    shoot(page, "reconnecting")
+    server.start()
+    # Written while the page is still away: it must show up once the page is back.
+    _api(server, "POST", f"/projects/{project}/tasks", ann.token, json={"title": "During"})
+    expect(conn).to_have_attribute("data-state", "connected", timeout=40 * STEP_MS)
+    expect(card(page, "During")).to_be_visible(timeout=10 * STEP_MS)
+    expect(card(page, "Before")).to_have_count(1)
+    shoot(page, "caught-up")

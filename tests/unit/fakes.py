@@ -1,0 +1,182 @@
+"""In-memory adapters of our ports, for unit tests: same contracts, no I/O.
+
+One `FakeDatabase` plays the role of PostgreSQL; every `FakeUnitOfWork` opened on it sees what
+earlier units committed, and a unit that fails leaves nothing behind (its writes are undone).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+from app.bootstrap import handlers
+from app.kernel.eventstore import (
+    AppendContext,
+    EventStore,
+    InMemoryEventStore,
+    NewEvent,
+    StoredEvent,
+)
+from app.kernel.idempotency import InMemoryIdempotencyStore
+from app.kernel.messagebus import MessageBus
+from app.kernel.uow import UnitOfWork
+from app.settings import Settings
+from app.tenants.errors import EmailTakenError
+from app.tenants.ports import Directory, DirectoryEntry, PasswordHasher
+
+FIXED_NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+class RacingEventStore(InMemoryEventStore):
+    """The in-memory store, plus a way to let "another writer" in just before the next append."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before_next_append: Callable[[], Awaitable[object]] | None = None
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: list[NewEvent],
+        *,
+        context: AppendContext,
+        project_id: str | None = None,
+    ) -> list[StoredEvent]:
+        interleave, self.before_next_append = self.before_next_append, None
+        if interleave is not None:
+            await interleave()
+        return await super().append(
+            stream_id, expected_version, events, context=context, project_id=project_id
+        )
+
+
+class _UnitEvents(EventStore):
+    """One unit's view of the shared store: remembers what it appended, to undo it on rollback."""
+
+    def __init__(self, store: InMemoryEventStore) -> None:
+        self.store = store
+        self.written: list[StoredEvent] = []
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: list[NewEvent],
+        *,
+        context: AppendContext,
+        project_id: str | None = None,
+    ) -> list[StoredEvent]:
+        stored = await self.store.append(
+            stream_id, expected_version, events, context=context, project_id=project_id
+        )
+        self.written.extend(stored)
+        return stored
+
+    async def load(
+        self, stream_id: str, *, to_version: int | None = None, until: datetime | None = None
+    ) -> list[StoredEvent]:
+        return await self.store.load(stream_id, to_version=to_version, until=until)
+
+    async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
+        return await self.store.read_after(position, limit)
+
+
+@dataclasses.dataclass
+class FakeDatabase:
+    events: RacingEventStore = dataclasses.field(default_factory=RacingEventStore)
+    idempotency: InMemoryIdempotencyStore = dataclasses.field(
+        default_factory=InMemoryIdempotencyStore
+    )
+    users: dict[str, DirectoryEntry] = dataclasses.field(default_factory=dict)
+    commits: int = 0
+
+
+class FakeUnitOfWork(UnitOfWork):
+    """Commits by keeping what was written, rolls back by restoring the state it started from."""
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self.db = db
+        self.idempotency = db.idempotency
+        self.clock = lambda: FIXED_NOW
+
+    async def __aenter__(self) -> Self:
+        self._unit_events = _UnitEvents(self.db.events)
+        self.events = self._unit_events
+        self._idempotency_before = dict(self.db.idempotency.records)
+        self._users_before = copy.copy(self.db.users)
+        self.position = 0
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            written = self._unit_events.written
+            self.position = written[-1].position if written else 0
+            self.db.commits += 1
+            return
+        mine = {id(e) for e in self._unit_events.written}
+        self.db.events.events[:] = [e for e in self.db.events.events if id(e) not in mine]
+        self.db.idempotency.records = self._idempotency_before
+        self.db.users = self._users_before
+
+
+class FakeDirectory(Directory):
+    def __init__(self, uow: UnitOfWork) -> None:
+        assert isinstance(uow, FakeUnitOfWork)
+        self._db = uow.db
+
+    async def add(self, entry: DirectoryEntry) -> None:
+        if any(e.email == entry.email for e in self._db.users.values()):
+            raise EmailTakenError("this e-mail is already registered", field="email")
+        self._db.users[entry.user_id] = entry
+
+    async def update(
+        self,
+        user_id: str,
+        *,
+        name: str | None = None,
+        role: str | None = None,
+        active: bool | None = None,
+    ) -> None:
+        changes: dict[str, Any] = {
+            k: v for k, v in {"name": name, "role": role, "active": active}.items() if v is not None
+        }
+        self._db.users[user_id] = dataclasses.replace(self._db.users[user_id], **changes)
+
+    async def by_email(self, email: str) -> DirectoryEntry | None:
+        return next((e for e in self._db.users.values() if e.email == email), None)
+
+    async def by_id(self, tenant_id: str, user_id: str) -> DirectoryEntry | None:
+        entry = self._db.users.get(user_id)
+        return entry if entry is not None and entry.tenant_id == tenant_id else None
+
+    async def list(self, tenant_id: str) -> list[DirectoryEntry]:
+        return [e for e in self._db.users.values() if e.tenant_id == tenant_id]
+
+
+class PlainHasher(PasswordHasher):
+    """Reversible on purpose: unit tests check outcomes, not argon2."""
+
+    def hash(self, password: str) -> str:
+        return "plain$" + password
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        return password_hash == "plain$" + password
+
+
+def fake_bus(db: FakeDatabase, *, project_limit: int = 100) -> MessageBus:
+    """The real handlers, bound as `bootstrap()` binds them, over the in-memory adapters."""
+    settings = Settings(
+        database_url="memory://", secret_key="x" * 32, default_project_limit=project_limit
+    )
+    bound = handlers(directory=FakeDirectory, hasher=PlainHasher(), settings=settings)
+    return MessageBus(lambda: FakeUnitOfWork(db), bound)
