@@ -36,8 +36,16 @@ from app.projects.views import project_dashboard  # noqa: E402
 
 TENANTS, USERS, PROJECTS, TASKS = 10, 10, 100, 100
 EVENT_COLUMNS = [
-    "position", "stream_id", "version", "tenant_id", "project_id", "type", "schema_version",
-    "data", "metadata", "recorded_at",
+    "position",
+    "stream_id",
+    "version",
+    "tenant_id",
+    "project_id",
+    "type",
+    "schema_version",
+    "data",
+    "metadata",
+    "recorded_at",
 ]
 
 
@@ -56,18 +64,29 @@ class Generator:
         self.activity: list[tuple[Any, ...]] = []
         self.admins: dict[str, str] = {}
 
-    def emit(self, stream: str, tenant: str, project: str | None, type_: str, actor: str,
-             **data: Any) -> None:
+    def emit(
+        self, stream: str, tenant: str, project: str | None, type_: str, actor: str, **data: Any
+    ) -> None:
         version = self.versions.get(stream, 0) + 1
         self.versions[stream] = version
         self.clock += timedelta(milliseconds=self.rng.randint(1, 50))
         position = len(self.records) + 1
-        self.records.append((
-            position, stream, version, uuid.UUID(tenant), None if project is None
-            else uuid.UUID(project), type_, 1, orjson.dumps(data).decode(),
-            orjson.dumps({"actor_id": actor, "correlation_id": None, "causation_id": None}).decode(),
-            self.clock,
-        ))
+        self.records.append(
+            (
+                position,
+                stream,
+                version,
+                uuid.UUID(tenant),
+                None if project is None else uuid.UUID(project),
+                type_,
+                1,
+                orjson.dumps(data).decode(),
+                orjson.dumps(
+                    {"actor_id": actor, "correlation_id": None, "causation_id": None}
+                ).decode(),
+                self.clock,
+            )
+        )
         if project is not None:
             self.activity.append((position, tenant, project, actor, type_, self.clock))
 
@@ -75,37 +94,101 @@ class Generator:
         tenant = str(uuid.uuid4())
         users = [str(uuid.uuid4()) for _ in range(USERS)]
         self.admins[tenant] = users[0]
-        self.emit(f"tenant-{tenant}", tenant, None, "TenantRegistered", users[0], tenant_id=tenant,
-                  name=f"Tenant {tenant[:4]}", project_limit=1000, owner_id=users[0])
+        self.emit(
+            f"tenant-{tenant}",
+            tenant,
+            None,
+            "TenantRegistered",
+            users[0],
+            tenant_id=tenant,
+            name=f"Tenant {tenant[:4]}",
+            project_limit=1000,
+            owner_id=users[0],
+        )
         for i, user in enumerate(users):
             name = f"User {i} of {tenant[:4]}"
             self.users[user] = (tenant, name)
-            self.emit(f"user-{user}", tenant, None, "UserRegistered", users[0], user_id=user,
-                      tenant_id=tenant, email=f"{user}@example.com", name=name,
-                      role="owner" if i == 0 else "member", invited_by=None if i == 0 else users[0])
+            self.emit(
+                f"user-{user}",
+                tenant,
+                None,
+                "UserRegistered",
+                users[0],
+                user_id=user,
+                tenant_id=tenant,
+                email=f"{user}@example.com",
+                name=name,
+                role="owner" if i == 0 else "member",
+                invited_by=None if i == 0 else users[0],
+            )
         for _ in range(PROJECTS):
             self.project(tenant, users)
 
     def project(self, tenant: str, users: list[str]) -> None:
         project, creator = str(uuid.uuid4()), self.rng.choice(users)
-        self.emit(f"tenant-{tenant}", tenant, None, "TenantProjectAdded", creator,
-                  tenant_id=tenant, project_id=project)
+        self.emit(
+            f"tenant-{tenant}",
+            tenant,
+            None,
+            "TenantProjectAdded",
+            creator,
+            tenant_id=tenant,
+            project_id=project,
+        )
         stream = f"project-{project}"
         name = f"Project {project[:8]}"
-        self.emit(stream, tenant, project, "ProjectCreated", creator, project_id=project,
-                  tenant_id=tenant, name=name, description="A benchmark project",
-                  budget_cents=1_000_000, created_by=creator)
+        self.emit(
+            stream,
+            tenant,
+            project,
+            "ProjectCreated",
+            creator,
+            project_id=project,
+            tenant_id=tenant,
+            name=name,
+            description="A benchmark project",
+            budget_cents=1_000_000,
+            created_by=creator,
+        )
         members = [creator] + self.rng.sample([u for u in users if u != creator], 3)
         for member in members:
-            self.emit(stream, tenant, project, "ProjectMemberAdded", creator, project_id=project,
-                      user_id=member)
+            self.emit(
+                stream,
+                tenant,
+                project,
+                "ProjectMemberAdded",
+                creator,
+                project_id=project,
+                user_id=member,
+            )
             self.members.append((project, member))
-        self.emit(stream, tenant, project, "ProjectBudgetChanged", creator, project_id=project,
-                  budget_cents=2_000_000)
-        self.emit(stream, tenant, project, "ProjectSpendRecorded", creator, project_id=project,
-                  amount_cents=150_000, actual_spend_cents=150_000, note="kick-off")
-        self.projects[project] = {"tenant": tenant, "name": name, "created_by": creator,
-                                  "created_at": self.clock, "spend": 150_000}
+        self.emit(
+            stream,
+            tenant,
+            project,
+            "ProjectBudgetChanged",
+            creator,
+            project_id=project,
+            budget_cents=2_000_000,
+        )
+        self.emit(
+            stream,
+            tenant,
+            project,
+            "ProjectSpendRecorded",
+            creator,
+            project_id=project,
+            amount_cents=150_000,
+            actual_spend_cents=150_000,
+            note="kick-off",
+        )
+        self.projects[project] = {
+            "tenant": tenant,
+            "name": name,
+            "created_by": creator,
+            "created_at": self.clock,
+            "spend": 150_000,
+        }
         for t in range(TASKS):
             self.task(tenant, project, members, t)
 
@@ -113,24 +196,61 @@ class Generator:
         task, actor = str(uuid.uuid4()), self.rng.choice(members)
         stream = f"task-{task}"
         ids = {"task_id": task, "project_id": project}
-        self.emit(stream, tenant, project, "TaskCreated", actor, **ids, title=f"Task {n}",
-                  description="Do the thing", created_by=actor)
+        self.emit(
+            stream,
+            tenant,
+            project,
+            "TaskCreated",
+            actor,
+            **ids,
+            title=f"Task {n}",
+            description="Do the thing",
+            created_by=actor,
+        )
         assignee = self.rng.choice(members)
         self.emit(stream, tenant, project, "TaskAssigned", actor, **ids, assignee_id=assignee)
         status = "todo"
         if self.rng.random() < 0.7:
-            self.emit(stream, tenant, project, "TaskMoved", actor, **ids, from_status="todo",
-                      to_status="in_progress")
+            self.emit(
+                stream,
+                tenant,
+                project,
+                "TaskMoved",
+                actor,
+                **ids,
+                from_status="todo",
+                to_status="in_progress",
+            )
             status = "in_progress"
             if self.rng.random() < 0.6:
-                self.emit(stream, tenant, project, "TaskMoved", actor, **ids,
-                          from_status="in_progress", to_status="done")
+                self.emit(
+                    stream,
+                    tenant,
+                    project,
+                    "TaskMoved",
+                    actor,
+                    **ids,
+                    from_status="in_progress",
+                    to_status="done",
+                )
                 status = "done"
         if self.rng.random() < 0.05:
-            self.emit(stream, tenant, project, "TaskEdited", actor, **ids, title=f"Task {n}!",
-                      description="Do the thing, well")
-        self.tasks[task] = {"project": project, "tenant": tenant, "status": status,
-                            "assignee": assignee}
+            self.emit(
+                stream,
+                tenant,
+                project,
+                "TaskEdited",
+                actor,
+                **ids,
+                title=f"Task {n}!",
+                description="Do the thing, well",
+            )
+        self.tasks[task] = {
+            "project": project,
+            "tenant": tenant,
+            "status": status,
+            "assignee": assignee,
+        }
 
 
 NORMALIZED_DDL = """
@@ -174,22 +294,78 @@ async def load(engine: AsyncEngine, gen: Generator) -> None:
         raw: Any = (await connection.get_raw_connection()).driver_connection
         await raw.copy_records_to_table("event", records=gen.records, columns=EVENT_COLUMNS)
         await raw.execute(NORMALIZED_DDL)
-        await raw.copy_records_to_table("n_user", records=[
-            (uuid.UUID(u), uuid.UUID(t), n) for u, (t, n) in gen.users.items()])
-        await raw.copy_records_to_table("n_project", records=[
-            (uuid.UUID(p), uuid.UUID(v["tenant"]), v["name"], "active", uuid.UUID(v["created_by"]),
-             2_000_000, v["spend"], v["created_at"], v["created_at"])
-            for p, v in gen.projects.items()])
-        await raw.copy_records_to_table("n_project_member", records=[
-            (uuid.UUID(p), uuid.UUID(u)) for p, u in gen.members])
-        await raw.copy_records_to_table("n_task", records=[
-            (uuid.UUID(t), uuid.UUID(v["tenant"]), uuid.UUID(v["project"]), v["status"],
-             uuid.UUID(v["assignee"])) for t, v in gen.tasks.items()])
-        await raw.copy_records_to_table("n_activity", records=[
-            (pos, uuid.UUID(t), uuid.UUID(p), uuid.UUID(a), ty, at)
-            for pos, t, p, a, ty, at in gen.activity])
+        await raw.copy_records_to_table(
+            "n_user", records=[(uuid.UUID(u), uuid.UUID(t), n) for u, (t, n) in gen.users.items()]
+        )
+        await raw.copy_records_to_table(
+            "n_project",
+            records=[
+                (
+                    uuid.UUID(p),
+                    uuid.UUID(v["tenant"]),
+                    v["name"],
+                    "active",
+                    uuid.UUID(v["created_by"]),
+                    2_000_000,
+                    v["spend"],
+                    v["created_at"],
+                    v["created_at"],
+                )
+                for p, v in gen.projects.items()
+            ],
+        )
+        await raw.copy_records_to_table(
+            "n_project_member", records=[(uuid.UUID(p), uuid.UUID(u)) for p, u in gen.members]
+        )
+        await raw.copy_records_to_table(
+            "n_task",
+            records=[
+                (
+                    uuid.UUID(t),
+                    uuid.UUID(v["tenant"]),
+                    uuid.UUID(v["project"]),
+                    v["status"],
+                    uuid.UUID(v["assignee"]),
+                )
+                for t, v in gen.tasks.items()
+            ],
+        )
+        await raw.copy_records_to_table(
+            "n_activity",
+            records=[
+                (pos, uuid.UUID(t), uuid.UUID(p), uuid.UUID(a), ty, at)
+                for pos, t, p, a, ty, at in gen.activity
+            ],
+        )
         await raw.execute("ANALYZE")
         await connection.commit()
+
+
+READ_MODEL_SQL = (
+    "SELECT s.*, (SELECT min(position) FROM projection_checkpoint "
+    "WHERE name IN ('projects', 'activity')) FROM project_summary s "
+    "WHERE s.tenant_id = :tenant AND s.project_id = :project",
+    "SELECT * FROM activity_entry WHERE tenant_id = :tenant AND project_id = :project "
+    "ORDER BY position DESC LIMIT 20",
+)
+
+
+async def server_times(engine: AsyncEngine, gen: Generator, n: int) -> dict[str, list[float]]:
+    """Execution time inside PostgreSQL (EXPLAIN ANALYZE), without the client stack."""
+    rng = random.Random(13)
+    out: dict[str, list[float]] = {"read model": [], "join": []}
+    async with engine.connect() as connection:
+        for project in rng.choices(list(gen.projects), k=n):
+            params = {"tenant": gen.projects[project]["tenant"], "project": project}
+            for kind, statements in (("read model", READ_MODEL_SQL), ("join", (JOIN_QUERY.text,))):
+                total = 0.0
+                for sql in statements:
+                    plan = await connection.execute(
+                        sa.text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql), params
+                    )
+                    total += plan.scalar_one()[0]["Execution Time"]
+                out[kind].append(total)
+    return out
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -212,8 +388,9 @@ async def time_queries(engine: AsyncEngine, gen: Generator, n: int) -> dict[str,
                 if kind == "read model":
                     await project_dashboard(connection, actor, project)
                 else:
-                    (await connection.execute(
-                        JOIN_QUERY, {"tenant": tenant, "project": project})).one()
+                    (
+                        await connection.execute(JOIN_QUERY, {"tenant": tenant, "project": project})
+                    ).one()
             if i >= n // 10:  # the first tenth warms caches and prepared statements
                 timings[kind].append((time.perf_counter() - started) * 1000)
     return timings
@@ -241,19 +418,41 @@ async def main(args: argparse.Namespace) -> None:
             report = await readmodels.rebuild(engine, projection)
             total_events += report.events
             total_seconds += report.seconds
-            print(f"rebuild {projection:9s} {report.events:,} events in {report.seconds:.2f}s "
-                  f"= {report.rate:,.0f} events/s")
-        print(f"rebuild all: {total_events:,} event applications in {total_seconds:.2f}s "
-              f"= {total_events / total_seconds:,.0f} events/s")
+            print(
+                f"rebuild {projection:9s} {report.events:,} events applied, "
+                f"{report.position:,} store events replayed in {report.seconds:.2f}s "
+                f"= {report.rate:,.0f} applied/s, {report.position / report.seconds:,.0f} store/s"
+            )
+        print(
+            f"rebuild all four: {total_events:,} event applications in {total_seconds:.2f}s "
+            f"= {total_events / total_seconds:,.0f} events/s"
+        )
         async with engine.begin() as connection:
             await connection.exec_driver_sql("ANALYZE")
         timings = await time_queries(engine, gen, args.queries)
         p = {k: percentiles(v) for k, v in timings.items()}
         for kind, (p50, p99) in p.items():
-            print(f"dashboard {kind:10s} p50 {p50:.3f} ms  p99 {p99:.3f} ms  "
-                  f"(n={len(timings[kind])})")
-        print(f"ratio join/read model: p50 {p['join'][0] / p['read model'][0]:.1f}x  "
-              f"p99 {p['join'][1] / p['read model'][1]:.1f}x")
+            print(
+                f"dashboard {kind:10s} p50 {p50:.3f} ms  p99 {p99:.3f} ms  (n={len(timings[kind])})"
+            )
+        print(
+            f"ratio join/read model: p50 {p['join'][0] / p['read model'][0]:.1f}x  "
+            f"p99 {p['join'][1] / p['read model'][1]:.1f}x"
+        )
+        server = {k: percentiles(v) for k, v in (await server_times(engine, gen, 500)).items()}
+        for kind, (p50, p99) in server.items():
+            print(f"server-side {kind:10s} p50 {p50:.3f} ms  p99 {p99:.3f} ms  (EXPLAIN ANALYZE)")
+        print(
+            f"server-side ratio join/read model: p50 "
+            f"{server['join'][0] / server['read model'][0]:.1f}x  "
+            f"p99 {server['join'][1] / server['read model'][1]:.1f}x"
+        )
+        async with engine.connect() as connection:
+            started = time.perf_counter()
+            for _ in range(500):
+                await connection.scalar(sa.text("SELECT 1"))
+            floor = (time.perf_counter() - started) * 2
+        print(f"client round-trip floor (SELECT 1 through SQLAlchemy+asyncpg): {floor:.3f} ms")
     finally:
         await engine.dispose()
         if not args.keep:
@@ -265,7 +464,9 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--admin-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--admin-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    )
     parser.add_argument("--queries", type=int, default=3000)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     asyncio.run(main(parser.parse_args()))

@@ -58,17 +58,24 @@ class ActivityProjector(Projector):
             }
         )
 
-    async def _propagate(
-        self, column_id: str, column_name: str, tenant: str, ref: str, name: str
-    ) -> None:
+    async def _propagate(self, kind: str, ref: str, tenant: str, name: str) -> None:
         """A rename reaches every entry that copied the old name."""
-        await self.sync()
-        entry = self.t.activity_entry
-        await self.connection.execute(
-            entry.update()
-            .where(entry.c.tenant_id == tenant, entry.c[column_id] == ref)
-            .values({column_name: name})
-        )
+        column_id, column_name = {
+            "project": ("project_id", "project_name"),
+            "task": ("task_id", "task_title"),
+        }.get(kind, ("user_id", "user_name"))
+        columns = [(column_id, column_name)]
+        if kind == "user":
+            columns.append(("actor_id", "actor_name"))
+        entries = self.t.activity_entry
+        # Something first seen in this batch has no stored entries yet: the cache is enough.
+        stored = self.rows(self.t.activity_lookup).is_stored(kind, ref)
+        for column_id, column_name in columns:
+            where = {"tenant_id": tenant, column_id: ref}
+            if stored:
+                await self.update_where(entries, where, **{column_name: name})
+            else:
+                self.rows(entries).update_cached(where, {column_name: name})
 
     # -- users --------------------------------------------------------------------------------
     async def on_user_registered(self, event: u.UserRegistered, record: StoredEvent) -> None:
@@ -79,8 +86,7 @@ class ActivityProjector(Projector):
         old = await self.recall("user", event.user_id)
         await self._entry(event, record, user_id=event.user_id, old_name=old, new_name=event.name)
         await self.rename("user", event.user_id, event.name)
-        await self._propagate("actor_id", "actor_name", record.tenant_id, event.user_id, event.name)
-        await self._propagate("user_id", "user_name", record.tenant_id, event.user_id, event.name)
+        await self._propagate("user", event.user_id, record.tenant_id, event.name)
 
     async def on_user_role_changed(self, event: u.UserRoleChanged, record: StoredEvent) -> None:
         await self._entry(event, record, user_id=event.user_id, role=event.role)
@@ -99,9 +105,7 @@ class ActivityProjector(Projector):
             event, record, project_id=event.project_id, old_name=old, new_name=event.name
         )
         await self.rename("project", event.project_id, event.name)
-        await self._propagate(
-            "project_id", "project_name", record.tenant_id, event.project_id, event.name
-        )
+        await self._propagate("project", event.project_id, record.tenant_id, event.name)
 
     async def on_project_described(self, event: p.ProjectDescribed, record: StoredEvent) -> None:
         await self._entry(event, record, project_id=event.project_id)
@@ -154,9 +158,7 @@ class ActivityProjector(Projector):
         await self._entry(event, record, project_id=event.project_id, task_id=event.task_id)
         if old != event.title:
             await self.rename("task", event.task_id, event.title)
-            await self._propagate(
-                "task_id", "task_title", record.tenant_id, event.task_id, event.title
-            )
+            await self._propagate("task", event.task_id, record.tenant_id, event.title)
 
     async def on_task_assigned(self, event: t.TaskAssigned, record: StoredEvent) -> None:
         await self._entry(

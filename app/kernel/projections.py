@@ -24,9 +24,7 @@ from app.kernel.db import event as event_table
 from app.kernel.db import metadata, projection_checkpoint
 from app.kernel.domain import Event, event_class
 from app.kernel.eventstore import StoredEvent
-
-Key = tuple[Any, ...]
-Row = dict[str, Any]
+from app.kernel.rowcache import Row, Rows
 
 
 class CheckpointMovedError(Exception):
@@ -44,82 +42,6 @@ class TableSet:
             return self._tables[name]
         except KeyError:
             raise AttributeError(name) from None
-
-
-class Rows:
-    """The rows of one table touched by a batch: each loaded at most once, written once at flush."""
-
-    def __init__(self, table: sa.Table) -> None:
-        self.table = table
-        self._key_columns = [c.name for c in table.primary_key.columns]
-        self._rows: dict[Key, Row | None] = {}
-        self._in_db: dict[Key, bool] = {}
-        self._dirty: set[Key] = set()
-
-    def _key(self, row: Row) -> Key:
-        return tuple(row[c] for c in self._key_columns)
-
-    async def get(self, connection: AsyncConnection, *key: Any) -> Row | None:
-        if key not in self._rows:
-            condition = sa.and_(
-                *(self.table.c[c] == v for c, v in zip(self._key_columns, key, strict=True))
-            )
-            found = (await connection.execute(sa.select(self.table).where(condition))).first()
-            self._rows[key] = None if found is None else dict(found._mapping)
-            self._in_db[key] = found is not None
-        return self._rows[key]
-
-    def add(self, row: Row) -> Row:
-        key = self._key(row)
-        self._rows[key] = row
-        self._in_db.setdefault(key, False)
-        self._dirty.add(key)
-        return row
-
-    def changed(self, row: Row) -> None:
-        self._dirty.add(self._key(row))
-
-    def delete(self, *key: Any) -> None:
-        self._rows[key] = None
-        self._in_db.setdefault(key, True)
-        self._dirty.add(key)
-
-    async def flush(self, connection: AsyncConnection) -> None:
-        deletes, inserts, updates = [], [], []
-        for key in self._dirty:
-            row, in_db = self._rows[key], self._in_db[key]
-            if row is None:
-                if in_db:
-                    deletes.append(key)
-            elif in_db:
-                updates.append(row)
-            else:
-                inserts.append(row)
-        cols = self._key_columns
-        where = sa.and_(*(self.table.c[c] == sa.bindparam("k_" + c) for c in cols))
-        if deletes:
-            params = [{"k_" + c: v for c, v in zip(cols, key, strict=True)} for key in deletes]
-            await connection.execute(self.table.delete().where(where), params)
-        if inserts:
-            await connection.execute(self.table.insert(), inserts)
-        if updates:
-            others = [c.name for c in self.table.columns if c.name not in cols]
-            statement = (
-                self.table.update().where(where).values({c: sa.bindparam("v_" + c) for c in others})
-            )
-            params = [
-                {**{"k_" + c: r[c] for c in cols}, **{"v_" + c: r[c] for c in others}}
-                for r in updates
-            ]
-            await connection.execute(statement, params)
-        for key in self._dirty:
-            self._in_db[key] = self._rows[key] is not None
-        self._dirty.clear()
-
-    def clear(self) -> None:
-        self._rows.clear()
-        self._in_db.clear()
-        self._dirty.clear()
 
 
 def lookup_table(name: str) -> sa.Table:
@@ -194,6 +116,12 @@ class Projector:
     async def flush(self) -> None:
         for cache in self._caches.values():
             await cache.flush(self.connection)
+
+    async def update_where(self, table: sa.Table, where: Mapping[str, Any], **values: Any) -> None:
+        """A set-wide change (a rename): stored rows in SQL, cached ones in memory, no flush."""
+        self.rows(table).update_cached(where, values)
+        condition = sa.and_(*(table.c[c] == v for c, v in where.items()))
+        await self.connection.execute(table.update().where(condition).values(**values))
 
     async def sync(self) -> None:
         """Write the cache out and forget it, before a set-wide UPDATE (a rename) runs in SQL."""

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.activity import api as activity
 from app.kernel import history
+from app.kernel.db import projection_checkpoint
 from app.kernel.domain import Actor, InvalidInputError
 from app.kernel.projections import read_checkpoints
 from app.kernel.uow import UnitOfWork
@@ -121,9 +122,15 @@ async def project_dashboard(
     connection: AsyncConnection, actor: Actor, project_id: str
 ) -> dict[str, Any]:
     """One project's dashboard: one row of the summary plus its newest activity entries."""
+    # One round trip for the row and the position it reflects (the lower of both checkpoints).
+    as_of = (
+        sa.select(sa.func.min(projection_checkpoint.c.position))
+        .where(projection_checkpoint.c.name.in_(DASHBOARD_READS))
+        .scalar_subquery()
+    )
     found = (
         await connection.execute(
-            sa.select(project_summary).where(
+            sa.select(project_summary, as_of.label("as_of_position")).where(
                 project_summary.c.tenant_id == actor.tenant_id,
                 project_summary.c.project_id == project_id,
             )
@@ -144,7 +151,7 @@ async def project_dashboard(
         "recent_activity": await activity.recent(
             connection, actor.tenant_id, project_id, RECENT_ACTIVITY
         ),
-        "as_of_position": await _as_of(connection, DASHBOARD_READS),
+        "as_of_position": int(row["as_of_position"] or 0),
     }
 
 

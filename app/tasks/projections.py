@@ -35,6 +35,7 @@ class BoardProjector(Projector):
 
     async def on_user_renamed(self, event: UserRenamed, record: StoredEvent) -> None:
         await self.rename("user", event.user_id, event.name)
+        # Assignees change, so no cached index on them: write out, then one UPDATE.
         await self.sync()
         card = self.t.task_card
         await self.connection.execute(
