@@ -58,6 +58,12 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from app import readmodels
+
+    return asyncio.run(readmodels.rebuild_command(settings, args.name))
+
+
 def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     # The gateway is its own deployable: it reads its own configuration from the environment.
     from realtime.main import main as gateway_main
@@ -76,6 +82,13 @@ def parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.set_defaults(run=_migrate)
+    projections = commands.add_parser("projections", help="read-model maintenance")
+    actions = projections.add_subparsers(dest="action", required=True)
+    rebuild = actions.add_parser(
+        "rebuild", help="rebuild a read model from position zero, then swap it in"
+    )
+    rebuild.add_argument("name", nargs="?", default=None, help="one projection (default: all)")
+    rebuild.set_defaults(run=_rebuild)
     gateway = commands.add_parser("gateway", help="run a WebSocket gateway node (realtime/)")
     gateway.add_argument("rest", nargs=argparse.REMAINDER)
     gateway.set_defaults(run=_gateway)

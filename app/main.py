@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import migrate, runtime
+from app import metrics, migrate, runtime
 from app.activity.routes import api as activity_api
 from app.bootstrap import Services, bootstrap
 from app.kernel.db import make_engine
@@ -57,6 +57,10 @@ async def readyz(request: Request) -> Response:
         checks["database"] = "ok"
     except (OSError, DBAPIError):
         checks["database"] = "unavailable"
+    relay = request.state.runtime.relay
+    if relay is not None:
+        # A standby relay is healthy; a leader that cannot reach the broker is not ready.
+        checks["relay"] = "ok" if relay.healthy else relay.state
     ready = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ready else "unavailable", "checks": checks}
     return Response(orjson.dumps(body), 200 if ready else 503, media_type="application/json")
@@ -87,6 +91,14 @@ def _with_operations(document: dict[str, Any]) -> dict[str, Any]:
                 "200": {"description": "Ready", "content": json_status},
                 "503": {"description": "A dependency is unavailable", "content": json_status},
             },
+        }
+    }
+    document["paths"]["/metrics"] = {
+        "get": {
+            "operationId": "metrics",
+            "summary": "Prometheus metrics: relay, projections, process",
+            "tags": ["operations"],
+            "responses": {"200": {"description": "OK", "content": {"text/plain": {}}}},
         }
     }
     document["paths"]["/"] = {
@@ -157,13 +169,18 @@ def create_app(
         services = bootstrap(settings, engine, hasher=hasher or Argon2Hasher())
         try:
             async with runtime.running(settings, engine, services.signal) as parts:
-                yield {"services": services, "runtime": parts}
+                yield {
+                    "services": services,
+                    "runtime": parts,
+                    "metrics": metrics.registry_for(parts, services.signal),
+                }
         finally:
             await engine.dispose()
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics.metrics, methods=["GET"]),
         _openapi_route(
             _with_operations(build_openapi(api_endpoints, title="CollabSpace API", version="0.1.0"))
         ),

@@ -109,3 +109,12 @@ async def invite(
 
 def engine_for(url: str) -> AsyncEngine:
     return make_engine(url)
+
+
+async def create_project_for(
+    client: httpx.AsyncClient, owner: dict[str, Any], name: str = "P"
+) -> int:
+    """Create a project; answers the position it was written at."""
+    response = await client.post("/projects", json={"name": name}, headers=owner["headers"])
+    assert response.status_code == 201, response.text
+    return int(response.json()["position"])
