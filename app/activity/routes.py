@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.activity import views
-from app.kernel.web import Api, Call, Reply, read_model_reply, wait_for_position
+from app.kernel.web import Api, Call, Reply, query_read_model
 from app.projects.schemas import FeedOut, FeedParams
 
 api = Api("activity")
@@ -18,9 +18,7 @@ api = Api("activity")
     errors=(401, 422),
 )
 async def tenant_activity(call: Call[None, FeedParams]) -> Reply:
-    await wait_for_position(call)
-    async with call.services.engine.connect() as connection:
-        body = await views.tenant_activity(
-            connection, call.actor, before=call.query.before, limit=call.query.limit
-        )
-    return await read_model_reply(call, body)
+    q = call.query
+    return await query_read_model(
+        call, views.tenant_activity, call.actor, before=q.before, limit=q.limit
+    )

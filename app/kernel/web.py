@@ -20,6 +20,7 @@ from starlette.responses import Response
 from app.kernel.domain import Actor
 from app.kernel.messagebus import Idempotency, request_hash
 from app.kernel.problems import HttpProblem
+from app.kernel.projections import snapshot
 from app.kernel.tokens import InvalidTokenError
 from app.kernel.uow import CommandMeta
 
@@ -297,19 +298,27 @@ class ReadParams(QueryParams):
 READ_YOUR_WRITES_WAIT_S = 2.0
 
 
-async def read_model_reply(call: Call[Any, Any], body: dict[str, Any]) -> Reply:
-    """Answer a read-model query; say how far behind ?min_position= it is when it is."""
-    headers = {"X-As-Of-Position": str(body.get("as_of_position", 0))}
-    wanted = getattr(call.query, "min_position", None)
-    if wanted is not None and body.get("as_of_position", 0) < wanted:
-        headers["X-Read-Lag"] = str(wanted - body.get("as_of_position", 0))
-    return Reply(body, headers=headers)
+async def query_read_model(
+    call: Call[Any, Any],
+    view: Callable[..., Awaitable[dict[str, Any]]],
+    *args: Any,
+    **kwargs: Any,
+) -> Reply:
+    """Answer from a read model: `view(connection, *args)` in one snapshot, so the rows and
+    `as_of_position` agree (a client subscribes from that position and misses nothing).
 
-
-async def wait_for_position(call: Call[Any, Any]) -> None:
-    """Read-your-writes: give the projections a short while to reach ?min_position=."""
+    Read-your-writes: with ?min_position= the projections get a short while to reach it; when
+    they have not, the answer says how far behind it is in X-Read-Lag.
+    """
     wanted = getattr(call.query, "min_position", None)
-    runner = getattr(call.request.state, "runtime", None)
-    runner = getattr(runner, "runner", None)
+    runtime = getattr(call.request.state, "runtime", None)
+    runner = getattr(runtime, "runner", None)
     if wanted and runner is not None:
         await runner.wait_for(wanted, READ_YOUR_WRITES_WAIT_S)
+    async with snapshot(call.services.engine) as connection:
+        body = await view(connection, *args, **kwargs)
+    position = int(body.get("as_of_position", 0))
+    headers = {"X-As-Of-Position": str(position)}
+    if wanted is not None and position < wanted:
+        headers["X-Read-Lag"] = str(wanted - position)
+    return Reply(body, headers=headers)

@@ -11,8 +11,7 @@ from app.kernel.web import (
     Reply,
     execute,
     path_id,
-    read_model_reply,
-    wait_for_position,
+    query_read_model,
 )
 from app.projects import views
 from app.projects.commands import (
@@ -198,12 +197,9 @@ async def remove_member(call: Call[None, None]) -> Reply:
 )
 async def list_projects(call: Call[None, ListParams]) -> Reply:
     q = call.query
-    await wait_for_position(call)
-    async with call.services.engine.connect() as connection:
-        body = await views.list_projects(
-            connection, call.actor, status=q.status, cursor=q.cursor, limit=q.limit
-        )
-    return await read_model_reply(call, body)
+    return await query_read_model(
+        call, views.list_projects, call.actor, status=q.status, cursor=q.cursor, limit=q.limit
+    )
 
 
 @api.route(
@@ -216,10 +212,7 @@ async def list_projects(call: Call[None, ListParams]) -> Reply:
 )
 async def project_dashboard(call: Call[None, ReadParams]) -> Reply:
     project_id = path_id(call, "project_id")
-    await wait_for_position(call)
-    async with call.services.engine.connect() as connection:
-        body = await views.project_dashboard(connection, call.actor, project_id)
-    return await read_model_reply(call, body)
+    return await query_read_model(call, views.project_dashboard, call.actor, project_id)
 
 
 @api.route(
@@ -232,12 +225,10 @@ async def project_dashboard(call: Call[None, ReadParams]) -> Reply:
 )
 async def project_activity(call: Call[None, FeedParams]) -> Reply:
     project_id = path_id(call, "project_id")
-    await wait_for_position(call)
-    async with call.services.engine.connect() as connection:
-        body = await activity.project_activity(
-            connection, call.actor, project_id, before=call.query.before, limit=call.query.limit
-        )
-    return await read_model_reply(call, body)
+    q = call.query
+    return await query_read_model(
+        call, activity.project_activity, call.actor, project_id, before=q.before, limit=q.limit
+    )
 
 
 @api.route(

@@ -10,8 +10,7 @@ from app.kernel.web import (
     Reply,
     execute,
     path_id,
-    read_model_reply,
-    wait_for_position,
+    query_read_model,
 )
 from app.projects.schemas import AsOfParams, BoardOut, HistoryOut, StateOut
 from app.tasks import views
@@ -131,10 +130,7 @@ async def archive_task(call: Call[None, None]) -> Reply:
 )
 async def task_board(call: Call[None, ReadParams]) -> Reply:
     project_id = path_id(call, "project_id")
-    await wait_for_position(call)
-    async with call.services.engine.connect() as connection:
-        body = await views.task_board(connection, call.actor, project_id)
-    return await read_model_reply(call, body)
+    return await query_read_model(call, views.task_board, call.actor, project_id)
 
 
 @api.route(
