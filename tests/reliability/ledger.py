@@ -13,7 +13,6 @@ When exact resume (issue 6) lands, set it to True: then an excused interval is a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import itertools
 import uuid
@@ -26,7 +25,7 @@ import orjson
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.reliability.stack import T, Stack
+from tests.reliability.stack import Stack, T
 
 EXACT_RESUME = False
 

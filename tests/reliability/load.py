@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tests.reliability.stack import T, Stack
+from tests.reliability.stack import Stack, T
 
 
 class Load:
@@ -39,9 +39,15 @@ class Load:
         if self._task is not None:
             await self._task
 
-    async def burst(self, count: int) -> None:
-        async with httpx.AsyncClient(base_url=self.stack.api_url, timeout=T) as http:
-            await asyncio.gather(*(self._mutate(http, n) for n in range(count)))
+    async def burst(self, count: int, concurrency: int = 16) -> None:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(http: httpx.AsyncClient, n: int) -> None:
+            async with gate:
+                await self._mutate(http, n)
+
+        async with httpx.AsyncClient(base_url=self.stack.api_url, timeout=2 * T) as http:
+            await asyncio.gather(*(one(http, n) for n in range(count)))
 
     async def _run(self) -> None:
         n = 0

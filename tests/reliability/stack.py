@@ -138,8 +138,12 @@ class Stack:
             await conn.close()
 
     def close(self) -> None:
+        """Kill everything; keep the logs of the last run under var/reliability-logs/."""
+        keep = ROOT / "var" / "reliability-logs"
+        keep.mkdir(parents=True, exist_ok=True)
         for proc in [self.api, *self.nodes]:
             proc.kill()
+            (keep / f"{proc.name}.log").write_text(proc.text())
             proc.log.unlink(missing_ok=True)
 
 
