@@ -11,7 +11,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.reliability.stack import T, Stack
+from tests.reliability.stack import Stack, T
 
 
 async def ticket(stack: Stack, headers: dict[str, str]) -> httpx.Response:
