@@ -17,6 +17,8 @@ from tests.reliability.stack import Stack, T
 from tests.security.wsclient import close_code, frame, open_ws, request, ticket, user
 from tests.support import SECRET
 
+OTHER_KEY = "another-key-0123456789abcdef-0123456789"
+
 
 def _b64(obj: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(obj)).rstrip(b"=").decode()
@@ -28,7 +30,7 @@ def bad_tickets(good: str) -> dict[str, tuple[str, set[int]]]:
     head, _, sig = good.split(".")
     return {
         "alg none": (f"{_b64({'alg': 'none'})}.{_b64(claims)}.", {1008}),
-        "wrong key": (jwt.encode(claims, "another-key-0123456789abcdef-0123456789", "HS256"), {1008}),
+        "wrong key": (jwt.encode(claims, OTHER_KEY, "HS256"), {1008}),
         "expired": (jwt.encode({**claims, "iat": now - 600, "exp": now - 60}, SECRET,
                                "HS256"), {4001}),
         "tampered tenant": (f"{head}.{_b64({**claims, 'tid': str(uuid.uuid4())})}.{sig}",
