@@ -20,6 +20,7 @@ from app.tasks import commands as tc
 from app.tasks import handlers as th
 from app.tenants import commands as uc
 from app.tenants import handlers as uh
+from app.tenants.gate import ActiveUserGate
 from app.tenants.passwords import Argon2Hasher
 from app.tenants.ports import DirectoryFactory, PasswordHasher
 from app.tenants.ratelimit import LoginThrottle
@@ -40,6 +41,7 @@ class Services:
     clock: Clock
     signal: CommitSignal
     login_throttle: LoginThrottle
+    gate: ActiveUserGate
 
 
 def handlers(
@@ -95,4 +97,5 @@ def bootstrap(
         clock=clock,
         signal=signal,
         login_throttle=LoginThrottle(clock=clock),
+        gate=ActiveUserGate(make_uow, SqlDirectory),
     )

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -148,6 +148,21 @@ async def _on_database_down(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _on_driver_error(request: Request, exc: Exception) -> Response:
+    # asyncpg reports a connection killed mid-query ("connection was closed in the middle of
+    # operation") as a plain DBAPIError, not an OperationalError; SQLAlchemy marks it as a
+    # disconnect. That is the database being unavailable (503), not a bug (500).
+    assert isinstance(exc, DBAPIError)
+    if exc.connection_invalidated:
+        return await _on_database_down(request, exc)
+    return await _on_unexpected(request, exc)
+
+
+async def _on_client_disconnect(request: Request, exc: Exception) -> Response:
+    # The client went away while we read its body: nobody is left to answer, nothing to log.
+    return Response(status_code=499)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(500, "internal_error", "an unexpected error occurred")
@@ -195,6 +210,8 @@ def create_app(
             DomainError: _on_domain_error,
             HTTPException: _on_http_exception,
             OperationalError: _on_database_down,
+            DBAPIError: _on_driver_error,
+            ClientDisconnect: _on_client_disconnect,
             OSError: _on_database_down,
             Exception: _on_unexpected,
         },

@@ -32,6 +32,8 @@ class GatewayConfig:
     auth_timeout: float = 5.0
     heartbeat_s: float = 25.0
     max_connections: int = 20_000
+    # Per user and per node (nodes share nothing): tabs and devices of one person, not a botnet.
+    max_connections_per_user: int = 20
     max_subscriptions: int = 100
     rate_per_s: float = 20.0
     rate_burst: int = 40
@@ -60,6 +62,7 @@ class GatewayConfig:
                 channel_prefix=env.get("CHANNEL_PREFIX", "cs") or "cs",
                 auth_timeout=float(env.get("AUTH_TIMEOUT_SECONDS", "5")),
                 max_connections=int(env.get("MAX_CONNECTIONS", "20000")),
+                max_connections_per_user=int(env.get("MAX_CONNECTIONS_PER_USER", "20")),
                 rate_per_s=float(env.get("RATE_PER_SECOND", "20")),
                 rate_burst=int(env.get("RATE_BURST", "40")),
                 slow_consumer_bytes=int(env.get("SLOW_CONSUMER_BYTES", str(1024 * KIB))),

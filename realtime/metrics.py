@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 CLOSE_REASONS = ("auth", "slow_consumer", "rate_limit", "deactivated", "lifetime", "overloaded",
-                 "drain")
+                 "user_cap", "drain")
 DROP_REASONS = ("duplicate", "malformed", "unsubscribed")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 

@@ -47,6 +47,7 @@ class Context:
     fanout: Fanout
     metrics: Metrics
     sessions: set[Session] = field(default_factory=set)
+    per_user: dict[str, int] = field(default_factory=dict)  # user -> open sessions on this node
 
     def broker_name(self, tenant: str, channel: Channel) -> str:
         prefix = self.config.channel_prefix
@@ -64,6 +65,10 @@ async def handle(ctx: Context, ws: ServerConnection) -> None:
     ticket = await _authenticate(ctx, ws)
     if ticket is None:
         return
+    if ctx.per_user.get(ticket.user, 0) >= ctx.config.max_connections_per_user:
+        ctx.metrics.closes["user_cap"].inc()
+        await ws.close(CloseCode.OVERLOADED, "too many connections for this user")
+        return
     now = asyncio.get_running_loop().time()
     # Jitter spreads the re-authentication of connections opened together (after a deploy).
     lifetime = ctx.config.max_lifetime_s * random.uniform(0.9, 1.1)
@@ -74,6 +79,7 @@ async def handle(ctx: Context, ws: ServerConnection) -> None:
     del ticket  # keep nothing of it but what the session needs: memory per idle connection
     _forget_handshake(ws)
     ctx.sessions.add(session)
+    ctx.per_user[session.user] = ctx.per_user.get(session.user, 0) + 1
     ctx.metrics.connections.inc()
     try:
         # Access events for this user reach every node that holds one of its sockets.
@@ -92,6 +98,9 @@ async def handle(ctx: Context, ws: ServerConnection) -> None:
         ctx.metrics.subscriptions.dec(len(session.channels))
         ctx.fanout.drop(session)
         ctx.sessions.discard(session)
+        left = ctx.per_user.pop(session.user, 1) - 1
+        if left > 0:
+            ctx.per_user[session.user] = left
         ctx.metrics.connections.dec()
 
 

@@ -174,7 +174,9 @@ async def update_user(call: Call[UpdateUserBody, None]) -> Reply:
         role=call.body.role,
         expected_version=call.if_match(),
     )
-    return await execute(call, command)
+    reply = await execute(call, command)
+    call.services.gate.forget(call.actor.tenant_id, command.user_id)
+    return reply
 
 
 @api.route(
@@ -186,7 +188,10 @@ async def update_user(call: Call[UpdateUserBody, None]) -> Reply:
 )
 async def deactivate_user(call: Call[None, None]) -> Reply:
     command = DeactivateUser(call.actor, path_id(call, "user_id"), expected_version=call.if_match())
-    return await execute(call, command)
+    reply = await execute(call, command)
+    # This replica refuses the user's token from the next request; others within the gate's TTL.
+    call.services.gate.forget(call.actor.tenant_id, command.user_id)
+    return reply
 
 
 # Read-your-writes for tickets: a membership committed just before asking is in the ticket.
