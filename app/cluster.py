@@ -82,7 +82,7 @@ class Cluster:
                         PORT=str(self.base_port), EMBEDDED_GATEWAY="0", RUN_RELAY="1",
                         REALTIME_PUBLIC_URL=self.gateway_urls[0] if self.gateways else "")
             for k, url in enumerate(self.gateway_urls, start=1):
-                self._spawn(f"gateway-{k}", url, ["gateway", "--log-level", "WARNING"],
+                self._spawn(f"gateway-{k}", url, ["gateway"],
                             HOST=self.host, REALTIME_PORT=str(self.base_port + k))
             self.wait_ready()
         except BaseException:
@@ -160,8 +160,8 @@ def run_forever(cluster: Cluster) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    cluster.start()
     try:
+        cluster.start()
         print(f"api      {cluster.api_url}  (pid {cluster.members[0].proc.pid})")
         for member in cluster.members[1:]:
             print(f"gateway  {member.url}  (pid {member.proc.pid})")

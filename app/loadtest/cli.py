@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from typing import Any
 
@@ -40,6 +41,8 @@ def run_command(args: argparse.Namespace) -> int:
         print("collabspace loadtest: clients, projects and duration must be positive",
               file=sys.stderr)
         return 2
+    # One line per request would drown the progress lines.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     labels = dict(item.split("=", 1) for item in args.label if "=" in item)
     config = LoadConfig(api=args.api.rstrip("/"), gateways=args.gateway, clients=args.clients,
                         projects=args.projects, rate=args.rate, duration_s=args.duration,

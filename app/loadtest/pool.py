@@ -26,6 +26,10 @@ class Pool:
         # spawn, not fork: the parent already runs an event loop and an HTTP client.
         context = multiprocessing.get_context("spawn")
         self.pipes: list[Connection] = []
+        # One question at a time; replies carry the question's number, so a reply left over by
+        # a cancelled question (the progress ticker) is dropped instead of answering the next.
+        self.lock = asyncio.Lock()
+        self.seq = 0
         self.procs: list[BaseProcess] = []
         for share in split(clients, max(1, workers)):
             parent, child = context.Pipe()
@@ -41,20 +45,26 @@ class Pool:
         return [p.pid for p in self.procs if p.pid is not None]
 
     async def ask(self, message: tuple[Any, ...], timeout_s: float) -> list[dict[str, Any]]:
-        for pipe in self.pipes:
-            pipe.send(message)
-        return list(await asyncio.gather(*(self._reply(p, timeout_s) for p in self.pipes)))
+        async with self.lock:
+            self.seq += 1
+            for pipe in self.pipes:
+                pipe.send((self.seq, *message))
+            return list(await asyncio.gather(*(self._reply(p, self.seq, timeout_s)
+                                               for p in self.pipes)))
 
     @staticmethod
-    async def _reply(pipe: Connection, timeout_s: float) -> dict[str, Any]:
-        ready = await asyncio.to_thread(pipe.poll, timeout_s)
-        if not ready:
-            raise WorkerLostError(f"a load-client process did not answer within {timeout_s} s")
-        try:
-            reply: dict[str, Any] = pipe.recv()
-        except EOFError:
-            raise WorkerLostError("a load-client process died") from None
-        return reply
+    async def _reply(pipe: Connection, seq: int, timeout_s: float) -> dict[str, Any]:
+        for _ in range(16):
+            ready = await asyncio.to_thread(pipe.poll, timeout_s)
+            if not ready:
+                raise WorkerLostError(f"a load-client process did not answer within {timeout_s} s")
+            try:
+                number, reply = pipe.recv()
+            except EOFError:
+                raise WorkerLostError("a load-client process died") from None
+            if number == seq:
+                return dict(reply)
+        raise WorkerLostError("a load-client process answered out of turn")
 
     async def close(self) -> None:
         try:

@@ -53,6 +53,7 @@ def table(result: dict[str, Any]) -> str:
         ("commit-to-client ms p50 / p95 / p99 / max",
          " / ".join(_fmt(lat[k]) for k in ("p50", "p95", "p99", "max"))),
         ("load client CPU per process (core share)", client["cpu_per_process"]),
+        ("load client loop lag max ms", client["loop_lag_max_ms"]),
         ("driver CPU (core share)", client["driver_cpu"]),
         ("load client saturated", "YES: figures are a lower bound" if client["saturated"]
          else "no"),

@@ -70,11 +70,17 @@ async def build_fixture(http: httpx.AsyncClient, users: int, projects: int,
                                         json={"name": f"load {tag} #{p}"})
                               for p in range(projects)])
     project_ids = [(await _ok(r, "create project"))["id"] for r in created]
-    added = await _bounded([http.post(f"/projects/{project_ids[p]}/members", headers=headers,
-                                      json={"user_id": user_ids[u]})
-                            for u, p in sorted(pairs)])
-    for reply in added:
-        await _ok(reply, "add member")
+    # One project is one stream: its members are added one after another (no lost races).
+    by_project: dict[int, list[int]] = {}
+    for u, p in sorted(pairs):
+        by_project.setdefault(p, []).append(u)
+
+    async def add_members(p: int, users_of: list[int]) -> None:
+        for u in users_of:
+            await _ok(await http.post(f"/projects/{project_ids[p]}/members", headers=headers,
+                                      json={"user_id": user_ids[u]}), "add member")
+
+    await _bounded([add_members(p, us) for p, us in by_project.items()])
     return Fixture(headers, owner["tenant_id"], project_ids, tokens)
 
 

@@ -22,6 +22,8 @@ from app.loadtest.worker import ClientSpec, raise_nofile
 # A load-client process above this share of one core is the bottleneck, not the servers.
 SATURATED = 0.85
 SETTLE_S = 1.0
+# ... or whose event loop wakes up this late: deliveries then wait for the client, not the server.
+LAGGING_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +119,7 @@ async def _measure(config: LoadConfig, http: httpx.AsyncClient, fixture: Fixture
         await asyncio.gather(progress, return_exceptions=True)
     expected = {f"project:{fixture.projects[p]}": sorted(ps)
                 for p, ps in drive.positions.items()}
-    _say(config, f"drained? waiting up to {config.drain_s:.0f} s for the last deliveries ...")
+    _say(config, f"waiting up to {config.drain_s:.0f} s for the last deliveries ...")
     reports = await pool.ask(("expect", expected, config.drain_s), config.drain_s + 60)
     wall = time.monotonic() - wall_before
     cpu_parent = _cpu_self() - cpu_before
@@ -175,7 +177,9 @@ def _result(config: LoadConfig, connects: list[dict[str, Any]], drive: DriveResu
         "load_client": {"processes": len(reports),
                         "cpu_per_process": [round(x, 2) for x in worker_cpu],
                         "driver_cpu": round(window["parent_cpu_s"] / wall, 2),
+                        "loop_lag_max_ms": [_ms(r["lag_max_s"]) for r in reports],
                         "saturated": any(x > SATURATED for x in worker_cpu)
+                        or any(r["lag_max_s"] > LAGGING_S for r in reports)
                         or window["parent_cpu_s"] / wall > SATURATED},
         "nodes": _nodes(window["nodes_before"], window["nodes_after"], wall),
         "busiest_processes": window["busiest"],

@@ -66,6 +66,15 @@ class Worker:
         self.last_at = 0.0
         self.tickets: dict[int, tuple[float, str]] = {}
         self.locks: dict[int, asyncio.Lock] = {}
+        self.lag_max_s = 0.0
+
+    async def watch_lag(self) -> None:
+        """How late this loop wakes up: above ~0.1 s the client, not the server, sets latency."""
+        loop = asyncio.get_running_loop()
+        for _ in range(10_000_000):
+            planned = loop.time() + STEP_S
+            await asyncio.sleep(STEP_S)
+            self.lag_max_s = max(self.lag_max_s, loop.time() - planned)
 
     async def ticket(self, user: int) -> str:
         import httpx
@@ -150,7 +159,8 @@ class Worker:
         received = sum(len(c.ledger.received) + len(c.ledger.late) for c in self.clients)
         return {"received": received, "frames": self.frames, "bytes": self.bytes,
                 "cpu_s": usage.ru_utime + usage.ru_stime, "rss_kib": usage.ru_maxrss,
-                "open": sum(1 for c in self.clients if c.task and not c.task.done())}
+                "open": sum(1 for c in self.clients if c.task and not c.task.done()),
+                "lag_max_s": self.lag_max_s}
 
     async def drain(self, expected: dict[str, list[int]], drain_s: float) -> dict[str, Any]:
         """Wait (bounded) until every client saw the last expected position, then tally."""
@@ -189,22 +199,26 @@ async def _serve(conn: Connection, plan: WorkerPlan) -> None:
     worker = Worker(plan)
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+    closing = 0
     loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
     try:
         while True:
-            message = await inbox.get()
+            seq, *message = await inbox.get()
             if message[0] == "connect":
-                conn.send(await worker.connect_all())
+                conn.send((seq, await worker.connect_all()))
+                worker.lag_max_s = 0.0
             elif message[0] == "poll":
-                conn.send(worker.poll())
+                conn.send((seq, worker.poll()))
             elif message[0] == "expect":
-                conn.send(await worker.drain(message[1], message[2]))
+                conn.send((seq, await worker.drain(message[1], message[2])))
             else:
+                closing = seq
                 break
     finally:
         loop.remove_reader(conn.fileno())
+        lag.cancel()
         await worker.close()
-        conn.send({"closed": True})
+        conn.send((closing, {"closed": True}))
 
 
 def run(conn: Connection, plan: WorkerPlan) -> None:
