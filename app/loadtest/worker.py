@@ -201,6 +201,7 @@ async def _serve(conn: Connection, plan: WorkerPlan) -> None:
     inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
     closing = 0
     loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
+    lag = asyncio.create_task(worker.watch_lag())
     try:
         while True:
             seq, *message = await inbox.get()
