@@ -71,6 +71,27 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
     return gateway_main(args.rest)
 
 
+def _cluster(args: argparse.Namespace, settings: Settings) -> int:
+    from app.cluster import Cluster, run_forever
+
+    if not settings.is_postgres or not settings.redis_url:
+        print("collabspace cluster: needs DATABASE_URL (PostgreSQL) and REDIS_URL",
+              file=sys.stderr)
+        return 2
+    prefix = os.environ.get("CHANNEL_PREFIX")
+    cluster = Cluster(settings.database_url, settings.redis_url, gateways=args.gateways,
+                      base_port=args.base_port, host=args.host, secret_key=settings.secret_key)
+    if prefix:
+        cluster.channel_prefix = prefix
+    return run_forever(cluster)
+
+
+def _loadtest(args: argparse.Namespace, settings: Settings) -> int:
+    from app.loadtest.cli import run_command
+
+    return run_command(args)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="collabspace", description="CollabSpace server")
     commands = root.add_subparsers(dest="command", required=True)
@@ -92,6 +113,15 @@ def parser() -> argparse.ArgumentParser:
     gateway = commands.add_parser("gateway", help="run a WebSocket gateway node (realtime/)")
     gateway.add_argument("rest", nargs=argparse.REMAINDER)
     gateway.set_defaults(run=_gateway)
+    cluster = commands.add_parser("cluster", help="run 1 API (with relay) + K gateway nodes")
+    cluster.add_argument("--gateways", type=int, default=1, help="gateway nodes (K)")
+    cluster.add_argument("--base-port", type=int, default=8000,
+                         help="API port; gateways listen on the next K ports")
+    cluster.add_argument("--host", default="127.0.0.1")
+    cluster.set_defaults(run=_cluster)
+    from app.loadtest.cli import add_parser as add_loadtest
+
+    add_loadtest(commands).set_defaults(run=_loadtest)
     return root
 
 
@@ -100,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "gateway":
         return _gateway(args, Settings())
+    if args.command == "loadtest":
+        # A client of the API: it needs none of the server's settings.
+        return _loadtest(args, Settings())
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 CLOSE_REASONS = ("auth", "slow_consumer", "rate_limit", "deactivated", "lifetime", "overloaded",
                  "user_cap", "drain")
@@ -15,6 +22,9 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         p = "collabspace_gateway_"
+        # process_resident_memory_bytes, process_cpu_seconds_total, process_open_fds: what a
+        # load test reads to size nodes. An embedded gateway reports its host process.
+        ProcessCollector(registry=r)
         self.connections = Gauge(p + "connections", "Open, authenticated connections", registry=r)
         self.subscriptions = Gauge(p + "subscriptions", "Client channel subscriptions", registry=r)
         self.broker_channels = Gauge(p + "broker_channels", "Broker channels subscribed",

@@ -1,0 +1,1 @@
+"""`collabspace loadtest`: REST mutations in, WebSocket deliveries out, counted and timed."""
