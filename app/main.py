@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import migrate, runtime
+from app import internal, migrate, runtime
 from app.activity.routes import api as activity_api
 from app.bootstrap import Services, bootstrap
 from app.kernel.db import make_engine
@@ -169,6 +169,7 @@ def create_app(
         ),
         *[Route(e.path, handler_for(e), methods=[e.method]) for e in api_endpoints],
         *web_routes(),
+        *internal.routes(),
     ]
     return Starlette(
         routes=routes,
