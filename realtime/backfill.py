@@ -95,8 +95,10 @@ class _Batch:
 
 
 class Coalescer:
-    def __init__(self, fetch: Fetch, *, limit: int, max_concurrent: int) -> None:
+    def __init__(self, fetch: Fetch, *, limit: int, max_concurrent: int,
+                 on_fetch: Callable[[], None] | None = None) -> None:
         self._fetch = fetch
+        self._on_fetch = on_fetch
         self.limit = limit
         self._slots = asyncio.Semaphore(max_concurrent)
         self._waiting: dict[tuple[str, str], _Batch] = {}
@@ -120,6 +122,8 @@ class Coalescer:
                 del self._waiting[key]
             lowest = min(after for after, _ in batch.requests)
             self.fetches += 1
+            if self._on_fetch is not None:
+                self._on_fetch()
             try:
                 page = await self._fetch(key[0], key[1], lowest, self.limit)
             except BaseException as exc:

@@ -7,8 +7,10 @@ import logging
 from typing import TYPE_CHECKING
 
 import orjson
+from redis.exceptions import RedisError
 
 from realtime import protocol
+from realtime.broker import BrokerError
 from realtime.protocol import Channel, ErrorCode, ProtocolError
 
 if TYPE_CHECKING:
@@ -31,9 +33,14 @@ async def presence_join(ctx: Context, s: Session, channel: Channel) -> None:
     if name not in s.channels or channel in s.present:
         return
     s.present.append(channel)
-    await ctx.fanout.join(s, live, channel.name, "live")
-    members = await ctx.presence.join(ctx.presence.key(s.tenant, channel.project), live,
-                                      _member(s))
+    try:
+        await ctx.fanout.join(s, live, channel.name, "live")
+        members = await ctx.presence.join(ctx.presence.key(s.tenant, channel.project), live,
+                                          _member(s))
+    except (BrokerError, RedisError, OSError) as exc:
+        # Presence is best effort: the subscription stands without it.
+        log.warning("presence unavailable: %r", exc)
+        return
     await s.ws.send(protocol.presence(channel.name, members=members), text=True)
 
 

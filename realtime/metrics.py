@@ -33,7 +33,8 @@ class Metrics:
         self.gap_repairs = Counter(p + "gap_repairs", "Live-stream gaps repaired by backfill",
                                    registry=r)
         self.resyncs = Counter(p + "resyncs", "Resync answers and notices sent", registry=r)
-        self.backfill_fetches = Counter(p + "backfill_fetches", "Backfill requests to the API",
+        self.backfill_fetches = Counter(p + "backfill_fetches",
+                                        "Backfill reads from the API (after coalescing)",
                                         registry=r)
         self.presence = Gauge(p + "presence_entries", "Local presence entries", registry=r)
         self.ephemeral = Counter(p + "ephemeral", "Ephemeral broadcasts relayed", registry=r)

@@ -71,8 +71,11 @@ class MemoryPresenceStore(PresenceStore):
 
 
 class RedisPresenceStore(PresenceStore):
-    def __init__(self, url: str) -> None:
-        self._redis = aioredis.from_url(url)
+    def __init__(self, url: str, max_connections: int = 16) -> None:
+        # A blocking pool: a join storm waits for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections,
+                                                        timeout=10)
+        self._redis = aioredis.Redis(connection_pool=pool)
 
     async def put(self, key: str, member: str, expires: float) -> None:
         pipe = self._redis.pipeline(transaction=False)

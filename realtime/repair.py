@@ -41,7 +41,6 @@ async def repair(fanout: Fanout, coalescer: Coalescer, state: ChannelState[Sessi
             return  # the channel's last local member left meanwhile
         after = state.last_position or 0
         try:
-            fanout.metrics.backfill_fetches.inc()
             page = await coalescer.get(tenant, scope, after)
         except BackfillUnavailableError as exc:
             failures += 1

@@ -41,7 +41,6 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
     page: Page | None
     access_page: Page | None
     try:
-        m.backfill_fetches.inc(2)
         page = await coalescer.get(s.tenant, channel.name, since)
         access_page = await coalescer.get(s.tenant, "access", since)
     except BackfillUnavailableError as exc:

@@ -41,7 +41,8 @@ class Gateway:
         self.fanout.on_access = access.make_handler(self.ctx)
         if backfill is not None:
             coalescer = Coalescer(backfill, limit=config.backfill_limit,
-                                  max_concurrent=config.backfill_concurrency)
+                                  max_concurrent=config.backfill_concurrency,
+                                  on_fetch=self.metrics.backfill_fetches.inc)
             self.ctx.coalescer = coalescer
             self.fanout.repair = functools.partial(repair.repair, self.fanout, coalescer)
         store = presence_store or MemoryPresenceStore()

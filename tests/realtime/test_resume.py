@@ -231,9 +231,11 @@ async def test_reconnect_storm_2000(prefix: str, api: Api, node_b: Node) -> None
 
 
 async def storm(prefix: str, api: Api, node_b: Node, clients: int) -> None:
+    del node_b  # the storm gets nodes of its own (auth timeout for thousands of handshakes)
     owner, project = await owner_and_project(api)
     channel = f"project:{project}"
-    doomed = await gateway(prefix, api)
+    doomed = await gateway(prefix, api, AUTH_TIMEOUT_SECONDS="30")
+    target = await gateway(prefix, api, AUTH_TIMEOUT_SECONDS="30")
     ticket = mint(owner["tenant_id"], owner["user_id"], role="owner", ttl=600)
     conns = await asyncio.gather(*[Client.open(doomed.port, ticket) for _ in range(clients)])
     await asyncio.gather(*[c.subscribe(channel) for c in conns])
@@ -255,7 +257,7 @@ async def storm(prefix: str, api: Api, node_b: Node, clients: int) -> None:
         latencies.clear()  # measure the storm itself
 
         async def back(i: int) -> Client:
-            c = await Client.open(node_b.port, ticket)
+            c = await Client.open(target.port, ticket)
             ack = await c.request({"type": "subscribe", "channel": channel,
                                    "since": got[i][-1]["position"]})
             assert ack.get("recovered") is True, ack
@@ -267,6 +269,7 @@ async def storm(prefix: str, api: Api, node_b: Node, clients: int) -> None:
         stop.set()
         await prober
         doomed.kill()
+        os.environ.get("KEEP_STORM_LOG") and print(target.log.read_text()[-3000:])
     store = await api.channel_positions(project)
     rest = await asyncio.gather(*[collect_until(c, channel, store[-1], timeout=60)
                                   for c in again])
@@ -275,9 +278,10 @@ async def storm(prefix: str, api: Api, node_b: Node, clients: int) -> None:
         assert seq == [p for p in store if p >= seq[0]], f"client {i}"
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else 0.0
-    fetches = await node_b.metric("collabspace_gateway_backfill_fetches_total")
+    fetches = await target.metric("collabspace_gateway_backfill_fetches_total")
     print(f"\nstorm clients={clients} api_requests={len(latencies)} "
           f"p50={latencies[len(latencies) // 2] * 1000:.1f}ms p99={p99 * 1000:.1f}ms "
           f"resume_requests={fetches:.0f}")
     for c in again:
         await c.close()
+    target.kill()
