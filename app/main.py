@@ -97,6 +97,42 @@ def _with_operations(document: dict[str, Any]) -> dict[str, Any]:
             "responses": {"200": {"description": "OK", "content": {"text/html": {}}}},
         }
     }
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    document["paths"]["/internal/backfill"] = {
+        "get": {
+            "operationId": "internal_backfill",
+            "summary": "Gateway nodes only (service token): a channel's events after a position",
+            "tags": ["internal"],
+            "parameters": [
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name != "limit",
+                    "schema": {"type": "integer" if name in ("after", "limit") else "string"},
+                }
+                for name in ("tenant", "scope", "after", "limit")
+            ],
+            "responses": {
+                "200": {
+                    "description": "Broker envelopes in position order; complete=false: more",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["events", "complete"],
+                                "properties": {
+                                    "events": {"type": "array", "items": {"type": "object"}},
+                                    "complete": {"type": "boolean"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": {"description": "Bad query", "content": problem},
+                "401": {"description": "No valid service token", "content": problem},
+            },
+        }
+    }
     return document
 
 
