@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import metrics, migrate, runtime
+from app import internal, metrics, migrate, runtime
 from app.activity.routes import api as activity_api
 from app.bootstrap import Services, bootstrap
 from app.kernel.db import make_engine
@@ -107,6 +107,42 @@ def _with_operations(document: dict[str, Any]) -> dict[str, Any]:
             "summary": "The live board page (HTML; its modules are under /static/)",
             "tags": ["web"],
             "responses": {"200": {"description": "OK", "content": {"text/html": {}}}},
+        }
+    }
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    document["paths"]["/internal/backfill"] = {
+        "get": {
+            "operationId": "internal_backfill",
+            "summary": "Gateway nodes only (service token): a channel's events after a position",
+            "tags": ["internal"],
+            "parameters": [
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name != "limit",
+                    "schema": {"type": "integer" if name in ("after", "limit") else "string"},
+                }
+                for name in ("tenant", "scope", "after", "limit")
+            ],
+            "responses": {
+                "200": {
+                    "description": "Broker envelopes in position order; complete=false: more",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["events", "complete"],
+                                "properties": {
+                                    "events": {"type": "array", "items": {"type": "object"}},
+                                    "complete": {"type": "boolean"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": {"description": "Bad query", "content": problem},
+                "401": {"description": "No valid service token", "content": problem},
+            },
         }
     }
     return document
@@ -201,6 +237,7 @@ def create_app(
         ),
         *[Route(e.path, handler_for(e), methods=[e.method]) for e in api_endpoints],
         *web_routes(),
+        *internal.routes(),
     ]
     return Starlette(
         routes=routes,

@@ -18,11 +18,13 @@ from collections.abc import AsyncIterator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import readmodels
+from app.kernel.backfill import BackfillQuery, backfill
 from app.kernel.broker import InMemoryPublisher, Publisher, RedisPublisher
 from app.kernel.projection_runner import ProjectionRunner
 from app.kernel.relay import Relay
 from app.kernel.signals import CommitSignal
 from app.settings import Settings
+from realtime.backfill import Fetch, Page, page_from_json
 from realtime.broker import MemoryBroker
 from realtime.config import GatewayConfig
 from realtime.server import Gateway
@@ -39,6 +41,16 @@ class Runtime:
     @property
     def gateway_port(self) -> int | None:
         return None if self.gateway is None else self.gateway.port
+
+
+def direct_backfill(engine: AsyncEngine, config: GatewayConfig) -> Fetch:
+    """The embedded gateway reads backfill in-process: same query as GET /internal/backfill."""
+
+    async def fetch(tenant: str, scope: str, after: int, limit: int) -> Page:
+        query = BackfillQuery(tenant, scope, after, limit)
+        return page_from_json(await backfill(engine, config.channel_prefix, query))
+
+    return fetch
 
 
 @contextlib.asynccontextmanager
@@ -62,7 +74,7 @@ async def running(
                 port=settings.realtime_port,
                 channel_prefix=settings.channel_prefix,
             )
-            runtime.gateway = Gateway(config, broker)
+            runtime.gateway = Gateway(config, broker, backfill=direct_backfill(engine, config))
             await runtime.gateway.start()
             log.info("embedded gateway on ws://%s:%d/ws", config.host, runtime.gateway.port)
         if settings.run_relay:

@@ -6,7 +6,7 @@ import logging
 
 from websockets.asyncio.server import broadcast
 
-from realtime import protocol
+from realtime import live, protocol
 from realtime.auth import ROLES
 from realtime.envelope import Envelope
 from realtime.fanout import AccessHandler
@@ -50,6 +50,7 @@ def _revoke(ctx: Context, s: Session, position: int) -> None:
         del s.channels[name]
         ctx.metrics.subscriptions.dec()
         ctx.fanout.leave(s, name)
+        live.presence_leave(ctx, s, channel)
         # broadcast() to one connection: we are in synchronous code (the broker callback), and
         # this notice must be ordered after every event already written to this socket.
         broadcast([s.ws], protocol.unsubscribed(channel.name, "access_revoked", position),

@@ -134,7 +134,7 @@ class RedisBroker(Broker):
                 msg = await pubsub.get_message(timeout=None)
             except (RedisError, OSError) as exc:
                 # redis-py reconnects and resubscribes on the next read; what was published in
-                # between is lost here (gap repair from the event store is issue 6).
+                # between is lost here; gateways repair the gap from the event store (repair.py).
                 log.warning("redis subscriber error, retrying in %.1fs: %r", backoff, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -44,6 +44,15 @@ class GatewayConfig:
     max_batch_events: int = 256
     max_lifetime_s: float = 3600.0
     drain_seconds: float = 5.0
+    # Resume and gap repair (issue 6).
+    api_url: str | None = None  # where GET /internal/backfill lives; None: no resume
+    backfill_limit: int = 2000  # more missed events than this on a channel: resync
+    backfill_concurrency: int = 8  # backfill requests in flight per node
+    recovery_buffer: int = 10_000  # live events held per resuming connection
+    drop_every_n: int = 0  # TEST HOOK: discard every Nth broker event message (0: off)
+    presence_ttl_s: float = 20.0  # a dead node's presence entries go within ttl * 1.25
+    ephemeral_per_s: float = 5.0
+    ephemeral_burst: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -68,6 +77,11 @@ class GatewayConfig:
                 slow_consumer_bytes=int(env.get("SLOW_CONSUMER_BYTES", str(1024 * KIB))),
                 max_lifetime_s=float(env.get("MAX_LIFETIME_SECONDS", "3600")),
                 drain_seconds=float(env.get("DRAIN_SECONDS", "5")),
+                api_url=env.get("API_URL") or None,
+                backfill_limit=int(env.get("BACKFILL_LIMIT", "2000")),
+                backfill_concurrency=int(env.get("BACKFILL_CONCURRENCY", "8")),
+                drop_every_n=int(env.get("DROP_EVERY_N", "0")),
+                presence_ttl_s=float(env.get("PRESENCE_TTL_SECONDS", "20")),
             )
         except ValueError as exc:
             raise ConfigError(f"bad numeric setting: {exc}") from None

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("realtime.fanout")
 AccessHandler = Callable[[ChannelState["Session"], Envelope], None]
+LiveHandler = Callable[[ChannelState["Session"], bytes], None]
 
 
 class Fanout:
@@ -40,6 +41,12 @@ class Fanout:
         self.slow_consumer_bytes = slow_consumer_bytes
         self.max_batch_events = max_batch_events
         self.on_access: AccessHandler | None = None
+        self.on_live: LiveHandler | None = None
+        # Gap repair (realtime/repair.py): fills a channel's missing range, then releases `held`.
+        self.repair: Callable[[ChannelState[Session]], Coroutine[Any, Any, None]] | None = None
+        self.drop_every = 0
+        self.recovery_limit = 10_000
+        self._received = 0
         self._dirty: list[ChannelState[Session]] = []
         self._flush_scheduled = False
         self._subscribed: set[str] = set()
@@ -56,6 +63,19 @@ class Fanout:
         self.registry.join(broker_name, client_name, kind, session)
         await self._sync(broker_name)
 
+    async def join_recovering(self, session: Session, broker_name: str, client_name: str,
+                              kind: ChannelKind) -> ChannelState[Session]:
+        """Like `join`, but live events go to `session.recovery` until `promote`."""
+        state = self.registry.join_recovering(broker_name, client_name, kind, session)
+        await self._sync(broker_name)
+        return state
+
+    def promote(self, session: Session, state: ChannelState[Session]) -> None:
+        """The session's replay is written: from now on it gets the channel's broadcasts."""
+        self.flush_now(state)  # what is pending was already in its recovery queue
+        state.recovering.discard(session)
+        state.members.add(session)
+
     def leave(self, session: Session, broker_name: str) -> None:
         """Stop delivering at once (synchronously); the broker unsubscribe follows in a task."""
         if self.registry.leave(broker_name, session):
@@ -65,6 +85,7 @@ class Fanout:
         """Remove a session from every channel it is in (idempotent)."""
         for broker_name in list(session.channels):
             self.leave(session, broker_name)
+            self.leave(session, broker_name + ":live")
         session.channels.clear()
         self.leave(session, session.user_channel)
 
@@ -112,6 +133,15 @@ class Fanout:
         if state is None:  # unsubscribe in flight: nobody local wants it any more
             self.metrics.drops["unsubscribed"].inc()
             return
+        if state.kind == "live":  # presence and ephemeral broadcasts: not events
+            if self.on_live is not None:
+                self.on_live(state, data)
+            return
+        if self.drop_every and state.kind != "user":
+            self._received += 1
+            if self._received % self.drop_every == 0:  # test hook: simulate pub/sub loss
+                self.metrics.drops["test_hook"].inc()
+                return
         try:
             env = decode(data)
         except EnvelopeError as exc:
@@ -124,13 +154,35 @@ class Fanout:
             if self.on_access is not None:
                 self.on_access(state, env)
             return
+        if state.held is not None:  # a gap is being repaired: keep the order
+            state.held.append(env)
+            return
         last = state.last_position
         if last is not None and env.position <= last:
             self.metrics.drops["duplicate"].inc()
             return
         if last is not None and env.prev is not None and env.prev > last:
-            self.metrics.gaps.inc()  # repaired by backfill in issue 6; counted for now
+            self.metrics.gaps.inc()
+            if self.repair is not None:
+                state.held = [env]
+                self.spawn(self.repair(state))
+                return
+        self.deliver(state, env)
+
+    def deliver(self, state: ChannelState[Session], env: Envelope) -> None:
+        """Hand one in-order event to the channel's live members and resuming sessions."""
+        if state.last_position is not None and env.position <= state.last_position:
+            self.metrics.drops["duplicate"].inc()
+            return
         state.last_position = env.position
+        for session in state.recovering:
+            queue = session.recovery
+            if queue is not None:
+                queue.append(env)
+                if len(queue) > self.recovery_limit:
+                    session.recovery = None  # overflow: the resume answers resync
+        if not state.members:
+            return
         state.pending.append(protocol.client_event(env))
         state.pending_times.append(_epoch(env.time))
         if len(state.pending) == 1:
@@ -140,6 +192,11 @@ class Fanout:
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush_now(self, state: ChannelState[Session]) -> None:
+        """Write the channel's pending batch before its membership changes."""
+        if state.pending:
+            self._flush_channel(state)
 
     def flush(self) -> None:
         self._flush_scheduled = False

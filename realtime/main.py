@@ -8,8 +8,10 @@ import logging
 import signal
 from collections.abc import Sequence
 
+from realtime.backfill import HttpBackfill
 from realtime.broker import Broker, MemoryBroker, RedisBroker
 from realtime.config import ConfigError, GatewayConfig
+from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
 from realtime.server import run_gateway
 
 log = logging.getLogger("realtime")
@@ -45,7 +47,14 @@ async def _serve(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    backfill = HttpBackfill(config.api_url, config.secret_key) if config.api_url else None
+    if backfill is None:
+        log.warning("API_URL not set: resume and gap repair are off (subscribers get resync)")
+    store: PresenceStore = (RedisPresenceStore(config.redis_url) if config.redis_url
+                            else MemoryPresenceStore())
     try:
-        await run_gateway(config, broker, stop)
+        await run_gateway(config, broker, stop, backfill=backfill, presence_store=store)
     finally:
         await broker.close()
+        if backfill is not None:
+            await backfill.close()

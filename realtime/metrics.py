@@ -13,7 +13,7 @@ from prometheus_client import (
 
 CLOSE_REASONS = ("auth", "slow_consumer", "rate_limit", "deactivated", "lifetime", "overloaded",
                  "user_cap", "drain")
-DROP_REASONS = ("duplicate", "malformed", "unsubscribed")
+DROP_REASONS = ("duplicate", "malformed", "unsubscribed", "test_hook")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -36,6 +36,18 @@ class Metrics:
         self.deliveries = Counter(p + "deliveries", "Events written to clients", registry=r)
         self.bytes_out = Counter(p + "bytes_out", "Bytes of event frames written", registry=r)
         self.gaps = Counter(p + "gaps", "Events whose 'prev' was not the last seen", registry=r)
+        self.resumes = Counter(p + "resumes", "Subscribes with since, by outcome", ["outcome"],
+                               registry=r)
+        self.backfilled = Counter(p + "backfilled_events", "Events replayed from backfill",
+                                  registry=r)
+        self.gap_repairs = Counter(p + "gap_repairs", "Live-stream gaps repaired by backfill",
+                                   registry=r)
+        self.resyncs = Counter(p + "resyncs", "Resync answers and notices sent", registry=r)
+        self.backfill_fetches = Counter(p + "backfill_fetches",
+                                        "Backfill reads from the API (after coalescing)",
+                                        registry=r)
+        self.presence = Gauge(p + "presence_entries", "Local presence entries", registry=r)
+        self.ephemeral = Counter(p + "ephemeral", "Ephemeral broadcasts relayed", registry=r)
         drops = Counter(p + "drops", "Broker messages dropped", ["reason"], registry=r)
         self.drops = {reason: drops.labels(reason) for reason in DROP_REASONS}
         closes = Counter(p + "closes", "Connections closed by the gateway", ["reason"],

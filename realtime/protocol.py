@@ -29,7 +29,7 @@ class CloseCode(IntEnum):
     RESTART = 1012  # drain/deploy: reconnect (to any node) after a random 0-5 s delay
     OVERLOADED = 1013  # node full: back off exponentially before reconnecting
     REAUTHENTICATE = 4001  # ticket or connection lifetime expired: get a new ticket, reconnect
-    RESYNC = 4002  # slow consumer: reconnect, then refetch state (resume later, issue 6)
+    RESYNC = 4002  # slow consumer: reconnect and resume with `since` (or refetch state)
 
 
 class ErrorCode(StrEnum):
@@ -93,7 +93,7 @@ class Auth:
 class Subscribe:
     id: RequestId
     channel: Channel
-    since: int | None  # reserved for exact resume (issue 6); accepted and not honoured yet
+    since: int | None  # the last position the client saw: resume from there
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +107,14 @@ class Ping:
     id: RequestId
 
 
-ClientFrame = Auth | Subscribe | Unsubscribe | Ping
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    id: RequestId
+    channel: Channel
+    data: Any
+
+
+ClientFrame = Auth | Subscribe | Unsubscribe | Ping | Broadcast
 
 
 def _request_id(obj: dict[str, Any]) -> RequestId:
@@ -143,6 +150,8 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
         return Unsubscribe(rid, parse_channel(obj.get("channel"), rid))
     if kind == "ping":
         return Ping(rid)
+    if kind == "broadcast":
+        return Broadcast(rid, parse_channel(obj.get("channel"), rid), obj.get("data"))
     if kind == "auth":
         ticket = obj.get("ticket")
         if not isinstance(ticket, str) or not 0 < len(ticket) <= MAX_TICKET_LENGTH:
@@ -156,9 +165,11 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
 # --- server frames -------------------------------------------------------------------------
 
 
-def welcome(session: str, user: str, tenant: str, role: str, heartbeat_s: float) -> bytes:
+def welcome(session: str, user: str, tenant: str, role: str, heartbeat_s: float,
+            features: list[str] | None = None) -> bytes:
     return orjson.dumps({"type": "welcome", "protocol": PROTOCOL_VERSION, "session": session,
-                         "user": user, "tenant": tenant, "role": role, "heartbeat": heartbeat_s})
+                         "user": user, "tenant": tenant, "role": role, "heartbeat": heartbeat_s,
+                         "features": features or []})
 
 
 def ack(request_id: RequestId, op: str, channel: str, **extra: Any) -> bytes:
@@ -178,6 +189,16 @@ def unsubscribed(channel: str, reason: str, position: int | None) -> bytes:
     """Server-initiated unsubscribe (access revoked); `position` is the event that revoked it."""
     return orjson.dumps({"type": "unsubscribed", "channel": channel, "reason": reason,
                          "position": position})
+
+
+def resync(channel: str, reason: str) -> bytes:
+    """The channel's stream could not be made whole: refetch its state over REST."""
+    return orjson.dumps({"type": "resync", "channel": channel, "reason": reason})
+
+
+def presence(channel: str, **change: list[dict[str, str]]) -> bytes:
+    """`members` (the full list, on subscribe) or `joined`/`left` (changes)."""
+    return orjson.dumps({"type": "presence", "channel": channel, **change})
 
 
 def client_event(env: Envelope) -> bytes:

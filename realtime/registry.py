@@ -10,8 +10,10 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
+from realtime.envelope import Envelope
+
 M = TypeVar("M", bound=Hashable)
-ChannelKind = Literal["tenant", "project", "user"]
+ChannelKind = Literal["tenant", "project", "user", "live"]
 
 
 @dataclass(slots=True, eq=False)
@@ -26,6 +28,10 @@ class ChannelState(Generic[M]):
     # Highest position delivered on this channel: relay delivery is at least once, so a
     # position at or below it is a duplicate and is dropped.
     last_position: int | None = None
+    # Sessions resuming this channel: live events go to their recovery queue, not the socket.
+    recovering: set[M] = field(default_factory=set)
+    # Not None while a gap is being repaired: events received meanwhile wait here, in order.
+    held: list[Envelope] | None = None
 
 
 class Registry(Generic[M]):
@@ -44,13 +50,24 @@ class Registry(Generic[M]):
         state.members.add(member)
         return first
 
+    def join_recovering(self, broker_name: str, client_name: str, kind: ChannelKind,
+                        member: M) -> ChannelState[M]:
+        """Add a member that receives live events in its recovery queue until `promote`."""
+        state = self._channels.get(broker_name)
+        if state is None:
+            state = self._channels[broker_name] = ChannelState(broker_name, client_name, kind)
+        state.members.discard(member)
+        state.recovering.add(member)
+        return state
+
     def leave(self, broker_name: str, member: M) -> bool:
         """Remove a member; True when it was the channel's last local member."""
         state = self._channels.get(broker_name)
-        if state is None or member not in state.members:
+        if state is None or (member not in state.members and member not in state.recovering):
             return False
         state.members.discard(member)
-        if not state.members:
+        state.recovering.discard(member)
+        if not state.members and not state.recovering:
             del self._channels[broker_name]
             return True
         return False

@@ -10,11 +10,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from realtime import access, session
+from realtime import access, repair, session
+from realtime.backfill import Coalescer, Fetch
 from realtime.broker import Broker
 from realtime.config import GatewayConfig
 from realtime.fanout import Fanout
 from realtime.metrics import Metrics
+from realtime.presence import MemoryPresenceStore, Presence, PresenceStore
 from realtime.protocol import CloseCode
 
 log = logging.getLogger("realtime.server")
@@ -25,15 +27,29 @@ class Gateway:
     """One node. `start()` listens; `drain()` empties it politely; the caller owns the broker."""
 
     def __init__(self, config: GatewayConfig, broker: Broker,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, *, backfill: Fetch | None = None,
+                 presence_store: PresenceStore | None = None) -> None:
         self.config = config
         self.broker = broker
         self.metrics = metrics or Metrics()
         self.fanout = Fanout(broker, self.metrics,
                              slow_consumer_bytes=config.slow_consumer_bytes,
                              max_batch_events=config.max_batch_events)
+        self.fanout.drop_every = config.drop_every_n
+        self.fanout.recovery_limit = config.recovery_buffer
         self.ctx = session.Context(config, self.fanout, self.metrics)
         self.fanout.on_access = access.make_handler(self.ctx)
+        if backfill is not None:
+            coalescer = Coalescer(backfill, limit=config.backfill_limit,
+                                  max_concurrent=config.backfill_concurrency,
+                                  on_fetch=self.metrics.backfill_fetches.inc)
+            self.ctx.coalescer = coalescer
+            self.fanout.repair = functools.partial(repair.repair, self.fanout, coalescer)
+        store = presence_store or MemoryPresenceStore()
+        self.presence = Presence(store, self.fanout, config.channel_prefix,
+                                 config.presence_ttl_s)
+        self.ctx.presence = self.presence
+        self.fanout.on_live = self.presence.on_live
         self.draining = False
         self._server: Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -56,6 +72,7 @@ class Gateway:
             server_header=None,
         )
         self._sweeper = asyncio.create_task(self._sweep_lifetimes(), name="lifetime-sweeper")
+        self.presence.start()
 
     async def _sweep_lifetimes(self) -> None:
         interval = max(0.05, min(30.0, self.config.max_lifetime_s / 10))
@@ -106,6 +123,7 @@ class Gateway:
         except TimeoutError:
             log.warning("some connections did not close within close_timeout")
         await self.fanout.close()
+        await self.presence.close()
 
     async def close(self) -> None:
         """Immediate stop (tests, embedding): no spreading."""
@@ -113,9 +131,11 @@ class Gateway:
             await self.drain(0.0)
 
 
-async def run_gateway(config: GatewayConfig, broker: Broker, stop_event: asyncio.Event) -> None:
+async def run_gateway(config: GatewayConfig, broker: Broker, stop_event: asyncio.Event, *,
+                      backfill: Fetch | None = None,
+                      presence_store: PresenceStore | None = None) -> None:
     """Serve until `stop_event` is set, then drain. Embeddable: the API runs it in-process."""
-    gateway = Gateway(config, broker)
+    gateway = Gateway(config, broker, backfill=backfill, presence_store=presence_store)
     await gateway.start()
     log.info("gateway listening on %s:%d", config.host, gateway.port)
     await stop_event.wait()

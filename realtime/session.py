@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from realtime import protocol
+from realtime import live, protocol, resume
 from realtime.auth import Access, Ticket, TicketError, verify_ticket
+from realtime.backfill import Coalescer
 from realtime.broker import BrokerError
 from realtime.config import GatewayConfig
-from realtime.envelope import project_channel, tenant_channel, user_channel
+from realtime.envelope import Envelope, project_channel, tenant_channel, user_channel
 from realtime.fanout import Fanout
 from realtime.metrics import Metrics
+from realtime.presence import Presence
 from realtime.protocol import Channel, CloseCode, ErrorCode, ProtocolError
 
 log = logging.getLogger("realtime.session")
@@ -37,6 +39,13 @@ class Session:
     closing: bool = False
     # broker channel name -> the channel as the client named it
     channels: dict[str, Channel] = field(default_factory=dict)
+    # Live events of the channel being resumed, held until its replay is written (bounded).
+    recovery: list[Envelope] | None = None
+    name: str = ""
+    session_id: str = ""
+    eph_tokens: float = 0.0
+    present: list[Channel] = field(default_factory=list)  # projects it is in presence for
+    eph_refill: float = 0.0
 
 
 @dataclass(slots=True)
@@ -48,6 +57,13 @@ class Context:
     metrics: Metrics
     sessions: set[Session] = field(default_factory=set)
     per_user: dict[str, int] = field(default_factory=dict)  # user -> open sessions on this node
+    coalescer: Coalescer | None = None
+    presence: Presence | None = None
+
+    @property
+    def features(self) -> list[str]:
+        found = ["resume"] if self.coalescer is not None else []
+        return found + (["presence", "ephemeral"] if self.presence is not None else [])
 
     def broker_name(self, tenant: str, channel: Channel) -> str:
         prefix = self.config.channel_prefix
@@ -75,7 +91,9 @@ async def handle(ctx: Context, ws: ServerConnection) -> None:
     session = Session(ws, ticket.user, ticket.tenant, Access.from_ticket(ticket),
                       user_channel(ctx.config.channel_prefix, ticket.tenant, ticket.user),
                       tokens=float(ctx.config.rate_burst), last_refill=now,
-                      expires_at=now + lifetime)
+                      expires_at=now + lifetime, name=ticket.name,
+                      session_id=uuid.uuid4().hex, eph_tokens=float(ctx.config.ephemeral_burst),
+                      eph_refill=now)
     del ticket  # keep nothing of it but what the session needs: memory per idle connection
     _forget_handshake(ws)
     ctx.sessions.add(session)
@@ -84,8 +102,9 @@ async def handle(ctx: Context, ws: ServerConnection) -> None:
     try:
         # Access events for this user reach every node that holds one of its sockets.
         await ctx.fanout.join(session, session.user_channel, "", "user")
-        await ws.send(protocol.welcome(uuid.uuid4().hex, session.user, session.tenant,
-                                       session.access.role, ctx.config.heartbeat_s), text=True)
+        await ws.send(protocol.welcome(session.session_id, session.user, session.tenant,
+                                       session.access.role, ctx.config.heartbeat_s,
+                                       ctx.features), text=True)
         async for raw in ws:
             await _on_frame(ctx, session, raw)
     except BrokerError as exc:
@@ -96,6 +115,8 @@ async def handle(ctx: Context, ws: ServerConnection) -> None:
         pass
     finally:
         ctx.metrics.subscriptions.dec(len(session.channels))
+        for channel in list(session.present):
+            live.presence_leave(ctx, session, channel)
         ctx.fanout.drop(session)
         ctx.sessions.discard(session)
         left = ctx.per_user.pop(session.user, 1) - 1
@@ -151,20 +172,30 @@ async def _on_frame(ctx: Context, s: Session, raw: str | bytes) -> None:
         else:
             await s.ws.send(protocol.error(ErrorCode.RATE_LIMITED, "too many frames"), text=True)
         return
+    reply: bytes | None
+    subscribed: Channel | None = None
     try:
         frame = protocol.parse_client_frame(raw)
         if isinstance(frame, protocol.Ping):
             reply = protocol.pong(frame.id)
         elif isinstance(frame, protocol.Subscribe):
+            fresh = ctx.broker_name(s.tenant, frame.channel) not in s.channels
             reply = await _subscribe(ctx, s, frame)
+            if fresh and ctx.broker_name(s.tenant, frame.channel) in s.channels:
+                subscribed = frame.channel
         elif isinstance(frame, protocol.Unsubscribe):
             reply = _unsubscribe(ctx, s, frame)
+        elif isinstance(frame, protocol.Broadcast):
+            reply = await live.ephemeral(ctx, s, frame)
         else:
             raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
     except ProtocolError as exc:
         reply = protocol.error(exc.code, exc.message, exc.request_id)
     # send(), not broadcast(): replies to one client want backpressure against floods.
-    await s.ws.send(reply, text=True)
+    if reply is not None:
+        await s.ws.send(reply, text=True)
+    if subscribed is not None:
+        await live.presence_join(ctx, s, subscribed)
 
 
 def _charge(config: GatewayConfig, s: Session) -> bool:
@@ -180,15 +211,27 @@ def _charge(config: GatewayConfig, s: Session) -> bool:
     return False
 
 
-async def _subscribe(ctx: Context, s: Session, frame: protocol.Subscribe) -> bytes:
+async def _subscribe(ctx: Context, s: Session, frame: protocol.Subscribe) -> bytes | None:
     channel, rid = frame.channel, frame.id
-    if not s.access.may_read(channel):
-        raise ProtocolError(ErrorCode.FORBIDDEN, _forbidden_message(channel), rid)
     name = ctx.broker_name(s.tenant, channel)
+    # A resume may replay up to a removal that happened while the client was away.
+    resuming = frame.since is not None and ctx.coalescer is not None and name not in s.channels
+    if not resuming and not s.access.may_read(channel):
+        raise ProtocolError(ErrorCode.FORBIDDEN, _forbidden_message(channel), rid)
     if name not in s.channels:
         if len(s.channels) >= ctx.config.max_subscriptions:
             raise ProtocolError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, "subscription limit reached",
                                 rid)
+        if resuming and frame.since is not None:
+            try:
+                await resume.resume(ctx, s, channel, name, frame.since, rid)
+            except BrokerError as exc:
+                log.warning("subscribe failed: %s", exc)
+                s.recovery = None
+                ctx.fanout.leave(s, name)
+                raise ProtocolError(ErrorCode.UNAVAILABLE, "broker unavailable, retry",
+                                    rid) from None
+            return None
         s.channels[name] = channel
         ctx.metrics.subscriptions.inc()
         try:
@@ -200,7 +243,11 @@ async def _subscribe(ctx: Context, s: Session, frame: protocol.Subscribe) -> byt
         if not s.access.may_read(channel) or s.closing:
             _forget(ctx, s, name)  # access was revoked while we waited for the broker
             raise ProtocolError(ErrorCode.FORBIDDEN, _forbidden_message(channel), rid)
-    # Live only for now: `since` is reserved for exact resume (issue 6), hence recovered=false.
+    # Without `since` (or without a backfill API) the stream starts now: recovered=false.
+    # `resync` tells a client that asked for `since` that it must refetch state.
+    if frame.since is not None:
+        ctx.metrics.resumes.labels("resync").inc()
+        return protocol.ack(rid, "subscribe", channel.name, recovered=False, resync=True)
     return protocol.ack(rid, "subscribe", channel.name, recovered=False)
 
 
@@ -208,6 +255,7 @@ def _unsubscribe(ctx: Context, s: Session, frame: protocol.Unsubscribe) -> bytes
     name = ctx.broker_name(s.tenant, frame.channel)
     if name in s.channels:
         _forget(ctx, s, name)
+        live.presence_leave(ctx, s, frame.channel)
     return protocol.ack(frame.id, "unsubscribe", frame.channel.name)
 
 

@@ -18,3 +18,13 @@ async def pg_url() -> AsyncIterator[str]:
 async def client(pg_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with api_client(settings_for(pg_url)) as c:
         yield c
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`slow` tests (storms, soaks) run only when selected: `pytest -m slow`."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import jsonschema
 from starlette.routing import Route
 
+from app.kernel.tokens import TokenSigner
 from app.main import create_app
 from tests.integration.api_helpers import create_project, create_task
-from tests.support import invite, settings_for, sign_up
+from tests.support import SECRET, invite, settings_for, sign_up
 
 
 def template_of(document: dict[str, Any], path: str) -> str | None:
@@ -107,6 +109,17 @@ async def test_every_real_response_matches_the_schema_the_document_declares(
     await client.get("/readyz")
     await client.get("/")
     await client.get("/metrics")
+    service = TokenSigner(SECRET).issue(
+        {"sub": "gateway"}, kind="service", now=datetime.now(UTC), ttl_s=60
+    )
+    backfill = {"tenant": owner["tenant_id"], "scope": f"project:{pid}", "after": "0"}
+    await client.get(
+        "/internal/backfill", params=backfill, headers={"Authorization": f"Bearer {service}"}
+    )
+    await client.get("/internal/backfill", params=backfill, headers=h)  # not a service token
+    await client.get(
+        "/internal/backfill", params={"after": "x"}, headers={"Authorization": f"Bearer {service}"}
+    )
     client.event_hooks["response"].remove(keep)
 
     checked: set[tuple[str, str, int]] = set()

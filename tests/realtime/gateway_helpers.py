@@ -76,6 +76,7 @@ class Client:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.stash: list[dict[str, Any]] = []
+        self.side: list[dict[str, Any]] = []
         self.welcome: dict[str, Any] = {}
         self._ids = itertools.count(1)
 
@@ -100,6 +101,9 @@ class Client:
         """The next frame that is not an event batch (batches are kept for `events`)."""
         while True:
             frame = await self.recv(timeout)
+            if frame["type"] in ("presence", "broadcast"):
+                self.side.append(frame)  # presence and ephemeral frames: see `side`
+                continue
             if frame["type"] != "events":
                 return frame
             self.stash.append(frame)
@@ -125,16 +129,23 @@ class Client:
                 frame = await self.recv(max(left, 0.001))
             if frame["type"] == "events" and frame["channel"] == channel:
                 got.extend(frame["events"])
+            elif frame["type"] in ("presence", "broadcast"):
+                self.side.append(frame)
         return got
 
     async def nothing_more(self, wait: float = 0.3) -> None:
         """Assert that no event frame arrives within `wait` seconds."""
         assert not [f for f in self.stash if f["type"] == "events"], self.stash
-        try:
-            frame = await self.recv(wait)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected frame {frame}")
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            try:
+                frame = await self.recv(max(deadline - asyncio.get_running_loop().time(), 0.001))
+            except TimeoutError:
+                return
+            if frame["type"] in ("presence", "broadcast"):
+                self.side.append(frame)
+                continue
+            raise AssertionError(f"unexpected frame {frame}")
 
     async def closed(self, timeout: float = T) -> tuple[int | None, str | None]:
         """Read until the server closes; return (code, reason)."""

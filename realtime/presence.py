@@ -1,0 +1,215 @@
+"""Presence and ephemeral broadcasts on project channels, across nodes.
+
+Store: one sorted set per project (`<prefix>:presence:<tenant>:<project>`), a member per
+connection (`user|session|name`), scored by its expiry time. Each node refreshes its own entries
+every ttl/4 and sweeps expired ones from the projects it serves, so the entries of a node that
+died disappear within ttl + ttl/4 (default 20 s + 5 s). The embedded gateway uses the in-memory
+twin behind the same port.
+
+Changes (`joined`/`left`, per user, not per tab) and ephemeral broadcasts travel on the broker
+channel `<project channel>:live`, which a node subscribes while it has a local subscriber of the
+project; they are never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from websockets.asyncio.server import broadcast
+
+from realtime import protocol
+from realtime.fanout import Fanout
+from realtime.registry import ChannelState
+
+log = logging.getLogger("realtime.presence")
+
+
+class PresenceStore(ABC):
+    @abstractmethod
+    async def put(self, key: str, member: str, expires: float) -> None: ...
+
+    @abstractmethod
+    async def remove(self, key: str, member: str) -> None: ...
+
+    @abstractmethod
+    async def members(self, key: str, now: float) -> list[str]: ...
+
+    @abstractmethod
+    async def claim_expired(self, key: str, now: float) -> list[str]:
+        """Remove expired members; return those this call removed (one node wins each)."""
+
+    async def close(self) -> None:
+        return None
+
+
+class MemoryPresenceStore(PresenceStore):
+    def __init__(self) -> None:
+        self._sets: defaultdict[str, dict[str, float]] = defaultdict(dict)
+
+    async def put(self, key: str, member: str, expires: float) -> None:
+        self._sets[key][member] = expires
+
+    async def remove(self, key: str, member: str) -> None:
+        self._sets[key].pop(member, None)
+
+    async def members(self, key: str, now: float) -> list[str]:
+        return [m for m, exp in self._sets[key].items() if exp > now]
+
+    async def claim_expired(self, key: str, now: float) -> list[str]:
+        gone = [m for m, exp in self._sets[key].items() if exp <= now]
+        for m in gone:
+            del self._sets[key][m]
+        return gone
+
+
+class RedisPresenceStore(PresenceStore):
+    def __init__(self, url: str, max_connections: int = 16) -> None:
+        # A blocking pool: a join storm waits for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections,
+                                                        timeout=10)
+        self._redis = aioredis.Redis(connection_pool=pool)
+
+    async def put(self, key: str, member: str, expires: float) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zadd(key, {member: expires})
+        pipe.expireat(key, int(expires) + 60)
+        await pipe.execute()
+
+    async def remove(self, key: str, member: str) -> None:
+        await self._redis.zrem(key, member)
+
+    async def members(self, key: str, now: float) -> list[str]:
+        raw = await self._redis.zrangebyscore(key, f"({now}", "+inf")
+        return [_text(m) for m in raw]
+
+    async def claim_expired(self, key: str, now: float) -> list[str]:
+        raw = await self._redis.zrangebyscore(key, "-inf", now)
+        won = []
+        for m in raw:
+            member = _text(m)
+            if await self._redis.zrem(key, member):
+                won.append(member)
+        return won
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _person(member: str) -> dict[str, str]:
+    user, _, rest = member.partition("|")
+    _, _, name = rest.partition("|")
+    return {"user": user, "name": name}
+
+
+class Presence:
+    def __init__(self, store: PresenceStore, fanout: Fanout, prefix: str, ttl: float) -> None:
+        self.store, self.fanout, self.prefix, self.ttl = store, fanout, prefix, ttl
+        self.local: defaultdict[str, set[str]] = defaultdict(set)  # key -> local members
+        self._task: asyncio.Task[None] | None = None
+
+    def key(self, tenant: str, project: str) -> str:
+        return f"{self.prefix}:presence:{tenant}:{project}"
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._heartbeat(), name="presence-heartbeat")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.store.close()
+
+    async def join(self, key: str, live: str, member: str) -> list[dict[str, str]]:
+        """Record a connection on a project; publish `joined` if the user is new there."""
+        now = time.time()
+        before = await self.store.members(key, now)
+        await self.store.put(key, member, now + self.ttl)
+        self.local[key].add(member)
+        self.fanout.metrics.presence.inc()
+        person = _person(member)
+        if not any(_person(m)["user"] == person["user"] for m in before):
+            await self._publish(live, {"k": "presence", "joined": [person]})
+        return _distinct(before + [member])
+
+    async def leave(self, key: str, live: str, member: str) -> None:
+        if member not in self.local.get(key, ()):
+            return
+        self.local[key].discard(member)
+        if not self.local[key]:
+            del self.local[key]
+        self.fanout.metrics.presence.dec()
+        await self.store.remove(key, member)
+        await self._left(key, live, [member])
+
+    async def _left(self, key: str, live: str, gone: list[str]) -> None:
+        users_left = {_person(m)["user"] for m in await self.store.members(key, time.time())}
+        people = [p for p in _distinct(gone) if p["user"] not in users_left]
+        if people:
+            await self._publish(live, {"k": "presence", "left": people})
+
+    async def publish_ephemeral(self, live: str, sender: dict[str, str], data: Any) -> None:
+        await self._publish(live, {"k": "broadcast", "from": sender, "data": data})
+
+    async def _publish(self, live: str, message: dict[str, Any]) -> None:
+        await self.fanout.broker.publish(live, orjson.dumps(message))
+
+    def on_live(self, state: ChannelState[Any], data: bytes) -> None:
+        """A presence change or an ephemeral broadcast from any node: to local subscribers."""
+        try:
+            msg = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(msg, dict):
+            return
+        members = [s for s in state.members if not s.closing]
+        if msg.get("k") == "presence":
+            change = {k: msg[k] for k in ("joined", "left") if isinstance(msg.get(k), list)}
+            frame = protocol.presence(state.client_name, **change)
+        elif msg.get("k") == "broadcast" and isinstance(msg.get("from"), dict):
+            sender = msg["from"].get("session")
+            members = [s for s in members if s.session_id != sender]
+            self.fanout.metrics.ephemeral.inc()
+            frame = orjson.dumps({"type": "broadcast", "channel": state.client_name,
+                                  "from": {"user": msg["from"].get("user"),
+                                           "name": msg["from"].get("name")},
+                                  "data": msg.get("data")})
+        else:
+            return
+        broadcast([s.ws for s in members], frame, text=True)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 4)
+            with contextlib.suppress(Exception):
+                await self._beat()
+
+    async def _beat(self) -> None:
+        now = time.time()
+        for key, members in list(self.local.items()):
+            for member in list(members):
+                await self.store.put(key, member, now + self.ttl)
+            gone = await self.store.claim_expired(key, now)
+            if gone:
+                tenant, project = key.split(":")[-2:]
+                live = f"{self.prefix}:{tenant}:project:{project}:live"
+                await self._left(key, live, gone)
+
+
+def _distinct(members: list[str]) -> list[dict[str, str]]:
+    seen: dict[str, dict[str, str]] = {}
+    for m in members:
+        person = _person(m)
+        seen.setdefault(person["user"], person)
+    return list(seen.values())

@@ -1,0 +1,136 @@
+"""Exact resume: `subscribe` with `since` replays what the client missed, then goes live.
+
+1. The session joins the channel as *recovering*: the node subscribes on the broker, and live
+   events of the channel go to the session's bounded recovery queue instead of its socket.
+2. The channel's events after `since`, and the tenant's access events after `since`, are
+   backfilled from the event store (coalesced per channel, see backfill.py). Anything committed
+   before the broker subscription is in the backfill; anything after reaches the queue.
+3. replay.plan applies authorization at each event. Then: ack (`recovered: true`), the replay
+   and the queued tail (deduplicated by position, in position order), and the session becomes
+   a live member in the same loop turn as the last write, so nothing falls between.
+Too much to replay (a page over the limit, or a queue overflow) answers `recovered: false,
+resync: true` and goes live: never a partial replay presented as complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from realtime import protocol, replay
+from realtime.backfill import BackfillUnavailableError, Page
+from realtime.envelope import Envelope
+from realtime.protocol import Channel, ErrorCode, ProtocolError
+
+if TYPE_CHECKING:
+    from realtime.registry import ChannelState
+    from realtime.session import Context, Session
+
+log = logging.getLogger("realtime.resume")
+
+
+async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: int,
+                 rid: protocol.RequestId) -> None:
+    """Answer a subscribe with `since`; the caller checked the channel and the limits."""
+    coalescer = ctx.coalescer
+    assert coalescer is not None
+    m = ctx.metrics
+    s.recovery = []
+    state = await ctx.fanout.join_recovering(s, name, channel.name, channel.kind)
+    page: Page | None
+    access_page: Page | None
+    try:
+        page = await coalescer.get(s.tenant, channel.name, since)
+        access_page = await coalescer.get(s.tenant, "access", since)
+    except BackfillUnavailableError as exc:
+        log.warning("backfill unavailable: %s", exc)
+        page = access_page = None
+    if s.closing:
+        _abandon(ctx, s, name)
+        return
+    if page is None or access_page is None:
+        outcome: replay.Plan = replay.Plan("resync" if s.access.may_read(channel)
+                                           else "forbidden")
+    elif not page.complete or not access_page.complete:
+        outcome = replay.Plan("resync" if s.access.may_read(channel) else "forbidden")
+    else:
+        outcome = replay.plan(s.user, s.access, channel, page.events, access_page.events)
+    if outcome.outcome == "forbidden":
+        _abandon(ctx, s, name)
+        m.resumes.labels("forbidden").inc()
+        raise ProtocolError(ErrorCode.FORBIDDEN, "not a member of this project", rid)
+    if outcome.outcome == "resync" or s.recovery is None:
+        await _go_live_resync(ctx, s, channel, name, state, rid)
+        return
+    await s.ws.send(protocol.ack(rid, "subscribe", channel.name, recovered=True), text=True)
+    sent = await _write(ctx, s, channel, outcome.events, since, outcome.revoked_at)
+    m.backfilled.inc(len(outcome.events))
+    if outcome.revoked_at is not None:
+        _abandon(ctx, s, name)
+        await s.ws.send(protocol.unsubscribed(channel.name, "access_revoked",
+                                              outcome.revoked_at), text=True)
+        m.resumes.labels("revoked").inc()
+        return
+    # Drain the queue: each write may await, and more live events may arrive meanwhile.
+    while True:
+        queue = s.recovery
+        if queue is None:  # overflowed while we wrote: the client must refetch
+            await _go_live_resync(ctx, s, channel, name, state, rid, acked=True)
+            return
+        tail = [e for e in queue if e.position > sent]
+        if not tail and state.held is None:
+            break
+        s.recovery = []
+        if tail:
+            sent = await _write(ctx, s, channel, tail, sent, None)
+        elif state.held is not None:  # a gap repair is in flight: its events come to the queue
+            await asyncio.sleep(0.01)
+    s.recovery = None
+    if s.closing or ctx.fanout.registry.get(name) is not state:
+        return
+    ctx.fanout.promote(s, state)
+    s.channels[name] = channel
+    m.subscriptions.inc()
+    m.resumes.labels("recovered").inc()
+
+
+async def _write(ctx: Context, s: Session, channel: Channel, events: list[Envelope],
+                 sent: int, cut: int | None) -> int:
+    """Send events above `sent` (and not past `cut`) in frames of max_batch_events."""
+    batch: list[bytes] = []
+    for env in sorted(events, key=lambda e: e.position):
+        if env.position <= sent or (cut is not None and env.position > cut):
+            continue
+        batch.append(protocol.client_event(env))
+        sent = env.position
+        if len(batch) >= ctx.config.max_batch_events:
+            await s.ws.send(protocol.events_frame(channel.name, batch), text=True)
+            batch = []
+    if batch:
+        await s.ws.send(protocol.events_frame(channel.name, batch), text=True)
+    return sent
+
+
+async def _go_live_resync(ctx: Context, s: Session, channel: Channel, name: str,
+                          state: ChannelState[Session], rid: protocol.RequestId,
+                          acked: bool = False) -> None:
+    """Live from now on; the client refetches state over REST (`recovered: false`)."""
+    s.recovery = None
+    ctx.metrics.resyncs.inc()
+    ctx.metrics.resumes.labels("resync").inc()
+    if s.closing or ctx.fanout.registry.get(name) is not state:
+        return
+    ctx.fanout.promote(s, state)
+    s.channels[name] = channel
+    ctx.metrics.subscriptions.inc()
+    if acked:
+        frame = protocol.resync(channel.name, "overflow")
+    else:
+        frame = protocol.ack(rid, "subscribe", channel.name, recovered=False, resync=True)
+    await s.ws.send(frame, text=True)
+
+
+def _abandon(ctx: Context, s: Session, name: str) -> None:
+    s.recovery = None
+    ctx.fanout.leave(s, name)
