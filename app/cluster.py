@@ -83,7 +83,8 @@ class Cluster:
                         REALTIME_PUBLIC_URL=self.gateway_urls[0] if self.gateways else "")
             for k, url in enumerate(self.gateway_urls, start=1):
                 self._spawn(f"gateway-{k}", url, ["gateway"],
-                            HOST=self.host, REALTIME_PORT=str(self.base_port + k))
+                            HOST=self.host, REALTIME_PORT=str(self.base_port + k),
+                            API_URL=self.api_url)
             self.wait_ready()
         except BaseException:
             self.stop()

@@ -6,7 +6,7 @@ saw. An ack with `recovered: true` promises the missed events; `recovered: false
 client must refetch state, so the missed interval is recorded as *excused* (covered by the
 store through a REST refetch). A `prev` that does not match is a detected gap, excused alike.
 
-EXACT_RESUME = False accepts excused intervals (today: `since` is validated and ignored).
+EXACT_RESUME = True: every interval a client missed must come back through resume (`since`).
 When exact resume (issue 6) lands, set it to True: then an excused interval is a failure.
 """
 
@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.reliability.stack import Stack, T
 
-EXACT_RESUME = False
+EXACT_RESUME = True
 
 
 @dataclasses.dataclass

@@ -82,7 +82,8 @@ class Stack:
         )
         self.nodes = [
             Proc([sys.executable, "-m", "realtime"],
-                 {**base, "HOST": "127.0.0.1", "PORT": "0", **node_env}, f"node{i}")
+                 {**base, "HOST": "127.0.0.1", "PORT": "0", "API_URL": self.api_url,
+                  **node_env}, f"node{i}")
             for i in range(nodes)
         ]
         self.node_ports: list[int] = [0] * nodes
