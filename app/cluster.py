@@ -62,7 +62,9 @@ class Cluster:
     def _env(self, **extra: str) -> dict[str, str]:
         env = {**os.environ, "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
                "SECRET_KEY": self.secret_key, "CHANNEL_PREFIX": self.channel_prefix,
-               "PROJECT_LIMIT": "100000", "MAX_CONNECTIONS": "100000"}
+               "PROJECT_LIMIT": "100000", "MAX_CONNECTIONS": "100000",
+               # Load tests share a few users over many sockets: lift the per-user cap.
+               "MAX_CONNECTIONS_PER_USER": "100000"}
         env.update(self.extra_env)
         env.update(extra)
         return env

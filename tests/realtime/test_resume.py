@@ -235,8 +235,10 @@ async def storm(prefix: str, api: Api, node_b: Node, clients: int) -> None:
     del node_b  # the storm gets nodes of its own (auth timeout for thousands of handshakes)
     owner, project = await owner_and_project(api)
     channel = f"project:{project}"
-    doomed = await gateway(prefix, api, AUTH_TIMEOUT_SECONDS="30")
-    target = await gateway(prefix, api, AUTH_TIMEOUT_SECONDS="30")
+    # One user holds every connection here, so the per-user cap is lifted for the storm.
+    lifted = {"AUTH_TIMEOUT_SECONDS": "30", "MAX_CONNECTIONS_PER_USER": "100000"}
+    doomed = await gateway(prefix, api, **lifted)
+    target = await gateway(prefix, api, **lifted)
     ticket = mint(owner["tenant_id"], owner["user_id"], role="owner", ttl=600)
     conns = await asyncio.gather(*[Client.open(doomed.port, ticket) for _ in range(clients)])
     await asyncio.gather(*[c.subscribe(channel) for c in conns])

@@ -27,12 +27,30 @@ async def open_ws(stack: Stack, node: int, auth: str | None = None,
     return ws
 
 
+# Frames that arrive on their own (live data, presence of the caller's own channels).
+UNSOLICITED = ("events", "presence", "broadcast")
+
+
 async def frame(ws: ClientConnection, timeout: float = T) -> dict[str, Any]:
-    """The next frame that is not an event batch."""
+    """The next frame that answers the client: not an event batch, presence or broadcast."""
     while True:
         got: dict[str, Any] = orjson.loads(await asyncio.wait_for(ws.recv(), timeout))
-        if got["type"] != "events":
+        if got["type"] not in UNSOLICITED:
             return got
+
+
+async def events_within(ws: ClientConnection, seconds: float) -> list[dict[str, Any]]:
+    """Every event batch received in the next `seconds` (presence frames are not data)."""
+    batches: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                got: dict[str, Any] = orjson.loads(await ws.recv())
+                if got["type"] == "events":
+                    batches.append(got)
+    except TimeoutError:
+        pass
+    return batches
 
 
 async def request(ws: ClientConnection, obj: Any) -> dict[str, Any]:
