@@ -22,6 +22,7 @@ from app.bootstrap import Services, bootstrap
 from app.kernel.db import make_engine
 from app.kernel.domain import DomainError
 from app.kernel.openapi import build_openapi
+from app.kernel.pgstore import CONNECTION_ERRORS
 from app.kernel.problems import HttpProblem, from_domain_error, from_http_problem, problem_response
 from app.kernel.web import Endpoint, handler_for
 from app.projects.routes import api as projects_api
@@ -159,6 +160,7 @@ def create_app(
             async with runtime.running(settings, engine, services.signal) as parts:
                 yield {"services": services, "runtime": parts}
         finally:
+            await services.close()
             await engine.dispose()
 
     routes = [
@@ -179,6 +181,7 @@ def create_app(
             HTTPException: _on_http_exception,
             OperationalError: _on_database_down,
             OSError: _on_database_down,
+            **dict.fromkeys(CONNECTION_ERRORS, _on_database_down),
             Exception: _on_unexpected,
         },
     )

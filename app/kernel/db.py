@@ -47,6 +47,15 @@ event = sa.Table(
     sa.Index(None, "project_id", "position"),
 )
 
+# One row (id 1): the last allocated position. PostgreSQL appends update it under its row lock.
+event_head = sa.Table(
+    "event_head",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("id = 1", name="one_row"),
+)
+
 idempotency_key = sa.Table(
     "idempotency_key",
     metadata,

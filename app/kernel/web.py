@@ -75,6 +75,7 @@ class Call(Generic[B, Q]):
         return CommandMeta(
             actor_id=self.actor.user_id if self.actor.user_id else None,
             correlation_id=self.request.headers.get("x-request-id", "")[:100] or None,
+            tenant_id=self.actor.tenant_id or None,
         )
 
 
