@@ -155,12 +155,19 @@ def create_app(
         if not settings.is_postgres:
             # The embedded default migrates itself; PostgreSQL is migrated by the release step.
             await migrate.upgrade(engine)
-        services = bootstrap(settings, engine, hasher=hasher or Argon2Hasher())
+        # Requests connect as the app role when one is configured (row-level security); the
+        # relay and the projections read across tenants with the owner's connection.
+        request_engine = engine
+        if settings.app_database_url and settings.app_database_url != settings.database_url:
+            request_engine = make_engine(settings.app_database_url, pool_size=settings.db_pool_size)
+        services = bootstrap(settings, request_engine, hasher=hasher or Argon2Hasher())
         try:
             async with runtime.running(settings, engine, services.signal) as parts:
                 yield {"services": services, "runtime": parts}
         finally:
             await services.close()
+            if request_engine is not engine:
+                await request_engine.dispose()
             await engine.dispose()
 
     routes = [

@@ -27,6 +27,10 @@ def normalize_database_url(url: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = EMBEDDED_DATABASE_URL
+    # The request paths' connection (PostgreSQL): a role subject to row-level security, such
+    # as collabspace_app (docs/security.md). Empty: the same as database_url, no second wall.
+    # DATABASE_URL stays the owner's, for migrations, the relay, projections and rebuilds.
+    app_database_url: str = ""
     redis_url: str | None = None
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     port: int = 8000
@@ -43,6 +47,10 @@ class Settings:
     embedded_gateway: bool = True
     realtime_host: str = "127.0.0.1"
     realtime_port: int = 8001
+
+    @property
+    def request_database_url(self) -> str:
+        return self.app_database_url or self.database_url
 
     @property
     def is_postgres(self) -> bool:
@@ -64,6 +72,7 @@ class Settings:
             port = int(env.get("PORT", "8000"))
             return cls(
                 database_url=database_url,
+                app_database_url=normalize_database_url(env.get("APP_DATABASE_URL", "")),
                 redis_url=env.get("REDIS_URL") or None,
                 secret_key=secret,
                 port=port,

@@ -88,6 +88,8 @@ def server(dsn: str, port: int, workers: int, pool: int) -> Iterator[int]:
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
+        # Requests as the app role, under row-level security (created by the migration).
+        "APP_DATABASE_URL": dsn.replace("://postgres@", "://collabspace_app@", 1),
         "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
         "PROJECT_LIMIT": "1000",
         # Enough pooled connections for every client: overflow connections are closed on

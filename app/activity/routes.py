@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.activity import views
+from app.kernel.db import tenant_connection
 from app.kernel.web import Api, Call, Reply, read_model_reply, wait_for_position
 from app.projects.schemas import FeedOut, FeedParams
 
@@ -19,7 +20,7 @@ api = Api("activity")
 )
 async def tenant_activity(call: Call[None, FeedParams]) -> Reply:
     await wait_for_position(call)
-    async with call.services.engine.connect() as connection:
+    async with tenant_connection(call.services.engine, call.actor.tenant_id) as connection:
         body = await views.tenant_activity(
             connection, call.actor, before=call.query.before, limit=call.query.limit
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.activity import api as activity
+from app.kernel.db import tenant_connection
 from app.kernel.web import (
     Api,
     Call,
@@ -71,7 +72,7 @@ async def create_project(call: Call[CreateProjectBody, None]) -> Reply:
 )
 async def get_project(call: Call[None, None]) -> Reply:
     project_id = path_id(call, "project_id")
-    async with call.services.uow_factory() as uow:
+    async with call.services.uow_factory(tenant_id=call.actor.tenant_id) as uow:
         p = await load_readable(uow, call.actor, project_id)
     body = ProjectOut(
         id=p.id,
@@ -199,7 +200,7 @@ async def remove_member(call: Call[None, None]) -> Reply:
 async def list_projects(call: Call[None, ListParams]) -> Reply:
     q = call.query
     await wait_for_position(call)
-    async with call.services.engine.connect() as connection:
+    async with tenant_connection(call.services.engine, call.actor.tenant_id) as connection:
         body = await views.list_projects(
             connection, call.actor, status=q.status, cursor=q.cursor, limit=q.limit
         )
@@ -217,7 +218,7 @@ async def list_projects(call: Call[None, ListParams]) -> Reply:
 async def project_dashboard(call: Call[None, ReadParams]) -> Reply:
     project_id = path_id(call, "project_id")
     await wait_for_position(call)
-    async with call.services.engine.connect() as connection:
+    async with tenant_connection(call.services.engine, call.actor.tenant_id) as connection:
         body = await views.project_dashboard(connection, call.actor, project_id)
     return await read_model_reply(call, body)
 
@@ -233,7 +234,7 @@ async def project_dashboard(call: Call[None, ReadParams]) -> Reply:
 async def project_activity(call: Call[None, FeedParams]) -> Reply:
     project_id = path_id(call, "project_id")
     await wait_for_position(call)
-    async with call.services.engine.connect() as connection:
+    async with tenant_connection(call.services.engine, call.actor.tenant_id) as connection:
         body = await activity.project_activity(
             connection, call.actor, project_id, before=call.query.before, limit=call.query.limit
         )
@@ -249,7 +250,7 @@ async def project_activity(call: Call[None, FeedParams]) -> Reply:
 )
 async def project_history(call: Call[None, None]) -> Reply:
     body = await views.project_history(
-        call.services.uow_factory(), call.actor, path_id(call, "project_id")
+        call.services.uow_factory(tenant_id=call.actor.tenant_id), call.actor, path_id(call, "project_id")
     )
     return Reply(body)
 
@@ -264,7 +265,7 @@ async def project_history(call: Call[None, None]) -> Reply:
 )
 async def project_state(call: Call[None, AsOfParams]) -> Reply:
     body = await views.project_state(
-        call.services.uow_factory(),
+        call.services.uow_factory(tenant_id=call.actor.tenant_id),
         call.actor,
         path_id(call, "project_id"),
         as_of_version=call.query.as_of_version,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.kernel.db import tenant_connection
 from app.kernel.web import (
     Api,
     Call,
@@ -47,7 +48,7 @@ async def create_task(call: Call[CreateTaskBody, None]) -> Reply:
     errors=(401, 404),
 )
 async def get_task(call: Call[None, None]) -> Reply:
-    async with call.services.uow_factory() as uow:
+    async with call.services.uow_factory(tenant_id=call.actor.tenant_id) as uow:
         t, _ = await load_readable_task(uow, call.actor, path_id(call, "task_id"))
     body = TaskOut(
         id=t.id,
@@ -132,7 +133,7 @@ async def archive_task(call: Call[None, None]) -> Reply:
 async def task_board(call: Call[None, ReadParams]) -> Reply:
     project_id = path_id(call, "project_id")
     await wait_for_position(call)
-    async with call.services.engine.connect() as connection:
+    async with tenant_connection(call.services.engine, call.actor.tenant_id) as connection:
         body = await views.task_board(connection, call.actor, project_id)
     return await read_model_reply(call, body)
 
@@ -146,7 +147,7 @@ async def task_board(call: Call[None, ReadParams]) -> Reply:
 )
 async def task_history(call: Call[None, None]) -> Reply:
     body = await views.task_history(
-        call.services.uow_factory(), call.actor, path_id(call, "task_id")
+        call.services.uow_factory(tenant_id=call.actor.tenant_id), call.actor, path_id(call, "task_id")
     )
     return Reply(body)
 
@@ -161,7 +162,7 @@ async def task_history(call: Call[None, None]) -> Reply:
 )
 async def task_state(call: Call[None, AsOfParams]) -> Reply:
     body = await views.task_state(
-        call.services.uow_factory(),
+        call.services.uow_factory(tenant_id=call.actor.tenant_id),
         call.actor,
         path_id(call, "task_id"),
         as_of_version=call.query.as_of_version,
