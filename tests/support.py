@@ -55,9 +55,7 @@ APP_ROLE = "collabspace_app"
 
 def app_url_for(url: str) -> str:
     """The same database as the app's non-superuser role, subject to row-level security."""
-    return make_url(url).set(username=APP_ROLE, password=None).render_as_string(
-        hide_password=False
-    )
+    return make_url(url).set(username=APP_ROLE, password=None).render_as_string(hide_password=False)
 
 
 def settings_for(url: str, **overrides: Any) -> Settings:

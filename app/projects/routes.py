@@ -250,7 +250,9 @@ async def project_activity(call: Call[None, FeedParams]) -> Reply:
 )
 async def project_history(call: Call[None, None]) -> Reply:
     body = await views.project_history(
-        call.services.uow_factory(tenant_id=call.actor.tenant_id), call.actor, path_id(call, "project_id")
+        call.services.uow_factory(tenant_id=call.actor.tenant_id),
+        call.actor,
+        path_id(call, "project_id"),
     )
     return Reply(body)
 

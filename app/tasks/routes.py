@@ -147,7 +147,9 @@ async def task_board(call: Call[None, ReadParams]) -> Reply:
 )
 async def task_history(call: Call[None, None]) -> Reply:
     body = await views.task_history(
-        call.services.uow_factory(tenant_id=call.actor.tenant_id), call.actor, path_id(call, "task_id")
+        call.services.uow_factory(tenant_id=call.actor.tenant_id),
+        call.actor,
+        path_id(call, "task_id"),
     )
     return Reply(body)
 

@@ -13,9 +13,9 @@ import pytest
 
 from app import migrate
 from app.kernel.db import make_engine
-from app.kernel.pgstore import PgPool, pg_uow_factory
 from app.kernel.domain import ConcurrencyError
 from app.kernel.eventstore import AppendContext, EventStore, InMemoryEventStore, NewEvent
+from app.kernel.pgstore import PgPool, pg_uow_factory
 from app.kernel.uow import uow_factory
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
