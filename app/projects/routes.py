@@ -218,8 +218,13 @@ async def list_projects(call: Call[None, ListParams]) -> Reply:
 async def project_dashboard(call: Call[None, ReadParams]) -> Reply:
     project_id = path_id(call, "project_id")
     await wait_for_position(call)
-    async with tenant_connection(call.services.engine, call.actor.tenant_id) as connection:
-        body = await views.project_dashboard(connection, call.actor, project_id)
+    pool = call.services.pool
+    if pool is not None:
+        async with pool.reader(call.actor.tenant_id) as raw:
+            body = await views.project_dashboard_one_statement(raw, call.actor, project_id)
+    else:
+        async with tenant_connection(call.services.engine, call.actor.tenant_id) as connection:
+            body = await views.project_dashboard(connection, call.actor, project_id)
     return await read_model_reply(call, body)
 
 

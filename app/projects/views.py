@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -151,6 +152,60 @@ async def project_dashboard(
         "recent_activity": await activity.recent(
             connection, actor.tenant_id, project_id, RECENT_ACTIVITY
         ),
+        "as_of_position": int(row["as_of_position"] or 0),
+    }
+
+
+# The dashboard in one statement (PostgreSQL): the summary row, the lower of its checkpoints and
+# the newest activity entries. One statement is one snapshot, so it runs on an autocommit
+# connection with no BEGIN/COMMIT: one round trip (app.kernel.pgstore.PgPool.reader).
+DASHBOARD_SQL = """
+SELECT s.*,
+       (SELECT min(position) FROM projection_checkpoint WHERE name = ANY($3::text[]))
+           AS as_of_position,
+       (SELECT coalesce(json_agg(a ORDER BY a.position DESC), '[]')::text FROM (
+            SELECT * FROM activity_entry
+            WHERE tenant_id = $1 AND project_id = $2
+            ORDER BY position DESC LIMIT $4) a) AS recent_activity
+FROM project_summary s
+WHERE s.tenant_id = $1 AND s.project_id = $2
+"""
+_SUMMARY_JSON = {c.name for c in project_summary.columns if isinstance(c.type, sa.JSON)}
+_ENTRY_JSON = {c.name for c in activity.activity_entry.columns if isinstance(c.type, sa.JSON)}
+_ENTRY_TIMES = {c.name for c in activity.activity_entry.columns if isinstance(c.type, sa.DateTime)}
+
+
+async def project_dashboard_one_statement(
+    connection: Any, actor: Actor, project_id: str
+) -> dict[str, Any]:
+    """`project_dashboard` on a raw asyncpg connection, in one statement (same answer)."""
+    found = await connection.fetchrow(
+        DASHBOARD_SQL, actor.tenant_id, project_id, list(DASHBOARD_READS), RECENT_ACTIVITY
+    )
+    row = None if found is None else dict(found)
+    if row is not None:
+        for column in _SUMMARY_JSON:
+            row[column] = orjson.loads(row[column])
+    if row is None or not (
+        actor.is_admin or any(m["user_id"] == actor.user_id for m in row["members"])
+    ):
+        raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
+    entries = orjson.loads(row["recent_activity"])
+    for entry in entries:
+        for column in _ENTRY_TIMES:
+            if entry[column] is not None:
+                entry[column] = datetime.fromisoformat(entry[column])
+        for column in _ENTRY_JSON:
+            if isinstance(entry[column], str):
+                entry[column] = orjson.loads(entry[column])
+    return {
+        **_list_item(row),
+        "description": row["description"],
+        "created_by": {"user_id": row["created_by"], "name": row["created_by_name"]},
+        "members": row["members"],
+        "budget_cents": row["budget_cents"],
+        "spend_cents": row["spend_cents"],
+        "recent_activity": [activity.item_of(e) for e in entries],
         "as_of_position": int(row["as_of_position"] or 0),
     }
 
