@@ -75,6 +75,10 @@ def upgrade() -> None:
                     TO {APP_ROLE};
                 REVOKE ALL ON alembic_version FROM {APP_ROLE};
                 GRANT EXECUTE ON FUNCTION collabspace_user_by_email(text) TO {APP_ROLE};
+                -- Tables later migrations create (as this role) are the app's too; a table
+                -- with a tenant_id still needs its policy in that migration.
+                ALTER DEFAULT PRIVILEGES IN SCHEMA public
+                    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE};
             END IF;
         END $$;
         """
@@ -100,6 +104,8 @@ def downgrade() -> None:
         DO $$ BEGIN
             IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
                 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE};
+                ALTER DEFAULT PRIVILEGES IN SCHEMA public
+                    REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {APP_ROLE};
             END IF;
         END $$;
         """
