@@ -33,7 +33,11 @@ from app.kernel.db import make_engine  # noqa: E402
 from app.kernel.domain import Actor  # noqa: E402
 from app.kernel.pgstore import PgPool  # noqa: E402
 from app.kernel.projections import snapshot  # noqa: E402
-from app.projects.views import project_dashboard, project_dashboard_one_statement  # noqa: E402
+from app.projects.views import (  # noqa: E402
+    DASHBOARD_SQL,
+    project_dashboard,
+    project_dashboard_one_statement,
+)
 
 TENANTS, USERS, PROJECTS, TASKS = 10, 10, 100, 100
 EVENT_COLUMNS = [
@@ -343,30 +347,20 @@ async def load(engine: AsyncEngine, gen: Generator) -> None:
         await connection.commit()
 
 
-READ_MODEL_SQL = (
-    "SELECT s.*, (SELECT min(position) FROM projection_checkpoint "
-    "WHERE name IN ('projects', 'activity')) FROM project_summary s "
-    "WHERE s.tenant_id = :tenant AND s.project_id = :project",
-    "SELECT * FROM activity_entry WHERE tenant_id = :tenant AND project_id = :project "
-    "ORDER BY position DESC LIMIT 20",
-)
-
-
-async def server_times(engine: AsyncEngine, gen: Generator, n: int) -> dict[str, list[float]]:
-    """Execution time inside PostgreSQL (EXPLAIN ANALYZE), without the client stack."""
+async def server_times(pool: PgPool, gen: Generator, n: int) -> dict[str, list[float]]:
+    """Execution time inside PostgreSQL (EXPLAIN ANALYZE), without the client stack: the API's
+    one-statement dashboard and the join, both as the app role (under row-level security)."""
     rng = random.Random(13)
     out: dict[str, list[float]] = {"read model": [], "join": []}
-    async with engine.connect() as connection:
-        for project in rng.choices(list(gen.projects), k=n):
-            params = {"tenant": gen.projects[project]["tenant"], "project": project}
-            for kind, statements in (("read model", READ_MODEL_SQL), ("join", (JOIN_QUERY.text,))):
-                total = 0.0
-                for sql in statements:
-                    plan = await connection.execute(
-                        sa.text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql), params
-                    )
-                    total += plan.scalar_one()[0]["Execution Time"]
-                out[kind].append(total)
+    for project in rng.choices(list(gen.projects), k=n):
+        tenant = gen.projects[project]["tenant"]
+        async with pool.reader(tenant) as raw:
+            for kind, sql, args in (
+                ("read model", DASHBOARD_SQL, (tenant, project, ["projects", "activity"], 20)),
+                ("join", JOIN_SQL_ASYNCPG, (tenant, project)),
+            ):
+                plan = await raw.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *args)
+                out[kind].append(orjson.loads(plan)[0]["Execution Time"])
     return out
 
 
@@ -456,6 +450,7 @@ async def main(args: argparse.Namespace) -> None:
         pool = PgPool(app_url, size=2)
         try:
             timings = await time_queries(engine, pool, gen, args.queries)
+            server_samples = await server_times(pool, gen, 500)
         finally:
             await pool.close()
         p = {k: percentiles(v) for k, v in timings.items()}
@@ -470,7 +465,7 @@ async def main(args: argparse.Namespace) -> None:
                 f"ratio join/read model{suffix}: p50 {join[0] / model[0]:.1f}x  "
                 f"p99 {join[1] / model[1]:.1f}x"
             )
-        server = {k: percentiles(v) for k, v in (await server_times(engine, gen, 500)).items()}
+        server = {k: percentiles(v) for k, v in server_samples.items()}
         for kind, (p50, p99) in server.items():
             print(f"server-side {kind:10s} p50 {p50:.3f} ms  p99 {p99:.3f} ms  (EXPLAIN ANALYZE)")
         print(

@@ -92,6 +92,8 @@ def server(dsn: str, port: int, workers: int, pool: int) -> Iterator[int]:
         "APP_DATABASE_URL": dsn.replace("://postgres@", "://collabspace_app@", 1),
         "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
         "PROJECT_LIMIT": "1000",
+        # No browser here: without REDIS_URL the embedded gateway would forbid --workers 2.
+        "EMBEDDED_GATEWAY": "0",
         # Enough pooled connections for every client: overflow connections are closed on
         # check-in, and reconnecting under load costs more than the mutation itself.
         "DB_POOL_SIZE": str(pool),
