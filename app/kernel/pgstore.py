@@ -125,18 +125,6 @@ async def _reset(connection: asyncpg.Connection) -> None:
         await connection.execute("ROLLBACK")
 
 
-class TenantConnection(asyncpg.Connection):  # type: ignore[misc]
-    """A pooled connection that remembers the session's `app.tenant_id` (set by `reader`)."""
-
-    _session_tenant: str | None = None
-
-    def session_tenant(self) -> str | None:
-        return self._session_tenant
-
-    def remember_tenant(self, tenant_id: str) -> None:
-        self._session_tenant = tenant_id
-
-
 class PgPool:
     """An asyncpg pool opened on first use (inside the running loop) and closed by the owner."""
 
@@ -155,9 +143,8 @@ class PgPool:
                         min_size=1,
                         max_size=self._size,
                         reset=_reset,
-                        connection_class=TenantConnection,
                         # No JIT for these small statements: it only costs planning time.
-                        server_settings={"jit": "off"},
+                        server_settings={"jit": "off", "TimeZone": "UTC"},
                     )
         return self._pool
 
@@ -166,21 +153,11 @@ class PgPool:
         return connection
 
     @contextlib.asynccontextmanager
-    async def reader(self, tenant_id: str) -> AsyncIterator[asyncpg.Connection]:
-        """An autocommit connection for one-statement reads, scoped to `tenant_id`.
-
-        A single statement is its own snapshot, so it needs no BEGIN/COMMIT. Row security needs
-        the tenant for the whole session here (set_config(..., false)): it is set whenever the
-        pooled connection last served another tenant, so in the steady state a read is exactly
-        one round trip. Units of work on the same pool always set their own transaction-local
-        value (empty when they have no tenant), so they never inherit this one.
-        """
-        tenant = _uuid_literal(tenant_id)
+    async def autocommit(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection outside any transaction, for one-statement reads whose
+        statement scopes itself to its tenant (such as `collabspace_dashboard`)."""
         connection = await self.acquire()
         try:
-            if connection.session_tenant() != tenant:
-                await connection.execute("SELECT set_config('app.tenant_id', $1, false)", tenant)
-                connection.remember_tenant(tenant)
             yield connection
         finally:
             await self.release(connection)

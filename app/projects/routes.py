@@ -220,7 +220,7 @@ async def project_dashboard(call: Call[None, ReadParams]) -> Reply:
     await wait_for_position(call)
     pool = call.services.pool
     if pool is not None:
-        async with pool.reader(call.actor.tenant_id) as raw:
+        async with pool.autocommit() as raw:
             body = await views.project_dashboard_one_statement(raw, call.actor, project_id)
     else:
         async with tenant_connection(call.services.engine, call.actor.tenant_id) as connection:

@@ -156,22 +156,12 @@ async def project_dashboard(
     }
 
 
-# The dashboard in one statement (PostgreSQL): the summary row, the lower of its checkpoints and
-# the newest activity entries. One statement is one snapshot, so it runs on an autocommit
-# connection with no BEGIN/COMMIT: one round trip (app.kernel.pgstore.PgPool.reader).
-DASHBOARD_SQL = """
-SELECT s.*,
-       (SELECT min(position) FROM projection_checkpoint WHERE name = ANY($3::text[]))
-           AS as_of_position,
-       (SELECT coalesce(json_agg(a ORDER BY a.position DESC), '[]')::text FROM (
-            SELECT * FROM activity_entry
-            WHERE tenant_id = $1 AND project_id = $2
-            ORDER BY position DESC LIMIT $4) a) AS recent_activity
-FROM project_summary s
-WHERE s.tenant_id = $1 AND s.project_id = $2
-"""
-_SUMMARY_JSON = {c.name for c in project_summary.columns if isinstance(c.type, sa.JSON)}
-_ENTRY_JSON = {c.name for c in activity.activity_entry.columns if isinstance(c.type, sa.JSON)}
+# The dashboard in one statement (PostgreSQL): `collabspace_dashboard` (migration 0004) sets the
+# tenant for its one-statement transaction, then builds the summary row, the lower of its
+# checkpoints and the newest activity entries as one JSON document, from one snapshot. So it
+# runs on an autocommit connection, no BEGIN/COMMIT: one round trip.
+DASHBOARD_SQL = "SELECT collabspace_dashboard($1, $2, $3::text[], $4)"
+_SUMMARY_TIMES = {c.name for c in project_summary.columns if isinstance(c.type, sa.DateTime)}
 _ENTRY_TIMES = {c.name for c in activity.activity_entry.columns if isinstance(c.type, sa.DateTime)}
 
 
@@ -179,25 +169,21 @@ async def project_dashboard_one_statement(
     connection: Any, actor: Actor, project_id: str
 ) -> dict[str, Any]:
     """`project_dashboard` on a raw asyncpg connection, in one statement (same answer)."""
-    found = await connection.fetchrow(
+    found = await connection.fetchval(
         DASHBOARD_SQL, actor.tenant_id, project_id, list(DASHBOARD_READS), RECENT_ACTIVITY
     )
-    row = None if found is None else dict(found)
-    if row is not None:
-        for column in _SUMMARY_JSON:
-            row[column] = orjson.loads(row[column])
+    row = None if found is None else orjson.loads(found)
     if row is None or not (
         actor.is_admin or any(m["user_id"] == actor.user_id for m in row["members"])
     ):
         raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
-    entries = orjson.loads(row["recent_activity"])
+    for column in _SUMMARY_TIMES:
+        row[column] = datetime.fromisoformat(row[column])
+    entries = row["recent_activity"]
     for entry in entries:
         for column in _ENTRY_TIMES:
             if entry[column] is not None:
                 entry[column] = datetime.fromisoformat(entry[column])
-        for column in _ENTRY_JSON:
-            if isinstance(entry[column], str):
-                entry[column] = orjson.loads(entry[column])
     return {
         **_list_item(row),
         "description": row["description"],

@@ -67,6 +67,35 @@ def upgrade() -> None:
         """
     )
     op.execute("REVOKE ALL ON FUNCTION collabspace_user_by_email(text) FROM PUBLIC")
+    # The project dashboard as one statement on an autocommit connection: the function sets the
+    # tenant for its own (implicit, one-statement) transaction, then reads as the caller, under
+    # the policies (SECURITY INVOKER). One round trip, whatever tenant the connection served.
+    op.execute(
+        """
+        CREATE FUNCTION collabspace_dashboard(
+            p_tenant text, p_project text, p_reads text[], p_limit int
+        ) RETURNS text
+        LANGUAGE plpgsql SECURITY INVOKER SET search_path = public, pg_temp
+        AS $$
+        BEGIN
+            PERFORM set_config('app.tenant_id', p_tenant, true);
+            RETURN (
+                SELECT (to_jsonb(s) || jsonb_build_object(
+                    'as_of_position',
+                    (SELECT min(position) FROM projection_checkpoint WHERE name = ANY(p_reads)),
+                    'recent_activity',
+                    (SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.position DESC), '[]')
+                     FROM (SELECT * FROM activity_entry
+                           WHERE tenant_id = p_tenant AND project_id = p_project
+                           ORDER BY position DESC LIMIT p_limit) a)
+                ))::text
+                FROM project_summary s
+                WHERE s.tenant_id = p_tenant AND s.project_id = p_project
+            );
+        END
+        $$
+        """
+    )
     op.execute(
         f"""
         DO $$ BEGIN
@@ -75,6 +104,8 @@ def upgrade() -> None:
                     TO {APP_ROLE};
                 REVOKE ALL ON alembic_version FROM {APP_ROLE};
                 GRANT EXECUTE ON FUNCTION collabspace_user_by_email(text) TO {APP_ROLE};
+                GRANT EXECUTE ON FUNCTION collabspace_dashboard(text, text, text[], int)
+                    TO {APP_ROLE};
                 -- Tables later migrations create (as this role) are the app's too; a table
                 -- with a tenant_id still needs its policy in that migration.
                 ALTER DEFAULT PRIVILEGES IN SCHEMA public
@@ -96,6 +127,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("DROP FUNCTION IF EXISTS collabspace_user_by_email(text)")
+    op.execute("DROP FUNCTION IF EXISTS collabspace_dashboard(text, text, text[], int)")
     for table in (*UUID_TABLES, *TEXT_TABLES):
         op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")

@@ -42,12 +42,15 @@ async def test_one_statement_dashboard_equals_the_sqlalchemy_one(pg_url: str) ->
     try:
         async with snapshot(engine) as connection:
             expected = await views.project_dashboard(connection, actor, project["id"])
-        async with pool.reader(actor.tenant_id) as raw:
+        async with pool.autocommit() as raw:
             got = await views.project_dashboard_one_statement(raw, actor, project["id"])
         assert got == expected == via_api.json()
         # The same pooled connection, now for the other tenant: row security hides the project.
+        # And outside the function, the connection carries no tenant: it sees no rows at all.
+        async with pool.autocommit() as raw:
+            assert await raw.fetchval("SELECT count(*) FROM project_summary") == 0
         stranger = Actor(theirs["tenant_id"], theirs["id"], "owner")
-        async with pool.reader(stranger.tenant_id) as raw:
+        async with pool.autocommit() as raw:
             try:
                 await views.project_dashboard_one_statement(raw, stranger, project["id"])
             except views.ProjectNotFoundError:
