@@ -244,9 +244,17 @@ class PgUnitOfWork(UnitOfWork):
                     await self.connection.execute("COMMIT")
                     self.position = written
                 elif not self.connection.is_closed():
-                    await self.connection.execute("ROLLBACK")
+                    try:
+                        await self.connection.execute("ROLLBACK")
+                    except Exception:
+                        # Mid-statement (a cancelled request) or broken: drop the session,
+                        # which rolls back, rather than hide the original error.
+                        self.connection.terminate()
         finally:
-            await self._pool.release(self.connection)
+            try:
+                await self._pool.release(self.connection)
+            except Exception:
+                self.connection.terminate()
         if self.position and self._on_commit is not None:
             self._on_commit(self.position)
 

@@ -172,14 +172,15 @@ async def project_dashboard_one_statement(
     found = await connection.fetchval(
         DASHBOARD_SQL, actor.tenant_id, project_id, list(DASHBOARD_READS), RECENT_ACTIVITY
     )
-    row = None if found is None else orjson.loads(found)
+    document = None if found is None else orjson.loads(found)
+    row = None if document is None else document["summary"]
     if row is None or not (
         actor.is_admin or any(m["user_id"] == actor.user_id for m in row["members"])
     ):
         raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
     for column in _SUMMARY_TIMES:
         row[column] = datetime.fromisoformat(row[column])
-    entries = row["recent_activity"]
+    entries = document["recent_activity"] if document is not None else []
     for entry in entries:
         for column in _ENTRY_TIMES:
             if entry[column] is not None:
@@ -192,7 +193,7 @@ async def project_dashboard_one_statement(
         "budget_cents": row["budget_cents"],
         "spend_cents": row["spend_cents"],
         "recent_activity": [activity.item_of(e) for e in entries],
-        "as_of_position": int(row["as_of_position"] or 0),
+        "as_of_position": int((document or {}).get("as_of_position") or 0),
     }
 
 

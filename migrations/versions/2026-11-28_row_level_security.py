@@ -79,16 +79,18 @@ def upgrade() -> None:
         AS $$
         BEGIN
             PERFORM set_config('app.tenant_id', p_tenant, true);
+            -- json, not jsonb: built as text, it is cheaper and the client parses it anyway.
             RETURN (
-                SELECT (to_jsonb(s) || jsonb_build_object(
+                SELECT json_build_object(
+                    'summary', row_to_json(s),
                     'as_of_position',
                     (SELECT min(position) FROM projection_checkpoint WHERE name = ANY(p_reads)),
                     'recent_activity',
-                    (SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.position DESC), '[]')
+                    (SELECT coalesce(json_agg(a ORDER BY a.position DESC), '[]')
                      FROM (SELECT * FROM activity_entry
                            WHERE tenant_id = p_tenant AND project_id = p_project
                            ORDER BY position DESC LIMIT p_limit) a)
-                ))::text
+                )::text
                 FROM project_summary s
                 WHERE s.tenant_id = p_tenant AND s.project_id = p_project
             );
