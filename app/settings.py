@@ -41,6 +41,9 @@ class Settings:
     run_relay: bool = True
     run_projections: bool = True
     db_pool_size: int = 10
+    # Projection batches start at most this often (ms): under load, one batch of many events
+    # instead of one transaction per commit per projection; the read models lag at most this.
+    projection_coalesce_ms: int = 50
     # Where browsers open their WebSocket; empty means the embedded gateway on this host.
     realtime_public_url: str = ""
     # The embedded default runs a gateway node inside the API process (only without REDIS_URL).
@@ -83,6 +86,7 @@ class Settings:
                 run_relay=_flag(env.get("RUN_RELAY", "1")),
                 run_projections=_flag(env.get("RUN_PROJECTIONS", "1")),
                 db_pool_size=int(env.get("DB_POOL_SIZE", "10")),
+                projection_coalesce_ms=int(env.get("PROJECTION_COALESCE_MS", "50")),
                 realtime_public_url=env.get("REALTIME_PUBLIC_URL", ""),
                 embedded_gateway=_flag(env.get("EMBEDDED_GATEWAY", "1")),
                 realtime_host=env.get("REALTIME_HOST", "127.0.0.1"),

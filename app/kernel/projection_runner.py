@@ -232,7 +232,7 @@ class ProjectionRunner:
         while True:
             # Under a steady stream of commits, every commit wakes every projector: applying
             # each one in its own transaction costs more than the API's write itself. So batches
-            # start at most every `coalesce_interval` (20 ms of read-model lag at worst), and a
+            # start at most every `coalesce_interval` (its read-model lag at worst), and a
             # busy store is applied in batches of many events; an idle one still at once.
             pause = applied + self._coalesce - loop.time()
             if pause > 0:
