@@ -211,7 +211,8 @@ class PgUnitOfWork(UnitOfWork):
         The tenant is the caller's (`meta.tenant_id` or the factory's), else the first one a
         write names (sign-up creates its tenant). A unit of work serves exactly one tenant.
         """
-        wanted = tenant_id or self.tenant_id or self.meta.tenant_id
+        # The caller's tenant binds first; a tenant named by a write must then be the same.
+        wanted = self.tenant_id or self.meta.tenant_id or tenant_id
         if not self._begun:
             if wanted is None:
                 # Explicitly no tenant: row security then shows nothing, whatever the session.
