@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kernel.clock import Clock, utc_now
 from app.kernel.messagebus import Handler, MessageBus
+from app.kernel.pgstore import PgPool, pg_uow_factory
 from app.kernel.signals import CommitSignal
 from app.kernel.tokens import TokenSigner
-from app.kernel.uow import SqlUnitOfWork, uow_factory
+from app.kernel.uow import UnitOfWork, uow_factory
 from app.projects import commands as pc
 from app.projects import handlers as ph
 from app.settings import Settings
@@ -24,7 +25,7 @@ from app.tenants.gate import ActiveUserGate
 from app.tenants.passwords import Argon2Hasher
 from app.tenants.ports import DirectoryFactory, PasswordHasher
 from app.tenants.ratelimit import LoginThrottle
-from app.tenants.tables import SqlDirectory
+from app.tenants.tables import directory_for
 
 
 @dataclasses.dataclass(slots=True)
@@ -33,7 +34,8 @@ class Services:
 
     settings: Settings
     engine: AsyncEngine
-    uow_factory: Callable[[], SqlUnitOfWork]
+    # Called as uow_factory() or uow_factory(tenant_id=...) for reads outside the bus.
+    uow_factory: Callable[..., UnitOfWork]
     bus: MessageBus
     signer: TokenSigner
     hasher: PasswordHasher
@@ -42,6 +44,12 @@ class Services:
     signal: CommitSignal
     login_throttle: LoginThrottle
     gate: ActiveUserGate
+    # The lean PostgreSQL write path's asyncpg pool (None on SQLite); closed by the lifespan.
+    pool: PgPool | None = None
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
 
 
 def handlers(
@@ -80,11 +88,19 @@ def bootstrap(
     hasher: PasswordHasher | None = None,
 ) -> Services:
     signal = CommitSignal()
-    make_uow = uow_factory(engine, clock=clock, on_commit=signal.notify)
+    pool: PgPool | None = None
+    make_uow: Callable[..., UnitOfWork]
+    if engine.dialect.name == "postgresql":
+        # Commands run on raw asyncpg with hand-written SQL (app.kernel.pgstore), connecting
+        # with the engine's URL (the app role when row-level security is in use).
+        pool = PgPool(engine.url.render_as_string(hide_password=False), size=settings.db_pool_size)
+        make_uow = pg_uow_factory(pool, clock=clock, on_commit=signal.notify)
+    else:
+        make_uow = uow_factory(engine, clock=clock, on_commit=signal.notify)
     hasher = hasher or Argon2Hasher()
     bus = MessageBus(
         make_uow,
-        handlers(directory=SqlDirectory, hasher=hasher, settings=settings),
+        handlers(directory=directory_for, hasher=hasher, settings=settings),
     )
     return Services(
         settings=settings,
@@ -93,9 +109,10 @@ def bootstrap(
         bus=bus,
         signer=TokenSigner(settings.secret_key),
         hasher=hasher,
-        directory=SqlDirectory,
+        directory=directory_for,
         clock=clock,
         signal=signal,
         login_throttle=LoginThrottle(clock=clock),
-        gate=ActiveUserGate(make_uow, SqlDirectory),
+        gate=ActiveUserGate(make_uow, directory_for),
+        pool=pool,
     )

@@ -75,12 +75,17 @@ def _cluster(args: argparse.Namespace, settings: Settings) -> int:
     from app.cluster import Cluster, run_forever
 
     if not settings.is_postgres or not settings.redis_url:
-        print("collabspace cluster: needs DATABASE_URL (PostgreSQL) and REDIS_URL",
-              file=sys.stderr)
+        print("collabspace cluster: needs DATABASE_URL (PostgreSQL) and REDIS_URL", file=sys.stderr)
         return 2
     prefix = os.environ.get("CHANNEL_PREFIX")
-    cluster = Cluster(settings.database_url, settings.redis_url, gateways=args.gateways,
-                      base_port=args.base_port, host=args.host, secret_key=settings.secret_key)
+    cluster = Cluster(
+        settings.database_url,
+        settings.redis_url,
+        gateways=args.gateways,
+        base_port=args.base_port,
+        host=args.host,
+        secret_key=settings.secret_key,
+    )
     if prefix:
         cluster.channel_prefix = prefix
     return run_forever(cluster)
@@ -115,8 +120,9 @@ def parser() -> argparse.ArgumentParser:
     gateway.set_defaults(run=_gateway)
     cluster = commands.add_parser("cluster", help="run 1 API (with relay) + K gateway nodes")
     cluster.add_argument("--gateways", type=int, default=1, help="gateway nodes (K)")
-    cluster.add_argument("--base-port", type=int, default=8000,
-                         help="API port; gateways listen on the next K ports")
+    cluster.add_argument(
+        "--base-port", type=int, default=8000, help="API port; gateways listen on the next K ports"
+    )
     cluster.add_argument("--host", default="127.0.0.1")
     cluster.set_defaults(run=_cluster)
     from app.loadtest.cli import add_parser as add_loadtest

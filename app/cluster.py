@@ -60,11 +60,17 @@ class Cluster:
         return [f"ws://{self.host}:{self.base_port + k}/ws" for k in range(1, self.gateways + 1)]
 
     def _env(self, **extra: str) -> dict[str, str]:
-        env = {**os.environ, "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
-               "SECRET_KEY": self.secret_key, "CHANNEL_PREFIX": self.channel_prefix,
-               "PROJECT_LIMIT": "100000", "MAX_CONNECTIONS": "100000",
-               # Load tests share a few users over many sockets: lift the per-user cap.
-               "MAX_CONNECTIONS_PER_USER": "100000"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "SECRET_KEY": self.secret_key,
+            "CHANNEL_PREFIX": self.channel_prefix,
+            "PROJECT_LIMIT": "100000",
+            "MAX_CONNECTIONS": "100000",
+            # Load tests share a few users over many sockets: lift the per-user cap.
+            "MAX_CONNECTIONS_PER_USER": "100000",
+        }
         env.update(self.extra_env)
         env.update(extra)
         return env
@@ -74,19 +80,34 @@ class Cluster:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         self.log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="collabspace-cluster-"))
-        migrate = subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=self._env(),
-                                 capture_output=True, timeout=READY_TIMEOUT_S, check=False)
+        migrate = subprocess.run(
+            [sys.executable, "-m", "app.cli", "migrate"],
+            env=self._env(),
+            capture_output=True,
+            timeout=READY_TIMEOUT_S,
+            check=False,
+        )
         if migrate.returncode != 0:
             raise ClusterError(f"migrate failed: {migrate.stderr.decode()[-2000:]}")
         try:
-            self._spawn("api", self.api_url, ["serve", "--host", self.host,
-                                              "--port", str(self.base_port)],
-                        PORT=str(self.base_port), EMBEDDED_GATEWAY="0", RUN_RELAY="1",
-                        REALTIME_PUBLIC_URL=self.gateway_urls[0] if self.gateways else "")
+            self._spawn(
+                "api",
+                self.api_url,
+                ["serve", "--host", self.host, "--port", str(self.base_port)],
+                PORT=str(self.base_port),
+                EMBEDDED_GATEWAY="0",
+                RUN_RELAY="1",
+                REALTIME_PUBLIC_URL=self.gateway_urls[0] if self.gateways else "",
+            )
             for k, url in enumerate(self.gateway_urls, start=1):
-                self._spawn(f"gateway-{k}", url, ["gateway"],
-                            HOST=self.host, REALTIME_PORT=str(self.base_port + k),
-                            API_URL=self.api_url)
+                self._spawn(
+                    f"gateway-{k}",
+                    url,
+                    ["gateway"],
+                    HOST=self.host,
+                    REALTIME_PORT=str(self.base_port + k),
+                    API_URL=self.api_url,
+                )
             self.wait_ready()
         except BaseException:
             self.stop()
@@ -97,9 +118,13 @@ class Cluster:
         assert self.log_dir is not None
         log = self.log_dir / f"{name}.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "app.cli", *args],
-                                    env=self._env(**env), stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", *args],
+                env=self._env(**env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         http = url.replace("ws://", "http://").removesuffix("/ws")
         self.members.append(Member(name, url, f"{http}/healthz", proc, log))
 
@@ -111,15 +136,19 @@ class Cluster:
                 if _healthy(member.health):
                     break
                 if time.monotonic() > deadline:
-                    raise ClusterError(f"{member.name} not healthy after {timeout_s} s: "
-                                       f"{member.log.read_text()[-2000:]}")
+                    raise ClusterError(
+                        f"{member.name} not healthy after {timeout_s} s: "
+                        f"{member.log.read_text()[-2000:]}"
+                    )
                 time.sleep(0.1)
 
     def check_alive(self) -> None:
         for member in self.members:
             if member.proc.poll() is not None:
-                raise ClusterError(f"{member.name} exited with {member.proc.returncode}: "
-                                   f"{member.log.read_text()[-2000:]}")
+                raise ClusterError(
+                    f"{member.name} exited with {member.proc.returncode}: "
+                    f"{member.log.read_text()[-2000:]}"
+                )
 
     def pids(self) -> dict[str, int]:
         return {m.name: m.proc.pid for m in self.members}
@@ -141,8 +170,9 @@ class Cluster:
     def __enter__(self) -> Cluster:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 

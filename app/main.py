@@ -22,6 +22,7 @@ from app.bootstrap import Services, bootstrap
 from app.kernel.db import make_engine
 from app.kernel.domain import DomainError
 from app.kernel.openapi import build_openapi
+from app.kernel.pgstore import CONNECTION_ERRORS
 from app.kernel.problems import HttpProblem, from_domain_error, from_http_problem, problem_response
 from app.kernel.web import Endpoint, handler_for
 from app.projects.routes import api as projects_api
@@ -217,7 +218,12 @@ def create_app(
         if not settings.is_postgres:
             # The embedded default migrates itself; PostgreSQL is migrated by the release step.
             await migrate.upgrade(engine)
-        services = bootstrap(settings, engine, hasher=hasher or Argon2Hasher())
+        # Requests connect as the app role when one is configured (row-level security); the
+        # relay and the projections read across tenants with the owner's connection.
+        request_engine = engine
+        if settings.app_database_url and settings.app_database_url != settings.database_url:
+            request_engine = make_engine(settings.app_database_url, pool_size=settings.db_pool_size)
+        services = bootstrap(settings, request_engine, hasher=hasher or Argon2Hasher())
         try:
             async with runtime.running(settings, engine, services.signal) as parts:
                 yield {
@@ -226,6 +232,9 @@ def create_app(
                     "metrics": metrics.registry_for(parts, services.signal),
                 }
         finally:
+            await services.close()
+            if request_engine is not engine:
+                await request_engine.dispose()
             await engine.dispose()
 
     routes = [
@@ -250,6 +259,7 @@ def create_app(
             DBAPIError: _on_driver_error,
             ClientDisconnect: _on_client_disconnect,
             OSError: _on_database_down,
+            **dict.fromkeys(CONNECTION_ERRORS, _on_database_down),
             Exception: _on_unexpected,
         },
     )

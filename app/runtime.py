@@ -64,7 +64,12 @@ async def running(
     broker: MemoryBroker | None = None
     try:
         if settings.run_projections:
-            runtime.runner = ProjectionRunner(engine, readmodels.projectors(), signal=signal)
+            runtime.runner = ProjectionRunner(
+                engine,
+                readmodels.projectors(),
+                signal=signal,
+                coalesce_interval=settings.projection_coalesce_ms / 1000,
+            )
             await runtime.runner.start()
         if settings.redis_url is None and settings.embedded_gateway:
             broker = MemoryBroker()

@@ -27,6 +27,10 @@ def normalize_database_url(url: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = EMBEDDED_DATABASE_URL
+    # The request paths' connection (PostgreSQL): a role subject to row-level security, such
+    # as collabspace_app (docs/security.md). Empty: the same as database_url, no second wall.
+    # DATABASE_URL stays the owner's, for migrations, the relay, projections and rebuilds.
+    app_database_url: str = ""
     redis_url: str | None = None
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     port: int = 8000
@@ -37,12 +41,19 @@ class Settings:
     run_relay: bool = True
     run_projections: bool = True
     db_pool_size: int = 10
+    # Projection batches start at most this often (ms): under load, one batch of many events
+    # instead of one transaction per commit per projection; the read models lag at most this.
+    projection_coalesce_ms: int = 50
     # Where browsers open their WebSocket; empty means the embedded gateway on this host.
     realtime_public_url: str = ""
     # The embedded default runs a gateway node inside the API process (only without REDIS_URL).
     embedded_gateway: bool = True
     realtime_host: str = "127.0.0.1"
     realtime_port: int = 8001
+
+    @property
+    def request_database_url(self) -> str:
+        return self.app_database_url or self.database_url
 
     @property
     def is_postgres(self) -> bool:
@@ -64,6 +75,7 @@ class Settings:
             port = int(env.get("PORT", "8000"))
             return cls(
                 database_url=database_url,
+                app_database_url=normalize_database_url(env.get("APP_DATABASE_URL", "")),
                 redis_url=env.get("REDIS_URL") or None,
                 secret_key=secret,
                 port=port,
@@ -74,6 +86,7 @@ class Settings:
                 run_relay=_flag(env.get("RUN_RELAY", "1")),
                 run_projections=_flag(env.get("RUN_PROJECTIONS", "1")),
                 db_pool_size=int(env.get("DB_POOL_SIZE", "10")),
+                projection_coalesce_ms=int(env.get("PROJECTION_COALESCE_MS", "50")),
                 realtime_public_url=env.get("REALTIME_PUBLIC_URL", ""),
                 embedded_gateway=_flag(env.get("EMBEDDED_GATEWAY", "1")),
                 realtime_host=env.get("REALTIME_HOST", "127.0.0.1"),

@@ -42,22 +42,45 @@ def new_id() -> str:
 
 def ticket(tenant: str, user: str, projects: list[str]) -> str:
     now = int(time.time())
-    return jwt.encode({"typ": "realtime", "sub": user, "tid": tenant, "role": "member",
-                       "name": "bench", "projects": projects, "iat": now, "exp": now + 600,
-                       "jti": new_id()}, SECRET, algorithm="HS256")
+    return jwt.encode(
+        {
+            "typ": "realtime",
+            "sub": user,
+            "tid": tenant,
+            "role": "member",
+            "name": "bench",
+            "projects": projects,
+            "iat": now,
+            "exp": now + 600,
+            "jti": new_id(),
+        },
+        SECRET,
+        algorithm="HS256",
+    )
 
 
 class Node:
     def __init__(self, prefix: str, **env: str) -> None:
         self.log = Path(tempfile.mkstemp(prefix="bench-gateway-", suffix=".log")[1])
-        full = {**os.environ, "REDIS_URL": REDIS_URL, "SECRET_KEY": SECRET, "HOST": "127.0.0.1",
-                "PORT": "0", "CHANNEL_PREFIX": prefix, "MAX_CONNECTIONS": "100000",
-                "DRAIN_SECONDS": "0.5", **env}
+        full = {
+            **os.environ,
+            "REDIS_URL": REDIS_URL,
+            "SECRET_KEY": SECRET,
+            "HOST": "127.0.0.1",
+            "PORT": "0",
+            "CHANNEL_PREFIX": prefix,
+            "MAX_CONNECTIONS": "100000",
+            "DRAIN_SECONDS": "0.5",
+            **env,
+        }
         with self.log.open("wb") as out:
             # The node raises its own fd limit by inheriting ours (raised before spawning).
-            self.proc = subprocess.Popen([sys.executable, "-m", "realtime",
-                                          "--log-level", "WARNING"], env=full,
-                                         stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "realtime", "--log-level", "WARNING"],
+                env=full,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self.port = 0
 
     async def ready(self) -> Node:
@@ -114,8 +137,13 @@ def self_cpu_s() -> float:
 
 
 async def open_client(port: int, tkt: str, channel: str | None) -> ClientConnection:
-    ws = await connect(f"ws://127.0.0.1:{port}/ws", compression=None, open_timeout=60,
-                       ping_interval=None, max_size=2**24)
+    ws = await connect(
+        f"ws://127.0.0.1:{port}/ws",
+        compression=None,
+        open_timeout=60,
+        ping_interval=None,
+        max_size=2**24,
+    )
     await ws.send(orjson.dumps({"type": "auth", "ticket": tkt}).decode())
     assert orjson.loads(await ws.recv())["type"] == "welcome"
     if channel is not None:
@@ -125,8 +153,9 @@ async def open_client(port: int, tkt: str, channel: str | None) -> ClientConnect
     return ws
 
 
-async def open_many(n: int, port_of: Any, tenant: str, project: str | None,
-                    shared_user: bool = False) -> list[ClientConnection]:
+async def open_many(
+    n: int, port_of: Any, tenant: str, project: str | None, shared_user: bool = False
+) -> list[ClientConnection]:
     sem = asyncio.Semaphore(100)
     user = new_id()
 
@@ -138,12 +167,21 @@ async def open_many(n: int, port_of: Any, tenant: str, project: str | None,
     return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
-def envelope(prefix: str, tenant: str, project: str, position: int,
-             prev: int | None, pad: int = 0) -> tuple[str, bytes]:
-    env = wire.Envelope(position=position, stream=f"task-{project}", version=position,
-                        type="TaskMoved", time=datetime.now(UTC).isoformat(), tenant=tenant,
-                        project=project, user=None, correlation=None,
-                        data={"task_id": project, "status": "done", "pad": "x" * pad})
+def envelope(
+    prefix: str, tenant: str, project: str, position: int, prev: int | None, pad: int = 0
+) -> tuple[str, bytes]:
+    env = wire.Envelope(
+        position=position,
+        stream=f"task-{project}",
+        version=position,
+        type="TaskMoved",
+        time=datetime.now(UTC).isoformat(),
+        tenant=tenant,
+        project=project,
+        user=None,
+        correlation=None,
+        data={"task_id": project, "status": "done", "pad": "x" * pad},
+    )
     channel = wire.project_channel(prefix, tenant, project)
     return channel, wire.encode(env.on_channel(channel, prev))
 
@@ -158,8 +196,9 @@ async def latency_buckets(port: int) -> dict[float, float]:
     writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     body = (await reader.read()).decode()
     writer.close()
-    found = re.findall(r'collabspace_gateway_commit_to_send_seconds_bucket\{le="([^"]+)"\} (\S+)',
-                       body)
+    found = re.findall(
+        r'collabspace_gateway_commit_to_send_seconds_bucket\{le="([^"]+)"\} (\S+)', body
+    )
     return {float(le): float(n) for le, n in found}
 
 

@@ -35,8 +35,9 @@ from websockets.asyncio.client import ClientConnection
 CLIENTS = 2000
 
 
-def publish(prefix: str, tenant: str, project: str, start: int, rate: float,
-            seconds: float) -> None:
+def publish(
+    prefix: str, tenant: str, project: str, start: int, rate: float, seconds: float
+) -> None:
     """The relay stand-in (own process): exactly seconds * rate events at an even pace."""
 
     async def run() -> None:
@@ -46,8 +47,11 @@ def publish(prefix: str, tenant: str, project: str, start: int, rate: float,
             due = min(end, start + int((time.monotonic() - t0) * rate) + 1)
             while position < due:
                 position += 1
-                await redis.publish(*envelope(prefix, tenant, project, position,
-                                              position - 1 if position > 1 else None))
+                await redis.publish(
+                    *envelope(
+                        prefix, tenant, project, position, position - 1 if position > 1 else None
+                    )
+                )
             await asyncio.sleep(max(0.0, (position - start) / rate - (time.monotonic() - t0)))
         await redis.aclose()
 
@@ -82,7 +86,8 @@ async def main(first_seconds: float, rates: list[float]) -> None:
         hist0 = [await latency_buckets(n.port) for n in nodes]
         cpu_n0, cpu_s0, t0 = sum(n.cpu_s() for n in nodes), self_cpu_s(), time.monotonic()
         publisher = multiprocessing.get_context("spawn").Process(
-            target=publish, args=(prefix, tenant, project, position, rate, seconds))
+            target=publish, args=(prefix, tenant, project, position, rate, seconds)
+        )
         publisher.start()
         while publisher.is_alive():
             await asyncio.sleep(0.05)
@@ -95,13 +100,15 @@ async def main(first_seconds: float, rates: list[float]) -> None:
         merged = {le: sum(h[le] for h in hist) for le in hist[0]}
         deliveries = len(latencies)
         complete = min(counts) == max(counts) == position
-        print(f"{rate:>6.0f} ev/s: p50 {pct(latencies, 0.5) * 1000:7.1f} ms  "
-              f"p99 {pct(latencies, 0.99) * 1000:7.1f} ms  max {max(latencies) * 1000:7.1f} ms  "
-              f"{deliveries / wall:>9,.0f} deliveries/s  all delivered once: {complete}  "
-              f"gateway-side commit-to-send p50 <= {bucket_quantile(merged0, merged, 0.5) * 1000:g}"
-              f" ms, p99 <= {bucket_quantile(merged0, merged, 0.99) * 1000:g} ms  "
-              f"gateway CPU {(sum(n.cpu_s() for n in nodes) - cpu_n0) / wall * 100:.0f}%  "
-              f"load client CPU {(self_cpu_s() - cpu_s0) / wall * 100:.0f}%")
+        print(
+            f"{rate:>6.0f} ev/s: p50 {pct(latencies, 0.5) * 1000:7.1f} ms  "
+            f"p99 {pct(latencies, 0.99) * 1000:7.1f} ms  max {max(latencies) * 1000:7.1f} ms  "
+            f"{deliveries / wall:>9,.0f} deliveries/s  all delivered once: {complete}  "
+            f"gateway-side commit-to-send p50 <= {bucket_quantile(merged0, merged, 0.5) * 1000:g}"
+            f" ms, p99 <= {bucket_quantile(merged0, merged, 0.99) * 1000:g} ms  "
+            f"gateway CPU {(sum(n.cpu_s() for n in nodes) - cpu_n0) / wall * 100:.0f}%  "
+            f"load client CPU {(self_cpu_s() - cpu_s0) / wall * 100:.0f}%"
+        )
     for r in readers:
         r.cancel()
     for ws in clients:
@@ -112,5 +119,9 @@ async def main(first_seconds: float, rates: list[float]) -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    asyncio.run(main(float(args[0]) if args else 30.0,
-                     [float(a) for a in args[1:]] or [50, 100, 200, 400, 800]))
+    asyncio.run(
+        main(
+            float(args[0]) if args else 30.0,
+            [float(a) for a in args[1:]] or [50, 100, 200, 400, 800],
+        )
+    )

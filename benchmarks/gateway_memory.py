@@ -30,14 +30,21 @@ async def main(steps: list[int]) -> None:
         base = node.rss_kib()
         cpu0 = self_cpu_s()
         for target in steps:
-            clients += await open_many(target - (len(clients) - 100), lambda i: node.port,
-                                       tenant, project, shared_user=SHARED)
+            clients += await open_many(
+                target - (len(clients) - 100),
+                lambda i: node.port,
+                tenant,
+                project,
+                shared_user=SHARED,
+            )
             gc.collect()
             await asyncio.sleep(3)
             delta = node.rss_kib() - base
             n = len(clients) - 100
-            print(f"{n:>6} idle connections: node RSS +{delta / 1024:.1f} MiB = "
-                  f"{delta / n:.2f} KiB per connection")
+            print(
+                f"{n:>6} idle connections: node RSS +{delta / 1024:.1f} MiB = "
+                f"{delta / n:.2f} KiB per connection"
+            )
         print(f"load client CPU while connecting: {self_cpu_s() - cpu0:.1f} s")
         for ws in clients:
             ws.transport.abort()

@@ -72,14 +72,19 @@ async def main(seconds: float) -> None:
     cpu_self = self_cpu_s() - cpu_self0
     delivered = sum(counts)
     ok = all(s == list(range(1, position + 1)) for s in seen) and set(counts) == {position}
-    print(f"published {position} events in {elapsed:.1f} s ({position / elapsed:.0f}/s), "
-          f"{CLIENTS} clients over 2 nodes")
-    print(f"deliveries: {delivered} = {delivered / elapsed:,.0f}/s; "
-          f"exactly once and in order: {ok}")
+    print(
+        f"published {position} events in {elapsed:.1f} s ({position / elapsed:.0f}/s), "
+        f"{CLIENTS} clients over 2 nodes"
+    )
+    print(
+        f"deliveries: {delivered} = {delivered / elapsed:,.0f}/s; exactly once and in order: {ok}"
+    )
     print(f"frames: {frames[0]} ({delivered / frames[0]:.0f} events per frame on average)")
-    print(f"gateway CPU (2 nodes): {cpu_nodes:.1f} s = {cpu_nodes / delivered * 1e6:.2f} µs "
-          f"per delivery; load client + publisher CPU: {cpu_self:.1f} s "
-          f"({cpu_self / elapsed * 100:.0f}% of a core)")
+    print(
+        f"gateway CPU (2 nodes): {cpu_nodes:.1f} s = {cpu_nodes / delivered * 1e6:.2f} µs "
+        f"per delivery; load client + publisher CPU: {cpu_self:.1f} s "
+        f"({cpu_self / elapsed * 100:.0f}% of a core)"
+    )
     for r in readers:
         r.cancel()
     for ws in clients:

@@ -39,7 +39,7 @@ from app.kernel.broker import RedisPublisher  # noqa: E402
 from app.kernel.db import make_engine  # noqa: E402
 from app.kernel.eventstore import NewEvent  # noqa: E402
 from app.kernel.relay import Relay, RelayConfig  # noqa: E402
-from app.kernel.sqlstore import APPEND_LOCK_KEY, NOTIFY_CHANNEL  # noqa: E402
+from app.kernel.sqlstore import NOTIFY_CHANNEL  # noqa: E402
 from app.kernel.uow import uow_factory  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from realtime.envelope import tenant_channel  # noqa: E402
@@ -198,10 +198,9 @@ async def latency(args: argparse.Namespace, db_url: str, redis_url: str) -> None
     async def commit_raw(
         conn: asyncpg.Connection, i: int, stream: str, version: int, project: int
     ) -> int:
-        # The same statements as the UoW (append lock, max+1, NOTIFY in the transaction),
+        # The same allocation as the UoW (the event_head row lock, NOTIFY in the transaction),
         # without the ORM's client-side cost, so the machine can reach the commit rate.
         async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK_KEY)
             position = await conn.fetchval(
                 RAW_APPEND,
                 stream,
@@ -254,11 +253,12 @@ async def latency(args: argparse.Namespace, db_url: str, redis_url: str) -> None
 
 
 RAW_APPEND = """
+WITH head AS (UPDATE event_head SET position = position + 1 WHERE id = 1 RETURNING position)
 INSERT INTO event (position, stream_id, version, tenant_id, project_id, type, schema_version,
                    data, metadata, recorded_at)
-SELECT coalesce(max(position), 0) + 1, $1, $2, $3, $4, 'TaskMoved', 1, $5::jsonb,
+SELECT head.position, $1, $2, $3, $4, 'TaskMoved', 1, $5::jsonb,
        '{"correlation_id": null, "actor_id": null, "causation_id": null}'::jsonb, now()
-FROM event
+FROM head
 RETURNING position
 """
 
@@ -281,6 +281,7 @@ async def throughput(args: argparse.Namespace, db_url: str, redis_url: str) -> N
     projects = [uuid.uuid4() for _ in range(PROJECTS)]
     await conn.execute("TRUNCATE event; DELETE FROM relay_checkpoint")
     await conn.execute(PRELOAD, args.events, tenants, projects)
+    await conn.execute("UPDATE event_head SET position = (SELECT max(position) FROM event)")
     await conn.execute("ANALYZE event")
     relay = RelayRunner("inline", db_url, redis_url, f"bench-{uuid.uuid4().hex[:8]}", args.batch)
     relay.mode_redis = args.publish

@@ -48,13 +48,52 @@ async def database() -> AsyncIterator[str]:
         await admin.close()
 
 
+def cpu_seconds(root: int) -> float:
+    """User+system CPU seconds of a process and its direct children (uvicorn workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == root or int(fields[1]) == root:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every postgres process (backends, WAL writer, ...) visible here."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                head, _, rest = f.read().rpartition(")")
+        except OSError:
+            continue
+        if head.endswith("(postgres"):
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 @contextlib.contextmanager
-def server(dsn: str, port: int, workers: int, pool: int) -> Iterator[str]:
+def server(dsn: str, port: int, workers: int, pool: int) -> Iterator[int]:
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
+        # Requests as the app role, under row-level security (created by the migration).
+        "APP_DATABASE_URL": dsn.replace("://postgres@", "://collabspace_app@", 1),
         "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
         "PROJECT_LIMIT": "1000",
+        # No browser here: without REDIS_URL the embedded gateway would forbid --workers 2.
+        "EMBEDDED_GATEWAY": "0",
         # Enough pooled connections for every client: overflow connections are closed on
         # check-in, and reconnecting under load costs more than the mutation itself.
         "DB_POOL_SIZE": str(pool),
@@ -64,7 +103,7 @@ def server(dsn: str, port: int, workers: int, pool: int) -> Iterator[str]:
     command = [collabspace, "serve", "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, env=env)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield process.pid
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -145,15 +184,19 @@ async def run(args: argparse.Namespace) -> None:
     async with database() as dsn:
         port = free_port() if args.port == 0 else args.port
         pool = args.pool or -(-args.clients // args.workers)
-        with server(dsn, port, args.workers, pool) as base:
+        with server(dsn, port, args.workers, pool) as pid:
+            base = f"http://127.0.0.1:{port}"
             await wait_ready(base)
             headers, owned = await setup(base, args.clients, args.tasks)
             warmup = time.perf_counter() + args.warmup
             await asyncio.gather(*(drive(base, headers, t, warmup) for t in owned))
+            cpu_before, pg_before = cpu_seconds(pid), postgres_cpu_seconds()
             started = time.perf_counter()
             until = started + args.duration
             results = await asyncio.gather(*(drive(base, headers, t, until) for t in owned))
             elapsed = time.perf_counter() - started
+            server_cpu = cpu_seconds(pid) - cpu_before
+            pg_cpu = postgres_cpu_seconds() - pg_before
     load = os.getloadavg()[0]
     latencies = sorted(ms for lat, _ in results for ms in lat)
     errors = sum(e for _, e in results)
@@ -167,6 +210,12 @@ async def run(args: argparse.Namespace) -> None:
         f"throughput={len(latencies) / elapsed:.0f} mutations/s "
         f"p50={q[49]:.1f} ms p99={q[98]:.1f} ms max={latencies[-1]:.1f} ms "
         f"(load average {load:.1f} on {os.cpu_count()} CPUs)"
+    )
+    # CPU per mutation is the figure that survives a shared, loaded machine; PostgreSQL's
+    # includes other sessions' work on the same cluster, so it is an upper bound.
+    print(
+        f"server CPU {1000 * server_cpu / len(latencies):.2f} ms/mutation, "
+        f"postgres CPU <= {1000 * pg_cpu / len(latencies):.2f} ms/mutation"
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import migrate
@@ -49,9 +50,19 @@ async def fresh_database(prefix: str = "cs_test") -> AsyncIterator[str]:
         await admin.dispose()
 
 
+APP_ROLE = "collabspace_app"
+
+
+def app_url_for(url: str) -> str:
+    """The same database as the app's non-superuser role, subject to row-level security."""
+    return make_url(url).set(username=APP_ROLE, password=None).render_as_string(hide_password=False)
+
+
 def settings_for(url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": url,
+        # Requests run as the app role, as in production: the suite passes through RLS.
+        "app_database_url": app_url_for(url),
         "secret_key": SECRET,
         "run_relay": False,
         "run_projections": True,

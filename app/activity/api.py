@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from app.activity.views import project_activity, recent
+from app.activity.tables import activity_entry
+from app.activity.views import item_of, project_activity, recent
 
-__all__ = ["project_activity", "recent"]
+__all__ = ["activity_entry", "item_of", "project_activity", "recent"]

@@ -84,7 +84,11 @@ def describe(entry: dict[str, Any]) -> str:
 
 
 def _item(row: Any) -> dict[str, Any]:
-    entry = dict(row._mapping)
+    return item_of(dict(row._mapping))
+
+
+def item_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """An activity entry row (column -> value, occurred_at a datetime) as the API shows it."""
     return {
         "position": entry["position"],
         "type": entry["type"],

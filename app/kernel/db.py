@@ -7,13 +7,15 @@ Alembic sees one schema.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 metadata = sa.MetaData(
     naming_convention={
@@ -45,6 +47,15 @@ event = sa.Table(
     sa.UniqueConstraint("stream_id", "version"),
     sa.Index(None, "tenant_id", "position"),
     sa.Index(None, "project_id", "position"),
+)
+
+# One row (id 1): the last allocated position. PostgreSQL appends update it under its row lock.
+event_head = sa.Table(
+    "event_head",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("id = 1", name="one_row"),
 )
 
 idempotency_key = sa.Table(
@@ -111,3 +122,24 @@ projection_checkpoint = sa.Table(
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+
+_SET_TENANT = sa.select(sa.func.set_config("app.tenant_id", sa.bindparam("tenant"), True))
+
+
+@asynccontextmanager
+async def tenant_connection(engine: AsyncEngine, tenant_id: str) -> AsyncIterator[AsyncConnection]:
+    """A read connection whose transaction is scoped to one tenant by row-level security.
+
+    On PostgreSQL, `app.tenant_id` is set for the transaction (set_config(..., true)): with the
+    app role, the policies then show only that tenant's rows (docs/security.md).
+    """
+    async with engine.connect() as connection:
+        await scope_to_tenant(connection, tenant_id)
+        yield connection
+
+
+async def scope_to_tenant(connection: AsyncConnection, tenant_id: str) -> None:
+    """Set the tenant for row-level security on this connection's current transaction."""
+    if connection.dialect.name == "postgresql":
+        await connection.execute(_SET_TENANT, {"tenant": tenant_id})

@@ -91,6 +91,7 @@ class ProjectionRunner:
         poll_interval: float = 1.0,
         standby_interval: float = 2.0,
         retry_interval: float = 0.5,
+        coalesce_interval: float = 0.02,
         fault: FaultHook | None = None,
         clock: Clock = utc_now,
     ) -> None:
@@ -105,6 +106,7 @@ class ProjectionRunner:
         self._poll = poll_interval
         self._standby = standby_interval
         self._retry = retry_interval
+        self._coalesce = coalesce_interval
         self._clock = clock
         self._postgres = engine.dialect.name == "postgresql"
         self._wake = {name: asyncio.Event() for name in self.names}
@@ -226,7 +228,16 @@ class ProjectionRunner:
         loop = asyncio.get_running_loop()
         checked = loop.time()
         wake = self._wake[projector.name]
+        applied = 0.0
         while True:
+            # Under a steady stream of commits, every commit wakes every projector: applying
+            # each one in its own transaction costs more than the API's write itself. So batches
+            # start at most every `coalesce_interval` (its read-model lag at worst), and a
+            # busy store is applied in batches of many events; an idle one still at once.
+            pause = applied + self._coalesce - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            applied = loop.time()
             wake.clear()
             count, position = await apply_next_batch(
                 self.engine,

@@ -119,6 +119,8 @@ async def _swap(
         await connection.execute(sa.text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
     for live in live_tables:
         shadow = shadows[live.name]
+        if postgres:
+            await _carry_security(connection, live.name, shadow.name)
         await connection.execute(sa.text(f"DROP TABLE {quote(live.name)}"))
         await connection.execute(
             sa.text(f"ALTER TABLE {quote(shadow.name)} RENAME TO {quote(live.name)}")
@@ -141,6 +143,42 @@ async def _swap(
                     f"{quote(SHADOW_PREFIX + pk)} TO {quote(pk)}"
                 )
             )
+
+
+async def _carry_security(connection: AsyncConnection, live: str, shadow: str) -> None:
+    """Give the shadow the live table's grants and row-level security (docs/security.md)."""
+    quote = connection.dialect.identifier_preparer.quote
+    grants = await connection.execute(
+        sa.text(
+            "SELECT grantee, privilege_type FROM information_schema.role_table_grants"
+            " WHERE table_schema = current_schema() AND table_name = :t"
+            " AND grantee <> current_user"
+        ),
+        {"t": live},
+    )
+    for grantee, privilege in grants:
+        await connection.execute(
+            sa.text(f"GRANT {privilege} ON {quote(shadow)} TO {quote(grantee)}")
+        )
+    secured = await connection.scalar(
+        sa.text("SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass(:t)"), {"t": live}
+    )
+    if secured:
+        await connection.execute(sa.text(f"ALTER TABLE {quote(shadow)} ENABLE ROW LEVEL SECURITY"))
+    policies = await connection.execute(
+        sa.text(
+            "SELECT policyname, permissive, cmd, qual, with_check FROM pg_policies"
+            " WHERE schemaname = current_schema() AND tablename = :t"
+        ),
+        {"t": live},
+    )
+    for name, permissive, cmd, qual, with_check in policies:
+        statement = f"CREATE POLICY {quote(name)} ON {quote(shadow)} AS {permissive} FOR {cmd}"
+        if qual is not None:
+            statement += f" USING ({qual})"
+        if with_check is not None:
+            statement += f" WITH CHECK ({with_check})"
+        await connection.execute(sa.text(statement))
 
 
 def _create_index(sync_connection: sa.Connection, index: sa.Index) -> None:

@@ -1,9 +1,11 @@
 """The SQL event store adapter (PostgreSQL in production, SQLite embedded).
 
-Appends are serialised: the first append of a transaction takes a lock that is held until the
-transaction ends, and positions are allocated as max+1 under it. So commit order equals position
-order and positions have no holes: a reader tailing `position > checkpoint` can never miss an
-event that commits late with a lower position (DESIGN.md, "Global position is the spine").
+Appends are serialised and positions are allocated under that serialisation, so commit order
+equals position order and positions have no holes: a reader tailing `position > checkpoint` can
+never miss an event that commits late with a lower position (DESIGN.md, "Global position is the
+spine"). On PostgreSQL the serialisation is the row lock of the one-row `event_head` counter,
+taken by the append statement itself and held until COMMIT (shared with `app.kernel.pgstore`);
+on SQLite it is a process lock and positions are max+1.
 """
 
 from __future__ import annotations
@@ -23,17 +25,21 @@ from app.kernel.db import event as event_table
 from app.kernel.domain import ConcurrencyError
 from app.kernel.eventstore import AppendContext, EventStore, NewEvent, StoredEvent
 
-# pg_advisory_xact_lock key for "appending to the event store" ("CoSp" in ASCII).
+# Formerly the pg_advisory_xact_lock key of appends ("CoSp" in ASCII); appends now lock the
+# `event_head` row instead. Kept for tools that still name it.
 APPEND_LOCK_KEY = 0x436F5370
 NOTIFY_CHANNEL = "collabspace_events"
 
 
-# PostgreSQL append, run under the append lock: the head is read by the same statement that
-# inserts (its snapshot is taken after the lock was granted), and the NOTIFY rides along; it is
-# delivered only if the transaction commits.
+# PostgreSQL append in one statement: `UPDATE event_head` locks the counter row until COMMIT
+# (serialising appends) and, in READ COMMITTED, re-reads the latest committed head after
+# waiting for that lock; the NOTIFY rides along and is delivered only if the transaction commits.
 _PG_APPEND = sa.text(
     """
-    WITH head AS (SELECT coalesce(max(position), 0) AS p FROM event),
+    WITH head AS (
+        UPDATE event_head SET position = position + :count WHERE id = 1
+        RETURNING position - :count AS p
+    ),
     written AS (
         INSERT INTO event (position, stream_id, version, tenant_id, project_id, type,
                            schema_version, data, metadata, recorded_at)
@@ -57,6 +63,7 @@ _PG_APPEND = sa.text(
     sa.bindparam("schema_versions", type_=postgresql.ARRAY(sa.SmallInteger)),
     sa.bindparam("datas", type_=postgresql.ARRAY(sa.Text)),
     sa.bindparam("channel", type_=sa.Text),
+    sa.bindparam("count", type_=sa.BigInteger),
 )
 
 
@@ -71,10 +78,10 @@ class AppendLock(Protocol):
 
 
 class PostgresAppendLock:
-    """A transaction-scoped advisory lock: PostgreSQL releases it at commit or rollback."""
+    """Nothing to take ahead: the append statement locks the `event_head` row itself."""
 
     async def acquire(self, connection: AsyncConnection) -> None:
-        await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
+        return None
 
     def release(self) -> None:
         return None
@@ -217,6 +224,7 @@ class SqlEventStore(EventStore):
                     "schema_versions": [e.schema_version for e in events],
                     "datas": [_json(e.data) for e in events],
                     "channel": NOTIFY_CHANNEL,
+                    "count": len(events),
                 },
             )
         except IntegrityError:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.kernel.clock import Clock, utc_now
@@ -29,6 +30,8 @@ class CommandMeta:
     actor_id: str | None = None
     correlation_id: str | None = None
     causation_id: str | None = None
+    # The caller's tenant: PostgreSQL row-level security lets the transaction see only its rows.
+    tenant_id: str | None = None
 
 
 class UnitOfWork(abc.ABC):
@@ -72,8 +75,10 @@ class SqlUnitOfWork(UnitOfWork):
         lock: AppendLock,
         clock: Clock = utc_now,
         on_commit: Callable[[int], None] | None = None,
+        tenant_id: str | None = None,
     ) -> None:
         self._engine = engine
+        self.tenant_id = tenant_id
         self._lock = lock
         self._on_commit = on_commit
         self.clock = clock
@@ -81,6 +86,11 @@ class SqlUnitOfWork(UnitOfWork):
     async def __aenter__(self) -> Self:
         self.connection = await self._engine.connect()
         await self.connection.begin()
+        tenant = self.tenant_id or self.meta.tenant_id
+        if tenant is not None and self.connection.dialect.name == "postgresql":
+            await self.connection.execute(
+                sa.select(sa.func.set_config("app.tenant_id", tenant, True))
+            )
         self._store = SqlEventStore(self.connection, self._lock)
         self.events = self._store
         self.idempotency = SqlIdempotencyStore(self.connection)
@@ -113,12 +123,26 @@ def uow_factory(
     *,
     clock: Clock = utc_now,
     on_commit: Callable[[int], None] | None = None,
-) -> Callable[[], SqlUnitOfWork]:
+) -> Callable[..., SqlUnitOfWork]:
     """Build UoWs for this engine with the append lock that fits its database."""
     if engine.dialect.name == "postgresql":
         pg_lock = PostgresAppendLock()
-        return lambda: SqlUnitOfWork(engine, lock=pg_lock, clock=clock, on_commit=on_commit)
+
+        def on_postgres(tenant_id: str | None = None) -> SqlUnitOfWork:
+            return SqlUnitOfWork(
+                engine, lock=pg_lock, clock=clock, on_commit=on_commit, tenant_id=tenant_id
+            )
+
+        return on_postgres
     process_lock = asyncio.Lock()
-    return lambda: SqlUnitOfWork(
-        engine, lock=ProcessAppendLock(process_lock), clock=clock, on_commit=on_commit
-    )
+
+    def on_sqlite(tenant_id: str | None = None) -> SqlUnitOfWork:
+        return SqlUnitOfWork(
+            engine,
+            lock=ProcessAppendLock(process_lock),
+            clock=clock,
+            on_commit=on_commit,
+            tenant_id=tenant_id,
+        )
+
+    return on_sqlite

@@ -17,6 +17,7 @@ import pydantic
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.kernel.db import scope_to_tenant
 from app.kernel.domain import Actor
 from app.kernel.messagebus import Idempotency, request_hash
 from app.kernel.problems import HttpProblem
@@ -76,6 +77,7 @@ class Call(Generic[B, Q]):
         return CommandMeta(
             actor_id=self.actor.user_id if self.actor.user_id else None,
             correlation_id=self.request.headers.get("x-request-id", "")[:100] or None,
+            tenant_id=self.actor.tenant_id or None,
         )
 
 
@@ -304,6 +306,24 @@ class ReadParams(QueryParams):
 READ_YOUR_WRITES_WAIT_S = 2.0
 
 
+async def wait_for_min_position(call: Call[Any, Any]) -> None:
+    """Read-your-writes: give the projections a short while to reach ?min_position=."""
+    wanted = getattr(call.query, "min_position", None)
+    runner = getattr(getattr(call.request.state, "runtime", None), "runner", None)
+    if wanted and runner is not None:
+        await runner.wait_for(wanted, READ_YOUR_WRITES_WAIT_S)
+
+
+def read_reply(call: Call[Any, Any], body: dict[str, Any]) -> Reply:
+    """A read-model answer; it says how far behind ?min_position= it still is, if it is."""
+    wanted = getattr(call.query, "min_position", None)
+    position = int(body.get("as_of_position", 0))
+    headers = {"X-As-Of-Position": str(position)}
+    if wanted is not None and position < wanted:
+        headers["X-Read-Lag"] = str(wanted - position)
+    return Reply(body, headers=headers)
+
+
 async def query_read_model(
     call: Call[Any, Any],
     view: Callable[..., Awaitable[dict[str, Any]]],
@@ -311,20 +331,11 @@ async def query_read_model(
     **kwargs: Any,
 ) -> Reply:
     """Answer from a read model: `view(connection, *args)` in one snapshot, so the rows and
-    `as_of_position` agree (a client subscribes from that position and misses nothing).
-
-    Read-your-writes: with ?min_position= the projections get a short while to reach it; when
-    they have not, the answer says how far behind it is in X-Read-Lag.
+    `as_of_position` agree (a client subscribes from that position and misses nothing), scoped
+    to the caller's tenant by row-level security.
     """
-    wanted = getattr(call.query, "min_position", None)
-    runtime = getattr(call.request.state, "runtime", None)
-    runner = getattr(runtime, "runner", None)
-    if wanted and runner is not None:
-        await runner.wait_for(wanted, READ_YOUR_WRITES_WAIT_S)
+    await wait_for_min_position(call)
     async with snapshot(call.services.engine) as connection:
+        await scope_to_tenant(connection, call.actor.tenant_id)
         body = await view(connection, *args, **kwargs)
-    position = int(body.get("as_of_position", 0))
-    headers = {"X-As-Of-Position": str(position)}
-    if wanted is not None and position < wanted:
-        headers["X-Read-Lag"] = str(wanted - position)
-    return Reply(body, headers=headers)
+    return read_reply(call, body)

@@ -21,8 +21,9 @@ def split(clients: list[ClientSpec], workers: int) -> list[list[ClientSpec]]:
 
 
 class Pool:
-    def __init__(self, api: str, tokens: dict[int, str], clients: list[ClientSpec],
-                 workers: int) -> None:
+    def __init__(
+        self, api: str, tokens: dict[int, str], clients: list[ClientSpec], workers: int
+    ) -> None:
         # spawn, not fork: the parent already runs an event loop and an HTTP client.
         context = multiprocessing.get_context("spawn")
         self.pipes: list[Connection] = []
@@ -33,8 +34,9 @@ class Pool:
         self.procs: list[BaseProcess] = []
         for share in split(clients, max(1, workers)):
             parent, child = context.Pipe()
-            proc = context.Process(target=run, args=(child, WorkerPlan(api, tokens, share)),
-                                   daemon=True)
+            proc = context.Process(
+                target=run, args=(child, WorkerPlan(api, tokens, share)), daemon=True
+            )
             proc.start()
             child.close()
             self.pipes.append(parent)
@@ -49,8 +51,9 @@ class Pool:
             self.seq += 1
             for pipe in self.pipes:
                 pipe.send((self.seq, *message))
-            return list(await asyncio.gather(*(self._reply(p, self.seq, timeout_s)
-                                               for p in self.pipes)))
+            return list(
+                await asyncio.gather(*(self._reply(p, self.seq, timeout_s) for p in self.pipes))
+            )
 
     @staticmethod
     async def _reply(pipe: Connection, seq: int, timeout_s: float) -> dict[str, Any]:

@@ -78,8 +78,10 @@ def snapshot_processes() -> ProcSnapshot:
                 continue
             head, _, tail = stat.rpartition(")")
             fields = tail.split()
-            ticks[int(entry.name)] = (cmd.strip() or head.split("(", 1)[-1],
-                                      int(fields[11]) + int(fields[12]))
+            ticks[int(entry.name)] = (
+                cmd.strip() or head.split("(", 1)[-1],
+                int(fields[11]) + int(fields[12]),
+            )
     return ProcSnapshot(time.monotonic(), ticks)
 
 

@@ -49,21 +49,39 @@ async def _bounded(coros: list[Any]) -> list[Any]:
     return list(await asyncio.gather(*(one(c) for c in coros)))
 
 
-async def build_fixture(http: httpx.AsyncClient, users: int, projects: int,
-                        pairs: set[tuple[int, int]]) -> Fixture:
+async def build_fixture(
+    http: httpx.AsyncClient, users: int, projects: int, pairs: set[tuple[int, int]]
+) -> Fixture:
     """Sign up a tenant, invite members, create projects, add the (user, project) pairs."""
     tag = uuid.uuid4().hex[:8]
-    owner = await _ok(await http.post("/auth/signup", json={
-        "tenant_name": f"load-{tag}", "name": "Load owner", "email": f"owner-{tag}@load.test",
-        "password": PASSWORD}), "sign-up")
+    owner = await _ok(
+        await http.post(
+            "/auth/signup",
+            json={
+                "tenant_name": f"load-{tag}",
+                "name": "Load owner",
+                "email": f"owner-{tag}@load.test",
+                "password": PASSWORD,
+            },
+        ),
+        "sign-up",
+    )
     headers = {"Authorization": f"Bearer {owner['access_token']}"}
     emails = [f"user{i}-{tag}@load.test" for i in range(users)]
-    invited = await _bounded([http.post("/users", headers=headers, json={
-        "email": e, "name": f"Load user {i}", "role": "member", "password": PASSWORD})
-        for i, e in enumerate(emails)])
+    invited = await _bounded(
+        [
+            http.post(
+                "/users",
+                headers=headers,
+                json={"email": e, "name": f"Load user {i}", "role": "member", "password": PASSWORD},
+            )
+            for i, e in enumerate(emails)
+        ]
+    )
     user_ids = [(await _ok(r, "invite"))["id"] for r in invited]
-    logins = await _bounded([http.post("/auth/login", json={"email": e, "password": PASSWORD})
-                             for e in emails])
+    logins = await _bounded(
+        [http.post("/auth/login", json={"email": e, "password": PASSWORD}) for e in emails]
+    )
     tokens = {i: (await _ok(r, "login"))["access_token"] for i, r in enumerate(logins)}
     # Projects count against the tenant's plan: the tenant stream serialises them, so one by one.
     # (A run with more projects than the plan allows needs PROJECT_LIMIT raised on the API.)
@@ -78,8 +96,14 @@ async def build_fixture(http: httpx.AsyncClient, users: int, projects: int,
 
     async def add_members(p: int, users_of: list[int]) -> None:
         for u in users_of:
-            await _ok(await http.post(f"/projects/{project_ids[p]}/members", headers=headers,
-                                      json={"user_id": user_ids[u]}), "add member")
+            await _ok(
+                await http.post(
+                    f"/projects/{project_ids[p]}/members",
+                    headers=headers,
+                    json={"user_id": user_ids[u]},
+                ),
+                "add member",
+            )
 
     await _bounded([add_members(p, us) for p, us in by_project.items()])
     return Fixture(headers, owner["tenant_id"], project_ids, tokens)
@@ -102,8 +126,9 @@ class DriveResult:
 class Driver:
     """Creates tasks at a fixed rate (or as fast as MAX_IN_FLIGHT requests allow when rate=0)."""
 
-    def __init__(self, http: httpx.AsyncClient, fixture: Fixture, rate: float,
-                 duration_s: float) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, fixture: Fixture, rate: float, duration_s: float
+    ) -> None:
         self.http = http
         self.fixture = fixture
         self.rate = rate
@@ -117,7 +142,9 @@ class Driver:
         try:
             reply = await self.http.post(
                 f"/projects/{self.fixture.projects[project]}/tasks",
-                headers=self.fixture.owner_headers, json={"title": f"load task {index}"})
+                headers=self.fixture.owner_headers,
+                json={"title": f"load task {index}"},
+            )
             if reply.status_code >= 300:
                 key = f"HTTP {reply.status_code}"
             else:

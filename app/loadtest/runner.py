@@ -51,9 +51,14 @@ class LoadConfig:
 
 def plan_clients(config: LoadConfig, fixture: Fixture) -> list[ClientSpec]:
     """Client i: gateway i mod K (round-robin), project i mod P, user i mod U."""
-    return [ClientSpec(config.gateways[i % len(config.gateways)], i % config.user_count,
-                       f"project:{fixture.projects[i % config.projects]}")
-            for i in range(config.clients)]
+    return [
+        ClientSpec(
+            config.gateways[i % len(config.gateways)],
+            i % config.user_count,
+            f"project:{fixture.projects[i % config.projects]}",
+        )
+        for i in range(config.clients)
+    ]
 
 
 def member_pairs(config: LoadConfig) -> set[tuple[int, int]]:
@@ -76,9 +81,12 @@ async def _progress(config: LoadConfig, pool: Pool, driver: Driver) -> None:
         polls = await pool.ask(("poll",), 10)
         received = sum(p["received"] for p in polls)
         r = driver.result
-        _say(config, f"  t={second:3d}s  mutations sent {r.sent:7d} ok {r.ok:7d} "
-                     f"errors {sum(r.errors.values()):4d}  deliveries {received:10d}  "
-                     f"open {sum(p['open'] for p in polls):6d}")
+        _say(
+            config,
+            f"  t={second:3d}s  mutations sent {r.sent:7d} ok {r.ok:7d} "
+            f"errors {sum(r.errors.values()):4d}  deliveries {received:10d}  "
+            f"open {sum(p['open'] for p in polls):6d}",
+        )
 
 
 async def run(config: LoadConfig) -> dict[str, Any]:
@@ -86,25 +94,31 @@ async def run(config: LoadConfig) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=MAX_IN_FLIGHT + 8)
     async with httpx.AsyncClient(base_url=config.api, limits=limits, timeout=30) as http:
         _say(config, f"setup: {config.user_count} users, {config.projects} projects ...")
-        fixture = await build_fixture(http, config.user_count, config.projects,
-                                      member_pairs(config))
-        pool = Pool(config.api, fixture.tokens, plan_clients(config, fixture),
-                    config.worker_count)
+        fixture = await build_fixture(
+            http, config.user_count, config.projects, member_pairs(config)
+        )
+        pool = Pool(config.api, fixture.tokens, plan_clients(config, fixture), config.worker_count)
         try:
             return await _measure(config, http, fixture, pool)
         finally:
             await pool.close()
 
 
-async def _measure(config: LoadConfig, http: httpx.AsyncClient, fixture: Fixture,
-                   pool: Pool) -> dict[str, Any]:
+async def _measure(
+    config: LoadConfig, http: httpx.AsyncClient, fixture: Fixture, pool: Pool
+) -> dict[str, Any]:
     load_before = probes.load_average()
-    _say(config, f"connecting {config.clients} clients over {len(config.gateways)} gateways "
-                 f"with {len(pool.pids)} client processes ...")
+    _say(
+        config,
+        f"connecting {config.clients} clients over {len(config.gateways)} gateways "
+        f"with {len(pool.pids)} client processes ...",
+    )
     connects = await pool.ask(("connect",), 120 + config.clients / 20)
     connected = sum(c["connected"] for c in connects)
-    _say(config, f"connected {connected}/{config.clients} in "
-                 f"{max(c['seconds'] for c in connects):.1f} s")
+    _say(
+        config,
+        f"connected {connected}/{config.clients} in {max(c['seconds'] for c in connects):.1f} s",
+    )
     await asyncio.sleep(SETTLE_S)
     nodes_before = await probes.scrape(http, config.gateways)
     procs_before = probes.snapshot_processes()
@@ -117,28 +131,43 @@ async def _measure(config: LoadConfig, http: httpx.AsyncClient, fixture: Fixture
     finally:
         progress.cancel()
         await asyncio.gather(progress, return_exceptions=True)
-    expected = {f"project:{fixture.projects[p]}": sorted(ps)
-                for p, ps in drive.positions.items()}
+    expected = {f"project:{fixture.projects[p]}": sorted(ps) for p, ps in drive.positions.items()}
     _say(config, f"waiting up to {config.drain_s:.0f} s for the last deliveries ...")
     reports = await pool.ask(("expect", expected, config.drain_s), config.drain_s + 60)
     wall = time.monotonic() - wall_before
     cpu_parent = _cpu_self() - cpu_before
     procs_after = probes.snapshot_processes()
     nodes_after = await probes.scrape(http, config.gateways)
-    return _result(config, connects, drive, reports, polls_before, {
-        "wall_s": wall, "parent_cpu_s": cpu_parent, "load_before": load_before,
-        "load_after": probes.load_average(), "nodes_before": nodes_before,
-        "nodes_after": nodes_after, "busiest": probes.busiest(procs_before, procs_after),
-    })
+    return _result(
+        config,
+        connects,
+        drive,
+        reports,
+        polls_before,
+        {
+            "wall_s": wall,
+            "parent_cpu_s": cpu_parent,
+            "load_before": load_before,
+            "load_after": probes.load_average(),
+            "nodes_before": nodes_before,
+            "nodes_after": nodes_after,
+            "busiest": probes.busiest(procs_before, procs_after),
+        },
+    )
 
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
 
 
-def _result(config: LoadConfig, connects: list[dict[str, Any]], drive: DriveResult,
-            reports: list[dict[str, Any]], polls_before: list[dict[str, Any]],
-            window: dict[str, Any]) -> dict[str, Any]:
+def _result(
+    config: LoadConfig,
+    connects: list[dict[str, Any]],
+    drive: DriveResult,
+    reports: list[dict[str, Any]],
+    polls_before: list[dict[str, Any]],
+    window: dict[str, Any],
+) -> dict[str, Any]:
     tally, latency = Tally(), Histogram()
     for report in reports:
         tally.merge(report["tally"])
@@ -146,8 +175,9 @@ def _result(config: LoadConfig, connects: list[dict[str, Any]], drive: DriveResu
     last_at = max((r["last_at"] for r in reports), default=0.0)
     span = max(last_at - drive.started_at, 1e-6)
     wall = window["wall_s"]
-    worker_cpu = [(r["cpu_s"] - b["cpu_s"]) / wall for r, b in zip(reports, polls_before,
-                                                                    strict=True)]
+    worker_cpu = [
+        (r["cpu_s"] - b["cpu_s"]) / wall for r, b in zip(reports, polls_before, strict=True)
+    ]
     per_gateway: dict[str, int] = {}
     for c in connects:
         for gateway, n in c["per_gateway"].items():
@@ -159,28 +189,48 @@ def _result(config: LoadConfig, connects: list[dict[str, Any]], drive: DriveResu
     return {
         "config": {k: v for k, v in asdict(config).items() if k != "quiet"},
         "load_average": {"before": window["load_before"], "after": window["load_after"]},
-        "clients": {"requested": config.clients, "connected": sum(per_gateway.values()),
-                    "per_gateway": per_gateway, "connect_errors": errors,
-                    "closed_during_run": _sum_dicts(r["closes"] for r in reports)},
-        "deliveries": {**tally.as_dict(), "per_s": round(tally.received / span, 1),
-                       "frames": sum(r["frames"] - b["frames"] for r, b in
-                                     zip(reports, polls_before, strict=True)),
-                       "bytes": sum(r["bytes"] - b["bytes"] for r, b in
-                                    zip(reports, polls_before, strict=True)),
-                       "drain_s": round(max(r["drain_s"] for r in reports), 2)},
-        "latency_ms": {"p50": _ms(latency.quantile(0.5)), "p95": _ms(latency.quantile(0.95)),
-                       "p99": _ms(latency.quantile(0.99)), "max": _ms(latency.max_s)},
-        "rest": {"sent": drive.sent, "ok": drive.ok, "errors": drive.errors,
-                 "rate_target": config.rate, "rate_achieved": round(drive.ok / drive.seconds, 1),
-                 "p50_ms": _ms(quantile(drive.latencies, 0.5)),
-                 "p99_ms": _ms(quantile(drive.latencies, 0.99))},
-        "load_client": {"processes": len(reports),
-                        "cpu_per_process": [round(x, 2) for x in worker_cpu],
-                        "driver_cpu": round(window["parent_cpu_s"] / wall, 2),
-                        "loop_lag_max_ms": [_ms(r["lag_max_s"]) for r in reports],
-                        "saturated": any(x > SATURATED for x in worker_cpu)
-                        or any(r["lag_max_s"] > LAGGING_S for r in reports)
-                        or window["parent_cpu_s"] / wall > SATURATED},
+        "clients": {
+            "requested": config.clients,
+            "connected": sum(per_gateway.values()),
+            "per_gateway": per_gateway,
+            "connect_errors": errors,
+            "closed_during_run": _sum_dicts(r["closes"] for r in reports),
+        },
+        "deliveries": {
+            **tally.as_dict(),
+            "per_s": round(tally.received / span, 1),
+            "frames": sum(
+                r["frames"] - b["frames"] for r, b in zip(reports, polls_before, strict=True)
+            ),
+            "bytes": sum(
+                r["bytes"] - b["bytes"] for r, b in zip(reports, polls_before, strict=True)
+            ),
+            "drain_s": round(max(r["drain_s"] for r in reports), 2),
+        },
+        "latency_ms": {
+            "p50": _ms(latency.quantile(0.5)),
+            "p95": _ms(latency.quantile(0.95)),
+            "p99": _ms(latency.quantile(0.99)),
+            "max": _ms(latency.max_s),
+        },
+        "rest": {
+            "sent": drive.sent,
+            "ok": drive.ok,
+            "errors": drive.errors,
+            "rate_target": config.rate,
+            "rate_achieved": round(drive.ok / drive.seconds, 1),
+            "p50_ms": _ms(quantile(drive.latencies, 0.5)),
+            "p99_ms": _ms(quantile(drive.latencies, 0.99)),
+        },
+        "load_client": {
+            "processes": len(reports),
+            "cpu_per_process": [round(x, 2) for x in worker_cpu],
+            "driver_cpu": round(window["parent_cpu_s"] / wall, 2),
+            "loop_lag_max_ms": [_ms(r["lag_max_s"]) for r in reports],
+            "saturated": any(x > SATURATED for x in worker_cpu)
+            or any(r["lag_max_s"] > LAGGING_S for r in reports)
+            or window["parent_cpu_s"] / wall > SATURATED,
+        },
         "nodes": _nodes(window["nodes_before"], window["nodes_after"], wall),
         "busiest_processes": window["busiest"],
     }
@@ -194,21 +244,27 @@ def _sum_dicts(items: Any) -> dict[str, int]:
     return total
 
 
-def _nodes(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]],
-           wall: float) -> dict[str, dict[str, float | None]]:
+def _nodes(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], wall: float
+) -> dict[str, dict[str, float | None]]:
     out: dict[str, dict[str, float | None]] = {}
     for gateway, now in after.items():
         then = before.get(gateway, {})
 
-        def delta(key: str, now: dict[str, float] = now, then: dict[str, float] = then
-                  ) -> float | None:
+        def delta(
+            key: str, now: dict[str, float] = now, then: dict[str, float] = then
+        ) -> float | None:
             return now[key] - then.get(key, 0.0) if key in now else None
 
         cpu = delta("cpu_s")
         rss = now.get("rss_bytes")
-        out[gateway] = {"connections": then.get("connections"),
-                        "rss_mib": None if rss is None else round(rss / 2**20, 1),
-                        "cpu_pct": None if cpu is None else round(100 * cpu / wall, 1),
-                        "deliveries": delta("deliveries"), "frames_out": delta("frames_out"),
-                        "bytes_out": delta("bytes_out"), "closes": delta("closes")}
+        out[gateway] = {
+            "connections": then.get("connections"),
+            "rss_mib": None if rss is None else round(rss / 2**20, 1),
+            "cpu_pct": None if cpu is None else round(100 * cpu / wall, 1),
+            "deliveries": delta("deliveries"),
+            "frames_out": delta("frames_out"),
+            "bytes_out": delta("bytes_out"),
+            "closes": delta("closes"),
+        }
     return out

@@ -97,16 +97,24 @@ class Worker:
         async with gate:
             try:
                 ticket = await self.ticket(spec.user)
-                ws = await connect(spec.gateway, compression=None, ping_interval=None,
-                                   open_timeout=self.plan.open_timeout_s, max_size=2**24,
-                                   close_timeout=2)
+                ws = await connect(
+                    spec.gateway,
+                    compression=None,
+                    ping_interval=None,
+                    open_timeout=self.plan.open_timeout_s,
+                    max_size=2**24,
+                    close_timeout=2,
+                )
                 async with asyncio.timeout(self.plan.open_timeout_s):
                     await ws.send(orjson.dumps({"type": "auth", "ticket": ticket}).decode())
                     welcome = orjson.loads(await ws.recv())
                     if welcome.get("type") != "welcome":
                         raise RuntimeError(f"auth refused: {welcome}")
-                    await ws.send(orjson.dumps(
-                        {"type": "subscribe", "id": 1, "channel": spec.channel}).decode())
+                    await ws.send(
+                        orjson.dumps(
+                            {"type": "subscribe", "id": 1, "channel": spec.channel}
+                        ).decode()
+                    )
                     ack = orjson.loads(await ws.recv())
                     if ack.get("type") != "ack":
                         raise RuntimeError(f"subscribe refused: {ack}")
@@ -149,18 +157,26 @@ class Worker:
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
         await asyncio.gather(*(self.open_one(c, gate) for c in self.clients))
         per_gateway: Counter[str] = Counter(c.spec.gateway for c in self.clients if c.ws)
-        return {"connected": sum(per_gateway.values()), "failed": len(self.clients)
-                - sum(per_gateway.values()), "per_gateway": dict(per_gateway),
-                "errors": dict(self.errors.most_common(5)),
-                "seconds": time.monotonic() - started}
+        return {
+            "connected": sum(per_gateway.values()),
+            "failed": len(self.clients) - sum(per_gateway.values()),
+            "per_gateway": dict(per_gateway),
+            "errors": dict(self.errors.most_common(5)),
+            "seconds": time.monotonic() - started,
+        }
 
     def poll(self) -> dict[str, Any]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         received = sum(len(c.ledger.received) + len(c.ledger.late) for c in self.clients)
-        return {"received": received, "frames": self.frames, "bytes": self.bytes,
-                "cpu_s": usage.ru_utime + usage.ru_stime, "rss_kib": usage.ru_maxrss,
-                "open": sum(1 for c in self.clients if c.task and not c.task.done()),
-                "lag_max_s": self.lag_max_s}
+        return {
+            "received": received,
+            "frames": self.frames,
+            "bytes": self.bytes,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "rss_kib": usage.ru_maxrss,
+            "open": sum(1 for c in self.clients if c.task and not c.task.done()),
+            "lag_max_s": self.lag_max_s,
+        }
 
     async def drain(self, expected: dict[str, list[int]], drain_s: float) -> dict[str, Any]:
         """Wait (bounded) until every client saw the last expected position, then tally."""
@@ -168,8 +184,14 @@ class Worker:
         last = {channel: max(ps, default=-1) for channel, ps in expected.items()}
         started = time.monotonic()
         for _ in range(int(drain_s / STEP_S) + 1):
-            waiting = [c for c in self.clients if c.ws and c.task and not c.task.done()
-                       and c.ledger.last < last.get(c.spec.channel, -1)]
+            waiting = [
+                c
+                for c in self.clients
+                if c.ws
+                and c.task
+                and not c.task.done()
+                and c.ledger.last < last.get(c.spec.channel, -1)
+            ]
             if not waiting:
                 break
             await asyncio.sleep(STEP_S)
@@ -177,9 +199,15 @@ class Worker:
         for c in self.clients:
             if c.ws is not None:
                 tally.add(c.ledger, sets.get(c.spec.channel, frozenset()))
-        return {"tally": tally.as_dict(), "latency": self.latency, "drain_s":
-                time.monotonic() - started, "first_at": self.first_at, "last_at": self.last_at,
-                "closes": dict(self.closes), **self.poll()}
+        return {
+            "tally": tally.as_dict(),
+            "latency": self.latency,
+            "drain_s": time.monotonic() - started,
+            "first_at": self.first_at,
+            "last_at": self.last_at,
+            "closes": dict(self.closes),
+            **self.poll(),
+        }
 
     async def close(self) -> None:
         async def one(c: Client) -> None:

@@ -12,6 +12,8 @@ from app.kernel.web import (
     execute,
     path_id,
     query_read_model,
+    read_reply,
+    wait_for_min_position,
 )
 from app.projects import views
 from app.projects.commands import (
@@ -70,7 +72,7 @@ async def create_project(call: Call[CreateProjectBody, None]) -> Reply:
 )
 async def get_project(call: Call[None, None]) -> Reply:
     project_id = path_id(call, "project_id")
-    async with call.services.uow_factory() as uow:
+    async with call.services.uow_factory(tenant_id=call.actor.tenant_id) as uow:
         p = await load_readable(uow, call.actor, project_id)
     body = ProjectOut(
         id=p.id,
@@ -212,7 +214,14 @@ async def list_projects(call: Call[None, ListParams]) -> Reply:
 )
 async def project_dashboard(call: Call[None, ReadParams]) -> Reply:
     project_id = path_id(call, "project_id")
-    return await query_read_model(call, views.project_dashboard, call.actor, project_id)
+    pool = call.services.pool
+    if pool is None:
+        return await query_read_model(call, views.project_dashboard, call.actor, project_id)
+    await wait_for_min_position(call)
+    # One statement: the summary row, its checkpoint and the newest activity agree.
+    async with pool.autocommit() as raw:
+        body = await views.project_dashboard_one_statement(raw, call.actor, project_id)
+    return read_reply(call, body)
 
 
 @api.route(
@@ -240,7 +249,9 @@ async def project_activity(call: Call[None, FeedParams]) -> Reply:
 )
 async def project_history(call: Call[None, None]) -> Reply:
     body = await views.project_history(
-        call.services.uow_factory(), call.actor, path_id(call, "project_id")
+        call.services.uow_factory(tenant_id=call.actor.tenant_id),
+        call.actor,
+        path_id(call, "project_id"),
     )
     return Reply(body)
 
@@ -255,7 +266,7 @@ async def project_history(call: Call[None, None]) -> Reply:
 )
 async def project_state(call: Call[None, AsOfParams]) -> Reply:
     body = await views.project_state(
-        call.services.uow_factory(),
+        call.services.uow_factory(tenant_id=call.actor.tenant_id),
         call.actor,
         path_id(call, "project_id"),
         as_of_version=call.query.as_of_version,

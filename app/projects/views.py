@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -152,6 +153,47 @@ async def project_dashboard(
             connection, actor.tenant_id, project_id, RECENT_ACTIVITY
         ),
         "as_of_position": int(row["as_of_position"] or 0),
+    }
+
+
+# The dashboard in one statement (PostgreSQL): `collabspace_dashboard` (migration 0004) sets the
+# tenant for its one-statement transaction, then builds the summary row, the lower of its
+# checkpoints and the newest activity entries as one JSON document, from one snapshot. So it
+# runs on an autocommit connection, no BEGIN/COMMIT: one round trip.
+DASHBOARD_SQL = "SELECT collabspace_dashboard($1, $2, $3::text[], $4)"
+_SUMMARY_TIMES = {c.name for c in project_summary.columns if isinstance(c.type, sa.DateTime)}
+_ENTRY_TIMES = {c.name for c in activity.activity_entry.columns if isinstance(c.type, sa.DateTime)}
+
+
+async def project_dashboard_one_statement(
+    connection: Any, actor: Actor, project_id: str
+) -> dict[str, Any]:
+    """`project_dashboard` on a raw asyncpg connection, in one statement (same answer)."""
+    found = await connection.fetchval(
+        DASHBOARD_SQL, actor.tenant_id, project_id, list(DASHBOARD_READS), RECENT_ACTIVITY
+    )
+    document = None if found is None else orjson.loads(found)
+    row = None if document is None else document["summary"]
+    if row is None or not (
+        actor.is_admin or any(m["user_id"] == actor.user_id for m in row["members"])
+    ):
+        raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
+    for column in _SUMMARY_TIMES:
+        row[column] = datetime.fromisoformat(row[column])
+    entries = document["recent_activity"] if document is not None else []
+    for entry in entries:
+        for column in _ENTRY_TIMES:
+            if entry[column] is not None:
+                entry[column] = datetime.fromisoformat(entry[column])
+    return {
+        **_list_item(row),
+        "description": row["description"],
+        "created_by": {"user_id": row["created_by"], "name": row["created_by_name"]},
+        "members": row["members"],
+        "budget_cents": row["budget_cents"],
+        "spend_cents": row["spend_cents"],
+        "recent_activity": [activity.item_of(e) for e in entries],
+        "as_of_position": int((document or {}).get("as_of_position") or 0),
     }
 
 

@@ -46,7 +46,7 @@ async def create_task(call: Call[CreateTaskBody, None]) -> Reply:
     errors=(401, 404),
 )
 async def get_task(call: Call[None, None]) -> Reply:
-    async with call.services.uow_factory() as uow:
+    async with call.services.uow_factory(tenant_id=call.actor.tenant_id) as uow:
         t, _ = await load_readable_task(uow, call.actor, path_id(call, "task_id"))
     body = TaskOut(
         id=t.id,
@@ -142,7 +142,9 @@ async def task_board(call: Call[None, ReadParams]) -> Reply:
 )
 async def task_history(call: Call[None, None]) -> Reply:
     body = await views.task_history(
-        call.services.uow_factory(), call.actor, path_id(call, "task_id")
+        call.services.uow_factory(tenant_id=call.actor.tenant_id),
+        call.actor,
+        path_id(call, "task_id"),
     )
     return Reply(body)
 
@@ -157,7 +159,7 @@ async def task_history(call: Call[None, None]) -> Reply:
 )
 async def task_state(call: Call[None, AsOfParams]) -> Reply:
     body = await views.task_state(
-        call.services.uow_factory(),
+        call.services.uow_factory(tenant_id=call.actor.tenant_id),
         call.actor,
         path_id(call, "task_id"),
         as_of_version=call.query.as_of_version,

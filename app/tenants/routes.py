@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.kernel.db import tenant_connection
 from app.kernel.problems import HttpProblem
 from app.kernel.web import Api, Call, MutationResult, Reply, execute, path_id
 from app.projects import api as projects
@@ -211,7 +212,7 @@ async def realtime_ticket(call: Call[None, None]) -> Reply:
     runner = call.request.state.runtime.runner
     if runner is not None:
         await runner.wait_for(services.signal.head, TICKET_CATCH_UP_S)
-    async with services.engine.connect() as connection:
+    async with tenant_connection(services.engine, actor.tenant_id) as connection:
         project_ids = await projects.projects_of_user(connection, actor.tenant_id, actor.user_id)
     async with services.uow_factory() as uow:
         entry = await services.directory(uow).by_id(actor.tenant_id, actor.user_id)

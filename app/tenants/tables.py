@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.kernel.db import metadata
+from app.kernel.pgstore import PgUnitOfWork
 from app.kernel.uow import SqlUnitOfWork, UnitOfWork
 from app.tenants.errors import EmailTakenError
 from app.tenants.ports import Directory, DirectoryEntry
@@ -104,6 +106,99 @@ class SqlDirectory(Directory):
             .order_by(tenant_user.c.name)
         )
         return [_entry(row) for row in rows]
+
+
+_PG_COLUMNS = "user_id::text, tenant_id::text, email, name, role, active, password_hash"
+
+
+def _pg_entry(row: asyncpg.Record) -> DirectoryEntry:
+    return DirectoryEntry(
+        user_id=row[0],
+        tenant_id=row[1],
+        email=row[2],
+        name=row[3],
+        role=row[4],
+        active=row[5],
+        password_hash=row[6],
+    )
+
+
+class PgDirectory(Directory):
+    """The directory on the lean PostgreSQL unit of work (hand-written SQL on asyncpg)."""
+
+    def __init__(self, uow: PgUnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(self, entry: DirectoryEntry) -> None:
+        connection = await self._uow.ready(entry.tenant_id)
+        try:
+            await connection.execute(
+                "INSERT INTO tenant_user (user_id, tenant_id, email, name, role, active,"
+                " password_hash) VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7)",
+                entry.user_id,
+                entry.tenant_id,
+                entry.email,
+                entry.name,
+                entry.role,
+                entry.active,
+                entry.password_hash,
+            )
+        except asyncpg.UniqueViolationError:
+            raise EmailTakenError("this e-mail is already registered", field="email") from None
+
+    async def update(
+        self,
+        user_id: str,
+        *,
+        name: str | None = None,
+        role: str | None = None,
+        active: bool | None = None,
+    ) -> None:
+        if name is None and role is None and active is None:
+            return
+        connection = await self._uow.ready()
+        await connection.execute(
+            "UPDATE tenant_user SET name = coalesce($2, name), role = coalesce($3, role),"
+            " active = coalesce($4, active) WHERE user_id = $1::uuid",
+            user_id,
+            name,
+            role,
+            active,
+        )
+
+    async def by_email(self, email: str) -> DirectoryEntry | None:
+        # Log-in names no tenant yet: the one cross-tenant lookup the app role may make goes
+        # through a SECURITY DEFINER function that answers one exact e-mail (docs/security.md).
+        connection = await self._uow.ready()
+        row = await connection.fetchrow(
+            f"SELECT {_PG_COLUMNS} FROM collabspace_user_by_email($1)", email.strip().lower()
+        )
+        return None if row is None else _pg_entry(row)
+
+    async def by_id(self, tenant_id: str, user_id: str) -> DirectoryEntry | None:
+        connection = await self._uow.ready(tenant_id)
+        row = await connection.fetchrow(
+            f"SELECT {_PG_COLUMNS} FROM tenant_user"
+            " WHERE user_id = $1::uuid AND tenant_id = $2::uuid",
+            user_id,
+            tenant_id,
+        )
+        return None if row is None else _pg_entry(row)
+
+    async def list(self, tenant_id: str) -> list[DirectoryEntry]:
+        connection = await self._uow.ready(tenant_id)
+        rows = await connection.fetch(
+            f"SELECT {_PG_COLUMNS} FROM tenant_user WHERE tenant_id = $1::uuid ORDER BY name",
+            tenant_id,
+        )
+        return [_pg_entry(row) for row in rows]
+
+
+def directory_for(uow: UnitOfWork) -> Directory:
+    """The Directory adapter that fits the unit of work (DirectoryFactory)."""
+    if isinstance(uow, PgUnitOfWork):
+        return PgDirectory(uow)
+    return SqlDirectory(uow)
 
 
 # -- read side --------------------------------------------------------------------------------

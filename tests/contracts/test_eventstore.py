@@ -1,4 +1,5 @@
-"""One contract for the EventStore port, run against the in-memory fake and the SQL adapter."""
+"""One contract for the EventStore port, run against every adapter: the in-memory fake, the
+SQLAlchemy one (PostgreSQL here; SQLite in tests/readside) and the lean asyncpg one."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from app import migrate
 from app.kernel.db import make_engine
 from app.kernel.domain import ConcurrencyError
 from app.kernel.eventstore import AppendContext, EventStore, InMemoryEventStore, NewEvent
+from app.kernel.pgstore import PgPool, pg_uow_factory
 from app.kernel.uow import uow_factory
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -23,8 +27,10 @@ async def memory_store() -> AsyncIterator[EventStore]:
     yield InMemoryEventStore()
 
 
-@pytest.fixture(params=["memory", "postgres"])
-def store(request: pytest.FixtureRequest, pg_url: str) -> StoreFactory:
+@pytest.fixture(params=["memory", "postgres", "postgres-asyncpg", "sqlite"])
+async def store(
+    request: pytest.FixtureRequest, pg_url: str, tmp_path: Path
+) -> AsyncIterator[StoreFactory]:
     if request.param == "memory":
         shared = InMemoryEventStore()
 
@@ -32,8 +38,25 @@ def store(request: pytest.FixtureRequest, pg_url: str) -> StoreFactory:
         async def same() -> AsyncIterator[EventStore]:
             yield shared
 
-        return same
-    engine = make_engine(pg_url)
+        yield same
+        return
+    if request.param == "postgres-asyncpg":
+        pool = PgPool(pg_url, size=4)
+        make_pg = pg_uow_factory(pool)
+
+        @asynccontextmanager
+        async def committed_pg() -> AsyncIterator[EventStore]:
+            async with make_pg() as uow:
+                yield uow.events
+
+        yield committed_pg
+        await pool.close()
+        return
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/contract.db")
+        await migrate.upgrade(engine)
+    else:
+        engine = make_engine(pg_url)
     make_uow = uow_factory(engine)
 
     @asynccontextmanager
@@ -41,7 +64,8 @@ def store(request: pytest.FixtureRequest, pg_url: str) -> StoreFactory:
         async with make_uow() as uow:
             yield uow.events
 
-    return committed
+    yield committed
+    await engine.dispose()
 
 
 def ctx(tenant: str, at: datetime = T0) -> AppendContext:
@@ -104,3 +128,25 @@ async def test_read_after_returns_later_events_in_position_order(store: StoreFac
     positions = [e.position for e in after]
     assert positions == sorted(positions)
     assert [e.type for e in after][-2:] == ["Y", "Z"]
+
+
+async def test_positions_are_gapless_across_adapters_on_one_database(pg_url: str) -> None:
+    """The SQLAlchemy and the asyncpg adapters allocate from the same head (event_head)."""
+    engine = make_engine(pg_url)
+    pool = PgPool(pg_url, size=4)
+    tenant = str(uuid.uuid4())
+    positions: list[int] = []
+    try:
+        for make in (uow_factory(engine), pg_uow_factory(pool)) * 2:
+            async with make() as uow:
+                stored = await uow.events.append(
+                    f"task-{uuid.uuid4()}",
+                    0,
+                    [NewEvent("A", {}), NewEvent("B", {})],
+                    context=ctx(tenant),
+                )
+            positions += [e.position for e in stored]
+    finally:
+        await pool.close()
+        await engine.dispose()
+    assert positions == list(range(positions[0], positions[0] + 8))

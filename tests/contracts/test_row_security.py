@@ -1,0 +1,125 @@
+"""PostgreSQL row-level security, the second wall between tenants (docs/security.md).
+
+As the app role (`collabspace_app`, what the API's requests connect as), a query without the
+tenant setting sees nothing, and with tenant A's setting never sees or writes tenant B's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+
+from app.kernel.pgstore import asyncpg_dsn
+from tests.support import api_client, app_url_for, settings_for, sign_up
+
+TENANT_TABLES = (
+    "event",
+    "tenant_user",
+    "idempotency_key",
+    "tenant_user_card",
+    "project_summary",
+    "project_member",
+    "project_task",
+    "project_lookup",
+    "task_card",
+    "task_lookup",
+    "activity_entry",
+    "activity_lookup",
+)
+
+
+async def _world(pg_url: str) -> dict[str, Any]:
+    """Two tenants with a project, a task and an idempotent command each, through the API."""
+    tenants: dict[str, Any] = {}
+    async with api_client(settings_for(pg_url)) as client:
+        for label in ("A", "B"):
+            owner = await sign_up(client, tenant=f"RLS {label}")
+            project = await client.post(
+                "/projects",
+                json={"name": f"Project {label}"},
+                headers={**owner["headers"], "Idempotency-Key": f"rls-{uuid.uuid4()}"},
+            )
+            assert project.status_code == 201, project.text
+            project_id = project.json()["id"]
+            task = await client.post(
+                f"/projects/{project_id}/tasks", json={"title": "t"}, headers=owner["headers"]
+            )
+            assert task.status_code == 201, task.text
+            me = await client.get("/me", headers=owner["headers"])
+            tenants[label] = {"tenant_id": me.json()["tenant_id"], "owner": owner}
+            board = await client.get(
+                f"/projects/{project_id}/board",
+                params={"min_position": task.json()["position"]},
+                headers=owner["headers"],
+            )
+            assert board.status_code == 200, board.text
+        # The request paths really ran as the app role.
+        owner_conn = await asyncpg.connect(asyncpg_dsn(pg_url))
+        try:
+            seen = await owner_conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE usename = 'collabspace_app' AND datname = current_database()"
+            )
+        finally:
+            await owner_conn.close()
+        assert seen > 0
+    return tenants
+
+
+async def test_the_app_role_sees_nothing_without_a_tenant_and_only_its_tenant_with_one(
+    pg_url: str,
+) -> None:
+    world = await _world(pg_url)
+    a, b = world["A"]["tenant_id"], world["B"]["tenant_id"]
+    app = await asyncpg.connect(asyncpg_dsn(app_url_for(pg_url)))
+    try:
+        role = await app.fetchrow(
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+        )
+        assert (role["rolsuper"], role["rolbypassrls"]) == (False, False)
+        for table in TENANT_TABLES:
+            # No setting at all, then an empty one: nothing.
+            assert await app.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+            async with app.transaction():
+                await app.execute("SELECT set_config('app.tenant_id', '', true)")
+                assert await app.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+        for mine, theirs in ((a, b), (b, a)):
+            async with app.transaction():
+                await app.execute("SELECT set_config('app.tenant_id', $1, true)", mine)
+                for table in TENANT_TABLES:
+                    tenants = {
+                        str(r[0])
+                        for r in await app.fetch(f"SELECT DISTINCT tenant_id FROM {table}")
+                    }
+                    assert theirs not in tenants, table
+                    if table != "task_lookup":
+                        assert tenants == {mine}, table
+                    # Even asking for the other tenant by name finds nothing.
+                    assert (
+                        await app.fetchval(
+                            f"SELECT count(*) FROM {table} WHERE tenant_id::text = $1", theirs
+                        )
+                        == 0
+                    ), table
+            # Writing a row for another tenant is refused by the policy's WITH CHECK.
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                async with app.transaction():
+                    await app.execute("SELECT set_config('app.tenant_id', $1, true)", mine)
+                    await app.execute(
+                        "INSERT INTO idempotency_key (tenant_id, user_id, key, request_hash,"
+                        " status, body, created_at) VALUES ($1::uuid, $1::uuid, 'x', 'h', 200,"
+                        " '{}', now())",
+                        theirs,
+                    )
+        # The one cross-tenant lookup the role may make: one user by exact e-mail.
+        email = world["B"]["owner"]["email"]
+        found = await app.fetch("SELECT tenant_id::text FROM collabspace_user_by_email($1)", email)
+        assert [r[0] for r in found] == [b]
+        # And it cannot touch the migrations' bookkeeping.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await app.fetchval("SELECT count(*) FROM alembic_version")
+    finally:
+        await app.close()
