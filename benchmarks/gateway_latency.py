@@ -74,7 +74,8 @@ async def main(first_seconds: float, rates: list[float]) -> None:
     async def receive(i: int, ws: ClientConnection) -> None:
         async for data in ws:
             now = time.time()
-            events = orjson.loads(data)["events"]
+            # Presence frames (this client's own join) are not events.
+            events = orjson.loads(data).get("events", [])
             counts[i] += len(events)
             latencies.extend(now - datetime.fromisoformat(e["time"]).timestamp() for e in events)
 
