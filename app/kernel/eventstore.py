@@ -54,6 +54,35 @@ class AppendContext:
         }
 
 
+def records_for(
+    stream_id: str,
+    expected_version: int,
+    events: list[NewEvent],
+    *,
+    context: AppendContext,
+    project_id: str | None,
+    after_position: int,
+) -> list[StoredEvent]:
+    """The records of a successful append: versions after `expected_version`, positions after
+    `after_position`, one context for all. Every adapter answers with exactly these."""
+    metadata = context.metadata()
+    return [
+        StoredEvent(
+            position=after_position + offset,
+            stream_id=stream_id,
+            version=expected_version + offset,
+            tenant_id=context.tenant_id,
+            project_id=project_id,
+            type=e.type,
+            schema_version=e.schema_version,
+            data=e.data,
+            metadata=metadata,
+            recorded_at=context.recorded_at,
+        )
+        for offset, e in enumerate(events, start=1)
+    ]
+
+
 class EventStore(abc.ABC):
     """Append-only streams; (stream_id, version) is the optimistic lock."""
 
@@ -105,22 +134,15 @@ class InMemoryEventStore(EventStore):
                 f"{stream_id} is at version {current}, expected {expected_version}",
                 stream_id=stream_id,
             )
-        stored = []
-        for offset, event in enumerate(events, start=1):
-            record = StoredEvent(
-                position=len(self.events) + 1,
-                stream_id=stream_id,
-                version=expected_version + offset,
-                tenant_id=context.tenant_id,
-                project_id=project_id,
-                type=event.type,
-                schema_version=event.schema_version,
-                data=dict(event.data),
-                metadata=context.metadata(),
-                recorded_at=context.recorded_at,
-            )
-            self.events.append(record)
-            stored.append(record)
+        stored = records_for(
+            stream_id,
+            expected_version,
+            [NewEvent(e.type, dict(e.data), e.schema_version) for e in events],
+            context=context,
+            project_id=project_id,
+            after_position=len(self.events),
+        )
+        self.events.extend(stored)
         return stored
 
     async def load(

@@ -31,7 +31,7 @@ import orjson
 
 from app.kernel.clock import Clock, utc_now
 from app.kernel.domain import ConcurrencyError
-from app.kernel.eventstore import AppendContext, EventStore, NewEvent, StoredEvent
+from app.kernel.eventstore import AppendContext, EventStore, NewEvent, StoredEvent, records_for
 from app.kernel.idempotency import IdempotencyRecord, IdempotencyStore
 from app.kernel.uow import UnitOfWork
 
@@ -300,21 +300,14 @@ class PgEventStore(EventStore):
         self._prefetched.pop(stream_id, None)
         self.last_position = int(last)
         first = self.last_position - len(events)
-        return [
-            StoredEvent(
-                position=first + offset,
-                stream_id=stream_id,
-                version=expected_version + offset,
-                tenant_id=context.tenant_id,
-                project_id=project_id,
-                type=e.type,
-                schema_version=e.schema_version,
-                data=e.data,
-                metadata=metadata,
-                recorded_at=context.recorded_at,
-            )
-            for offset, e in enumerate(events, start=1)
-        ]
+        return records_for(
+            stream_id,
+            expected_version,
+            events,
+            context=context,
+            project_id=project_id,
+            after_position=first,
+        )
 
     async def load(
         self,

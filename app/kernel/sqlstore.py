@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.kernel.db import event as event_table
 from app.kernel.domain import ConcurrencyError
-from app.kernel.eventstore import AppendContext, EventStore, NewEvent, StoredEvent
+from app.kernel.eventstore import AppendContext, EventStore, NewEvent, StoredEvent, records_for
 
 # Formerly the pg_advisory_xact_lock key of appends ("CoSp" in ASCII); appends now lock the
 # `event_head` row instead. Kept for tools that still name it.
@@ -176,21 +176,14 @@ class SqlEventStore(EventStore):
             )
             or 0
         )
-        stored = [
-            StoredEvent(
-                position=head + offset,
-                stream_id=stream_id,
-                version=expected_version + offset,
-                tenant_id=context.tenant_id,
-                project_id=project_id,
-                type=e.type,
-                schema_version=e.schema_version,
-                data=e.data,
-                metadata=context.metadata(),
-                recorded_at=context.recorded_at,
-            )
-            for offset, e in enumerate(events, start=1)
-        ]
+        stored = records_for(
+            stream_id,
+            expected_version,
+            events,
+            context=context,
+            project_id=project_id,
+            after_position=head,
+        )
         try:
             await self._connection.execute(event_table.insert(), [_row(e) for e in stored])
         except IntegrityError:
@@ -233,21 +226,14 @@ class SqlEventStore(EventStore):
             ) from None
         self.last_position = int(last)
         first = self.last_position - len(events)
-        return [
-            StoredEvent(
-                position=first + offset,
-                stream_id=stream_id,
-                version=expected_version + offset,
-                tenant_id=context.tenant_id,
-                project_id=project_id,
-                type=e.type,
-                schema_version=e.schema_version,
-                data=e.data,
-                metadata=metadata,
-                recorded_at=context.recorded_at,
-            )
-            for offset, e in enumerate(events, start=1)
-        ]
+        return records_for(
+            stream_id,
+            expected_version,
+            events,
+            context=context,
+            project_id=project_id,
+            after_position=first,
+        )
 
     async def load(
         self,
