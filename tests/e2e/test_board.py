@@ -146,10 +146,17 @@ def test_a_move_by_one_member_appears_live_for_the_other_and_never_in_another_te
     for page in (page_a, page_b):
         expect(card(page, "Ignite")).to_be_visible()
 
-    if page_a.evaluate("window.collabspace.client.supports('presence')"):
-        for page in (page_a, page_b):
-            expect(page.locator("#presence")).to_contain_text("Ann")
-            expect(page.locator("#presence")).to_contain_text("Bob")
+    # The embedded gateway announces presence and ephemeral broadcasts: both must work.
+    assert page_a.evaluate("window.collabspace.client.supports('presence')")
+    for page in (page_a, page_b):
+        expect(page.locator("#presence")).to_contain_text("Ann")
+        expect(page.locator("#presence")).to_contain_text("Bob")
+
+    # Bob types in a task's edit dialog: Ann sees it on that card, live, nothing stored.
+    card(page_b, "Ignite").locator(".title").click()
+    page_b.locator("#task-edit-form input[name=title]").type(" now", delay=50)
+    expect(card(page_a, "Ignite").locator(".typing")).to_contain_text("is typing")
+    page_b.keyboard.press("Escape")
     shoot(page_b, "other-member")
 
     # Eve (another tenant) sees no project, received no event, and cannot open the board.

@@ -120,11 +120,13 @@ export class Api {
    * Everything the board shows: {project, tasks, activity, position}. Uses the read side's
    * board + dashboard + activity when they exist, else the aggregate and the tasks it knows.
    */
-  async boardState(projectId, knownTaskIds = []) {
+  async boardState(projectId, knownTaskIds = [], minPosition = null) {
+    // ?min_position=: the read models first catch up with what the stream already delivered.
+    const q = minPosition ? `?min_position=${minPosition}` : '';
     const [board, dash, feed] = await Promise.all([
-      this.get(`/projects/${projectId}/board`, { allow404: true }),
-      this.get(`/projects/${projectId}/dashboard`, { allow404: true }),
-      this.get(`/projects/${projectId}/activity`, { allow404: true }),
+      this.get(`/projects/${projectId}/board${q}`, { allow404: true }),
+      this.get(`/projects/${projectId}/dashboard${q}`, { allow404: true }),
+      this.get(`/projects/${projectId}/activity${q}`, { allow404: true }),
     ]);
     const aggregate = await this.project(projectId);
     const project = normProject({ ...aggregate, ...(dash?.project ?? {}), ...pickFigures(dash) });

@@ -131,7 +131,7 @@ async function refreshProjects() {
   }
   ctx.projects = new Map(list.items.map((p) => [p.id, p]));
   renderProjects();
-  if (!isAdmin()) for (const p of list.items) ctx.client?.subscribe(`project:${p.id}`, { onResync: ({ channel }) => refetch(channel) });
+  if (!isAdmin()) for (const p of list.items) ctx.client?.subscribe(`project:${p.id}`, { onResync: ({ channel, position }) => refetch(channel, position) });
   return list.position;
 }
 
@@ -169,7 +169,7 @@ async function openBoard(id) {
     location.hash = '#/';
     return;
   }
-  ctx.client.subscribe(board.channel, { since: position, onResync: ({ channel }) => refetch(channel) });
+  ctx.client.subscribe(board.channel, { since: position, onResync: ({ channel, position }) => refetch(channel, position) });
 }
 
 function closeBoard() {
@@ -181,8 +181,8 @@ function closeBoard() {
 }
 
 /** The resync callback: refetch what the channel feeds, answer the position it reflects. */
-async function refetch(channel) {
-  if (ctx.board && channel === ctx.board.channel) return ctx.board.load();
+async function refetch(channel, position = null) {
+  if (ctx.board && channel === ctx.board.channel) return ctx.board.load(position);
   return refreshProjects();
 }
 

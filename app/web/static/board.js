@@ -51,8 +51,8 @@ export class Board {
     this.editing = null;
   }
 
-  async load() {
-    const s = await this.ctx.api.boardState(this.id, knownTasks(this.id));
+  async load(minPosition = null) {
+    const s = await this.ctx.api.boardState(this.id, knownTasks(this.id), minPosition);
     this.project = s.project;
     this.tasks = new Map(s.tasks.map((t) => [t.id, t]));
     for (const t of s.tasks) rememberTask(this.id, t.id);

@@ -394,7 +394,9 @@ export class CollabClient extends Emitter {
     this.emit('resync', { channel: sub.channel, reason });
     let position = null;
     try {
-      const got = sub.onResync ? await sub.onResync({ channel: sub.channel, reason }) : null;
+      // `position`: what this channel has already delivered; a refetch must be at least as
+      // fresh (?min_position=), or the app would lose events the client will not resend.
+      const got = sub.onResync ? await sub.onResync({ channel: sub.channel, reason, position: sub.position }) : null;
       position = typeof got === 'number' ? got : got?.position ?? got?.as_of_position ?? null;
     } catch (err) {
       this.emit('error', err);
@@ -431,7 +433,8 @@ export class CollabClient extends Emitter {
    * @param {object} opts
    * @param {number} [opts.since] the position the app's REST state reflects (`as_of_position`).
    * @param {(ev) => void} [opts.onEvent] each new event, once, in position order.
-   * @param {({channel, reason}) => Promise<number|{position}>} [opts.onResync] refetch state;
+   * @param {({channel, reason, position}) => Promise<number|{position}>} [opts.onResync] refetch state
+   *   at least as fresh as `position` (the last one delivered on the channel, or null);
    *   resolve with the position it reflects. Called when events could not be replayed.
    * @returns {() => void} unsubscribe
    */
