@@ -7,6 +7,7 @@ on the same 2-core machine as the gateway nodes and Redis, so every script repor
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import re
 import resource
@@ -82,6 +83,12 @@ class Node:
                 stderr=subprocess.STDOUT,
             )
         self.port = 0
+        # A benchmark that dies of an exception still stops the nodes it started.
+        atexit.register(self.stop_if_running)
+
+    def stop_if_running(self) -> None:
+        if self.proc.poll() is None:
+            self.stop()
 
     async def ready(self) -> Node:
         # Logged at INFO; we run at WARNING, so probe the port through the log of uvicorn-less

@@ -238,59 +238,65 @@ async def storm(prefix: str, api: Api, node_b: Node, clients: int) -> None:
     # One user holds every connection here, so the per-user cap is lifted for the storm.
     lifted = {"AUTH_TIMEOUT_SECONDS": "30", "MAX_CONNECTIONS_PER_USER": "100000"}
     doomed = await gateway(prefix, api, **lifted)
-    target = await gateway(prefix, api, **lifted)
-    ticket = mint(owner["tenant_id"], owner["user_id"], role="owner", ttl=600)
-    conns = await asyncio.gather(*[Client.open(doomed.port, ticket) for _ in range(clients)])
-    await asyncio.gather(*[c.subscribe(channel) for c in conns])
-    stop = asyncio.Event()
-    latencies: list[float] = []
-    errors: list[int] = []
+    try:  # every node this test starts is killed, whatever fails
+        target = await gateway(prefix, api, **lifted)
+        try:
+            ticket = mint(owner["tenant_id"], owner["user_id"], role="owner", ttl=600)
+            opening = [Client.open(doomed.port, ticket) for _ in range(clients)]
+            conns = await asyncio.gather(*opening)
+            await asyncio.gather(*[c.subscribe(channel) for c in conns])
+            stop = asyncio.Event()
+            latencies: list[float] = []
+            errors: list[int] = []
 
-    async def probe() -> None:
-        while not stop.is_set():
-            t0 = time.perf_counter()
+            async def probe() -> None:
+                while not stop.is_set():
+                    t0 = time.perf_counter()
+                    try:
+                        await api.task(owner, project)
+                    except httpx.HTTPError:
+                        errors.append(1)  # an idle keep-alive closed under us: count it, go on
+                        continue
+                    latencies.append(time.perf_counter() - t0)
+                    await asyncio.sleep(0.02)
+
+            prober = asyncio.create_task(probe())
             try:
-                await api.task(owner, project)
-            except httpx.HTTPError:
-                errors.append(1)  # an idle keep-alive closed under us: count it, go on
-                continue
-            latencies.append(time.perf_counter() - t0)
-            await asyncio.sleep(0.02)
+                got = await asyncio.gather(*[c.events(channel, 3, timeout=30) for c in conns])
+                doomed.kill()
+                await asyncio.gather(*[c.closed() for c in conns])
+                latencies.clear()  # measure the storm itself
 
-    prober = asyncio.create_task(probe())
-    try:
-        got = await asyncio.gather(*[c.events(channel, 3, timeout=30) for c in conns])
-        doomed.kill()
-        await asyncio.gather(*[c.closed() for c in conns])
-        latencies.clear()  # measure the storm itself
+                async def back(i: int) -> Client:
+                    c = await Client.open(target.port, ticket)
+                    await c.send({"type": "subscribe", "id": 1, "channel": channel,
+                                  "since": got[i][-1]["position"]})
+                    ack = await c.reply(timeout=120)
+                    assert ack.get("recovered") is True, ack
+                    return c
 
-        async def back(i: int) -> Client:
-            c = await Client.open(target.port, ticket)
-            await c.send({"type": "subscribe", "id": 1, "channel": channel,
-                          "since": got[i][-1]["position"]})
-            ack = await c.reply(timeout=120)
-            assert ack.get("recovered") is True, ack
-            return c
-
-        again = await asyncio.gather(*[back(i) for i in range(clients)])
-        await asyncio.sleep(0.5)
+                again = await asyncio.gather(*[back(i) for i in range(clients)])
+                await asyncio.sleep(0.5)
+            finally:
+                stop.set()
+                await prober
+                doomed.kill()
+                os.environ.get("KEEP_STORM_LOG") and print(target.log.read_text()[-3000:])
+            store = await api.channel_positions(project)
+            rest = await asyncio.gather(*[collect_until(c, channel, store[-1], timeout=60)
+                                          for c in again])
+            for i in range(clients):
+                seq = _positions(got[i] + rest[i])
+                assert seq == [p for p in store if p >= seq[0]], f"client {i}"
+            latencies.sort()
+            p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else 0.0
+            fetches = await target.metric("collabspace_gateway_backfill_fetches_total")
+            print(f"\nstorm clients={clients} api_requests={len(latencies)} "
+                  f"p50={latencies[len(latencies) // 2] * 1000:.1f}ms p99={p99 * 1000:.1f}ms "
+                  f"api_errors={len(errors)} backfill_reads={fetches:.0f}")
+            for c in again:
+                await c.close()
+        finally:
+            target.kill()
     finally:
-        stop.set()
-        await prober
         doomed.kill()
-        os.environ.get("KEEP_STORM_LOG") and print(target.log.read_text()[-3000:])
-    store = await api.channel_positions(project)
-    rest = await asyncio.gather(*[collect_until(c, channel, store[-1], timeout=60)
-                                  for c in again])
-    for i in range(clients):
-        seq = _positions(got[i] + rest[i])
-        assert seq == [p for p in store if p >= seq[0]], f"client {i}"
-    latencies.sort()
-    p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else 0.0
-    fetches = await target.metric("collabspace_gateway_backfill_fetches_total")
-    print(f"\nstorm clients={clients} api_requests={len(latencies)} "
-          f"p50={latencies[len(latencies) // 2] * 1000:.1f}ms p99={p99 * 1000:.1f}ms "
-          f"api_errors={len(errors)} backfill_reads={fetches:.0f}")
-    for c in again:
-        await c.close()
-    target.kill()
