@@ -185,12 +185,36 @@ async def _on_database_down(request: Request, exc: Exception) -> Response:
     )
 
 
+def _is_database_outage(exc: BaseException) -> bool:
+    """A lost or refused database connection, however the driver or SQLAlchemy wrapped it.
+
+    pg_terminate_backend, a restart or a network cut surface as asyncpg errors, as SQLAlchemy
+    DBAPIErrors around them (not always marked as disconnects), or as an error raised while
+    handling one. SQLSTATE classes 08 (connection), 57P (operator intervention) and 53300 (too
+    many connections) mean the same: the database is unavailable, a 503 and not a bug.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (*CONNECTION_ERRORS, OSError, OperationalError)):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(("08", "57P", "53300")):
+            return True
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend([getattr(current, "orig", None), current.__cause__, current.__context__])
+    return False
+
+
 async def _on_driver_error(request: Request, exc: Exception) -> Response:
-    # asyncpg reports a connection killed mid-query ("connection was closed in the middle of
-    # operation") as a plain DBAPIError, not an OperationalError; SQLAlchemy marks it as a
-    # disconnect. That is the database being unavailable (503), not a bug (500).
-    assert isinstance(exc, DBAPIError)
-    if exc.connection_invalidated:
+    if _is_database_outage(exc):
         return await _on_database_down(request, exc)
     return await _on_unexpected(request, exc)
 
@@ -201,6 +225,8 @@ async def _on_client_disconnect(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    if _is_database_outage(exc):
+        return await _on_database_down(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(500, "internal_error", "an unexpected error occurred")
 

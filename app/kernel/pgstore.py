@@ -91,6 +91,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # "another operation is in progress": a session left mid-protocol by a killed backend or
+    # a cancelled request; unusable, so it is dropped, and the request is a 503, not a bug.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
@@ -159,6 +162,10 @@ class PgPool:
         connection = await self.acquire()
         try:
             yield connection
+        except BaseException:
+            # Failed or cancelled mid-statement: the session may be mid-protocol; drop it.
+            connection.terminate()
+            raise
         finally:
             await self.release(connection)
 
@@ -252,6 +259,9 @@ class PgUnitOfWork(UnitOfWork):
                         # which rolls back, rather than hide the original error.
                         self.connection.terminate()
         finally:
+            if isinstance(exc, CONNECTION_ERRORS):
+                # A broken session must not go back to the pool for the next request.
+                self.connection.terminate()
             try:
                 await self._pool.release(self.connection)
             except Exception:
