@@ -213,18 +213,13 @@ def _is_database_outage(exc: BaseException) -> bool:
     return False
 
 
-async def _on_driver_error(request: Request, exc: Exception) -> Response:
-    if _is_database_outage(exc):
-        return await _on_database_down(request, exc)
-    return await _on_unexpected(request, exc)
-
-
 async def _on_client_disconnect(request: Request, exc: Exception) -> Response:
     # The client went away while we read its body: nobody is left to answer, nothing to log.
     return Response(status_code=499)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    # One classifier for every shape a database outage takes (see _is_database_outage).
     if _is_database_outage(exc):
         return await _on_database_down(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -281,11 +276,7 @@ def create_app(
             HttpProblem: _on_http_problem,
             DomainError: _on_domain_error,
             HTTPException: _on_http_exception,
-            OperationalError: _on_database_down,
-            DBAPIError: _on_driver_error,
             ClientDisconnect: _on_client_disconnect,
-            OSError: _on_database_down,
-            **dict.fromkeys(CONNECTION_ERRORS, _on_database_down),
             Exception: _on_unexpected,
         },
     )
