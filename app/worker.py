@@ -1,50 +1,57 @@
-"""`python -m app.worker`: the relay as its own process (Procfile `worker`).
+"""`python -m app.worker`: the relay and the projection runner as their own process.
 
-Reads Settings from the environment once, publishes to REDIS_URL, and stops cleanly on SIGTERM
-or SIGINT (releasing the leadership, so a standby takes over at once). Run several for a hot
-standby; exactly one publishes at a time.
+Procfile `relay`. Reads Settings from the environment once. The relay (RUN_RELAY, on by
+default) publishes to REDIS_URL; the projection runner (RUN_PROJECTIONS, on by default) keeps
+the read models. Either may be switched off, and the API's own copies switched off with the
+same flags, so the API process serves requests only (docs/scaling.md). Stops cleanly on SIGTERM
+or SIGINT, releasing its leaderships so a standby takes over at once. Run several for a hot
+standby: exactly one relay publishes and one runner applies each projection at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
 
-from app.kernel.broker import RedisPublisher
 from app.kernel.db import make_engine
-from app.kernel.relay import Relay
+from app.kernel.signals import CommitSignal
+from app.runtime import running
 from app.settings import Settings, SettingsError
 
 log = logging.getLogger("app.worker")
 
 
-def check(settings: Settings) -> str:
-    """The Redis URL, refusing configurations where a separate relay process is pointless."""
+def check(settings: Settings) -> Settings:
+    """The worker's settings, refusing configurations where a separate process is pointless."""
     if not settings.is_postgres:
-        raise SettingsError("the standalone relay needs DATABASE_URL to point at PostgreSQL")
-    if not settings.redis_url:
+        raise SettingsError("the worker needs DATABASE_URL to point at PostgreSQL")
+    if settings.run_relay and not settings.redis_url:
         # An in-memory broker in its own process would reach no gateway.
-        raise SettingsError("the standalone relay needs REDIS_URL")
-    return settings.redis_url
+        raise SettingsError("the standalone relay needs REDIS_URL (or RUN_RELAY=0)")
+    if not settings.run_relay and not settings.run_projections:
+        raise SettingsError("RUN_RELAY=0 and RUN_PROJECTIONS=0 leave the worker nothing to do")
+    # A worker serves no browser: never an embedded gateway.
+    return dataclasses.replace(settings, embedded_gateway=False)
 
 
 async def main(settings: Settings) -> None:
-    redis_url = check(settings)
+    settings = check(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    engine = make_engine(settings.database_url, pool_size=2)
-    publisher = RedisPublisher(redis_url)
-    relay = Relay(engine, publisher, prefix=settings.channel_prefix)
+    # The relay's leader lock and reads, and one session per leading projector.
+    engine = make_engine(settings.database_url, pool_size=6)
     try:
-        await relay.run(stop)
+        async with running(settings, engine, CommitSignal()) as runtime:
+            await stop.wait()
     finally:
-        await publisher.close()
         await engine.dispose()
-    log.info("relay stopped at position %d", relay.metrics.checkpoint)
+    if runtime.relay is not None:
+        log.info("relay stopped at position %d", runtime.relay.metrics.checkpoint)
 
 
 def run() -> int:
@@ -52,12 +59,11 @@ def run() -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        settings = Settings.from_env()
-        check(settings)
+        check(Settings.from_env())
     except SettingsError as exc:
         print(f"collabspace worker: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(main(settings))
+    asyncio.run(main(Settings.from_env()))
     return 0
 
 

@@ -5,6 +5,7 @@ creates projects and tasks, then has each client move and edit its own tasks for
 and prints commands/s and p50/p99 latency. The database is dropped at the end.
 
     .venv/bin/python benchmarks/write_mutations.py [--workers 2] [--duration 20] [--clients 32]
+        [--client lean|httpx]
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from typing import Any
 import asyncpg
 import httpx
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lean_http import LeanClient  # noqa: E402
+
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 NEXT_STATUS = {"todo": "in_progress", "in_progress": "done", "done": "todo"}
 
@@ -84,7 +89,8 @@ def postgres_cpu_seconds() -> float:
 
 
 @contextlib.contextmanager
-def server(dsn: str, port: int, workers: int, pool: int) -> Iterator[int]:
+def server(dsn: str, port: int, args: argparse.Namespace, pool: int) -> Iterator[list[int]]:
+    """The API (and, with `--topology split`, the worker); yields their process ids."""
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
@@ -92,7 +98,9 @@ def server(dsn: str, port: int, workers: int, pool: int) -> Iterator[int]:
         "APP_DATABASE_URL": dsn.replace("://postgres@", "://collabspace_app@", 1),
         "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
         "PROJECT_LIMIT": "1000",
-        # No browser here: without REDIS_URL the embedded gateway would forbid --workers 2.
+        # The relay publishes every event to the real Redis, under a prefix of its own.
+        "REDIS_URL": REDIS_URL,
+        "CHANNEL_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
         "EMBEDDED_GATEWAY": "0",
         # Enough pooled connections for every client: overflow connections are closed on
         # check-in, and reconnecting under load costs more than the mutation itself.
@@ -100,16 +108,42 @@ def server(dsn: str, port: int, workers: int, pool: int) -> Iterator[int]:
     }
     collabspace = os.path.join(os.path.dirname(sys.executable), "collabspace")
     subprocess.run([collabspace, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-    command = [collabspace, "serve", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, env=env)
+    api_env = dict(env)
+    processes = []
+    if args.topology == "split":
+        # The API serves requests only; the worker keeps the read models and runs the relay.
+        api_env.update(RUN_PROJECTIONS="0", RUN_RELAY="0")
+        processes.append(subprocess.Popen([sys.executable, "-m", "app.worker"], env=env))
+    command = [collabspace, "serve", "--port", str(port), "--workers", str(args.workers)]
+    processes.insert(0, subprocess.Popen(command, env=api_env))
     try:
-        yield process.pid
+        yield [p.pid for p in processes]
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+async def caught_up(dsn: str, limit: float = 120.0) -> tuple[int, float]:
+    """Wait until every read model has applied every event; (events behind at the call, s)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        head = await connection.fetchval("SELECT position FROM event_head")
+        started = time.perf_counter()
+        behind = None
+        while time.perf_counter() - started < limit:
+            low = await connection.fetchval("SELECT min(position) FROM projection_checkpoint")
+            behind = head - (low or 0) if behind is None else behind
+            if low is not None and low >= head:
+                return behind, time.perf_counter() - started
+            await asyncio.sleep(0.01)
+        raise RuntimeError(f"the read models did not catch up within {limit:.0f} s")
+    finally:
+        await connection.close()
 
 
 async def wait_ready(base: str) -> None:
@@ -152,13 +186,37 @@ async def setup(base: str, clients: int, tasks_per_client: int) -> tuple[dict[st
     return headers, owned
 
 
+class HttpxSession:
+    """The same calls through httpx (`--client httpx`), for comparison with the lean client."""
+
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        self._client = httpx.AsyncClient(base_url=base, headers=headers, timeout=30)
+
+    async def __aenter__(self) -> HttpxSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+
+    async def request(self, method: str, path: str, json: Any = None) -> tuple[int, bytes]:
+        response = await self._client.request(method, path, json=json)
+        return response.status_code, response.content
+
+
+def session(kind: str, base: str, headers: dict[str, str]) -> LeanClient | HttpxSession:
+    if kind == "httpx":
+        return HttpxSession(base, headers)
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    return LeanClient(host, int(port), headers)
+
+
 async def drive(
-    base: str, headers: dict[str, str], tasks: list[dict[str, Any]], until: float
+    kind: str, base: str, headers: dict[str, str], tasks: list[dict[str, Any]], until: float
 ) -> tuple[list[float], int]:
     """Move and edit this client's own tasks until the deadline; latencies in ms, errors."""
     latencies: list[float] = []
     errors = 0
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+    async with session(kind, base, headers) as client:
         i = 0
         while time.perf_counter() < until:
             task = tasks[i % len(tasks)]
@@ -166,16 +224,18 @@ async def drive(
             started = time.perf_counter()
             if i % 2:
                 target = NEXT_STATUS[task["status"]]
-                response = await client.post(f"/tasks/{task['id']}/move", json={"status": target})
-                if response.status_code == 200:
+                status, _ = await client.request(
+                    "POST", f"/tasks/{task['id']}/move", {"status": target}
+                )
+                if status == 200:
                     task["status"] = target
             else:
                 task["edits"] += 1
-                response = await client.patch(
-                    f"/tasks/{task['id']}", json={"title": f"Edited {task['edits']}"}
+                status, _ = await client.request(
+                    "PATCH", f"/tasks/{task['id']}", {"title": f"Edited {task['edits']}"}
                 )
             latencies.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200:
+            if status != 200:
                 errors += 1
     return latencies, errors
 
@@ -184,24 +244,33 @@ async def run(args: argparse.Namespace) -> None:
     async with database() as dsn:
         port = free_port() if args.port == 0 else args.port
         pool = args.pool or -(-args.clients // args.workers)
-        with server(dsn, port, args.workers, pool) as pid:
+        with server(dsn, port, args, pool) as pids:
             base = f"http://127.0.0.1:{port}"
             await wait_ready(base)
             headers, owned = await setup(base, args.clients, args.tasks)
             warmup = time.perf_counter() + args.warmup
-            await asyncio.gather(*(drive(base, headers, t, warmup) for t in owned))
-            cpu_before, pg_before = cpu_seconds(pid), postgres_cpu_seconds()
+            await asyncio.gather(*(drive(args.client, base, headers, t, warmup) for t in owned))
+            # Start from read models that are up to date, and count their catch-up at the end:
+            # the projections' work is part of what every mutation costs.
+            await caught_up(dsn)
+            cpu_before, pg_before = sum(map(cpu_seconds, pids)), postgres_cpu_seconds()
+            client_before = time.process_time()
             started = time.perf_counter()
             until = started + args.duration
-            results = await asyncio.gather(*(drive(base, headers, t, until) for t in owned))
+            results = await asyncio.gather(
+                *(drive(args.client, base, headers, t, until) for t in owned)
+            )
             elapsed = time.perf_counter() - started
-            server_cpu = cpu_seconds(pid) - cpu_before
+            client_cpu = time.process_time() - client_before
+            behind, catch_up = await caught_up(dsn)
+            server_cpu = sum(map(cpu_seconds, pids)) - cpu_before
             pg_cpu = postgres_cpu_seconds() - pg_before
     load = os.getloadavg()[0]
     latencies = sorted(ms for lat, _ in results for ms in lat)
     errors = sum(e for _, e in results)
     q = statistics.quantiles(latencies, n=100)
     print(
+        f"topology={args.topology} "
         f"workers={args.workers} clients={args.clients} pool={args.pool or 'auto'} "
         f"duration={elapsed:.1f}s "
         f"mutations={len(latencies)} errors={errors}"
@@ -215,7 +284,13 @@ async def run(args: argparse.Namespace) -> None:
     # includes other sessions' work on the same cluster, so it is an upper bound.
     print(
         f"server CPU {1000 * server_cpu / len(latencies):.2f} ms/mutation, "
-        f"postgres CPU <= {1000 * pg_cpu / len(latencies):.2f} ms/mutation"
+        f"postgres CPU <= {1000 * pg_cpu / len(latencies):.2f} ms/mutation, "
+        f"client ({args.client}) CPU {1000 * client_cpu / len(latencies):.2f} ms/mutation"
+    )
+    print(
+        f"read models {behind} events behind when the load stopped, caught up {catch_up:.2f} s "
+        f"later: sustained {len(latencies) / (elapsed + catch_up):.0f} mutations/s with the "
+        f"read models kept (CPU figures include the catch-up)"
     )
 
 
@@ -227,6 +302,18 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds not measured")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--topology",
+        choices=("monolith", "split"),
+        default="monolith",
+        help="projections and relay in the API process (default) or in `python -m app.worker`",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("lean", "httpx"),
+        default="lean",
+        help="load generator: the lean HTTP/1.1 client (default) or httpx",
+    )
     parser.add_argument(
         "--pool", type=int, default=0, help="DB_POOL_SIZE (default: per worker share of clients)"
     )

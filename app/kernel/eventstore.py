@@ -96,7 +96,12 @@ class EventStore(abc.ABC):
         context: AppendContext,
         project_id: str | None = None,
     ) -> list[StoredEvent]:
-        """Append after `expected_version`, or raise ConcurrencyError if the stream moved on."""
+        """Append after `expected_version`, or raise ConcurrencyError if the stream moved on.
+
+        The records' versions are final. Their positions may be assigned only when the unit of
+        work commits (the asyncpg adapter writes at commit, and may raise ConcurrencyError
+        there); the committed position is then the unit of work's `position`.
+        """
 
     @abc.abstractmethod
     async def load(

@@ -116,4 +116,7 @@ class MessageBus:
                     IdempotencyRecord(idempotency.request_hash, idempotency.status, body),
                     uow.clock(),
                 )
+        if uow.position:
+            # The position the commit wrote: a unit of work may only learn it at commit.
+            body["position"] = uow.position
         return None, body

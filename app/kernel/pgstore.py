@@ -2,29 +2,38 @@
 asyncpg connections, with hand-written SQL.
 
 Same ports as the SQLAlchemy adapters (`UnitOfWork`, `EventStore`, `IdempotencyStore`), which
-remain the path for the embedded SQLite default. Per command it costs four round trips:
+remain the path for the embedded SQLite default. A typical command costs two round trips and
+holds no lock across the network:
 
-1. `BEGIN; SELECT set_config('app.tenant_id', ...)` (one simple-protocol message),
-2. load the aggregate's stream, together with the stream of the project it belongs to (the
-   handler checks project access next; that load is then answered from memory),
-3. allocate positions, insert the events and queue the NOTIFY: one statement (see _APPEND),
-4. COMMIT.
+1. load the aggregate's stream, together with the stream of the project it belongs to (the
+   handler checks project access next; that load is then answered from memory). Reads run
+   outside any transaction, under row-level security for the tenant the session is bound to
+   (a session-level `app.tenant_id`, set only when the pooled session served another tenant);
+2. at commit, allocate positions, insert every event the command wrote (and its
+   Idempotency-Key response), and queue the NOTIFY: one statement (see _APPEND), which is its
+   own transaction.
 
 Positions are allocated by `UPDATE event_head SET position = position + n`: its row lock
-serialises appends until COMMIT and the update re-reads the latest committed head, so commit
-order equals position order and positions have no holes (DESIGN.md, "Global position is the
-spine"). The SQLAlchemy PostgreSQL path allocates from the same row.
+serialises appends until the statement's commit and the update re-reads the latest committed
+head, so commit order equals position order and positions have no holes (DESIGN.md, "Global
+position is the spine"). Because that statement commits by itself, the lock is held for the
+statement and its WAL flush only, never across a round trip to this process, whose event loop
+may be busy with other requests. The SQLAlchemy PostgreSQL path allocates from the same row.
+
+Commands that also write other tables (the user directory: sign-up, invitations, user changes)
+open a real transaction at their first such write; their appends then run inside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import asyncpg  # type: ignore[import-untyped]
 import orjson
@@ -57,21 +66,42 @@ WHERE stream_id = (
 ORDER BY 2, 3
 """
 
-_APPEND = f"""
+# Every event a unit of work wrote, across its streams, in one statement; $1..$9 are arrays with
+# one element per event. Run on its own it is its own transaction (see the module docstring).
+_WRITTEN = """
 WITH head AS (
-    UPDATE event_head SET position = position + $9 WHERE id = 1 RETURNING position - $9 AS p
+    UPDATE event_head SET position = position + cardinality($2::text[]) WHERE id = 1
+    RETURNING position - cardinality($2::text[]) AS p
 ),
 written AS (
     INSERT INTO event (position, stream_id, version, tenant_id, project_id, type,
                        schema_version, data, metadata, recorded_at)
-    SELECT head.p + e.n, $1, $2 + e.n, $3::uuid, $4::uuid, e.type, e.schema_version,
-           e.data::jsonb, $5::jsonb, $6
-    FROM head, unnest($7::text[], $8::int2[], $10::text[])
-        WITH ORDINALITY AS e(type, schema_version, data, n)
+    SELECT head.p + e.n, e.stream_id, e.version, $1::uuid, e.project_id::uuid, e.type,
+           e.schema_version, e.data::jsonb, e.metadata::jsonb, e.recorded_at
+    FROM head, unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::int2[], $7::text[],
+                      $8::text[], $9::timestamptz[])
+        WITH ORDINALITY AS e(stream_id, version, project_id, type, schema_version, data,
+                             metadata, recorded_at, n)
     RETURNING position
-)
-SELECT max(position), pg_notify('{NOTIFY_CHANNEL}', max(position)::text) FROM written
+),
+last AS (SELECT max(position) AS position FROM written)
 """
+_NOTIFY = f"SELECT position, pg_notify('{NOTIFY_CHANNEL}', position::text) FROM last"
+_APPEND = _WRITTEN + _NOTIFY
+# The same, also storing the Idempotency-Key's response, whose "position" only this statement
+# knows: it is stamped into the stored body here.
+_APPEND_WITH_KEY = (
+    _WRITTEN
+    + """, kept AS (
+    INSERT INTO idempotency_key (tenant_id, user_id, key, request_hash, status, body, created_at)
+    SELECT $1::uuid, $10::uuid, $11, $12, $13,
+           jsonb_set($14::jsonb, '{position}', to_jsonb(last.position)), $15
+    FROM last
+)
+"""
+    + _NOTIFY
+)
+_SET_TENANT = "SELECT set_config('app.tenant_id', $1, false)"
 
 _READ_AFTER = f"SELECT {_COLUMNS} FROM event WHERE position > $1 ORDER BY position LIMIT $2"
 
@@ -95,6 +125,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     # a cancelled request; unusable, so it is dropped, and the request is a 503, not a bug.
     asyncpg.exceptions.InternalClientError,
 )
+
+# A session that failed this way, or was interrupted mid-statement, never goes back to the pool.
+_BROKEN = (*CONNECTION_ERRORS, asyncio.CancelledError)
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -120,11 +153,29 @@ def _stored(row: asyncpg.Record) -> StoredEvent:
     )
 
 
+class TenantSession(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled session that remembers which tenant its session-level `app.tenant_id` names.
+
+    Binding costs a round trip only when the session last served another tenant. The memory
+    is cleared whenever it may be wrong: a rolled-back transaction reverts a setting made in it.
+    """
+
+    __slots__ = ("_tenant",)
+
+    def bound_tenant(self) -> str | None:
+        return getattr(self, "_tenant", None)
+
+    def remember_tenant(self, tenant: str | None) -> None:
+        self._tenant = tenant
+
+
 async def _reset(connection: asyncpg.Connection) -> None:
     # asyncpg's default reset costs a round trip per release (RESET ALL, UNLISTEN, ...). These
-    # connections never LISTEN, never hold session locks and never set session state: every
-    # setting is transaction-local, so ending the transaction is the whole reset.
+    # sessions never LISTEN and never hold session locks; their one session setting, the
+    # tenant, is re-bound by every unit of work before its first statement (`ready`), so
+    # ending a leftover transaction is the whole reset.
     if connection.is_in_transaction():
+        connection.remember_tenant(None)
         await connection.execute("ROLLBACK")
 
 
@@ -146,6 +197,7 @@ class PgPool:
                         min_size=1,
                         max_size=self._size,
                         reset=_reset,
+                        connection_class=TenantSession,
                         # No JIT for these small statements: it only costs planning time.
                         server_settings={"jit": "off", "TimeZone": "UTC"},
                     )
@@ -180,12 +232,29 @@ class PgPool:
 
 
 def _uuid_literal(value: str) -> str:
-    # Only ever a canonical UUID goes into the simple-protocol BEGIN message.
+    # Tenants are bound by their canonical UUID text, as the row policies compare it.
     return str(uuid.UUID(value))
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _PendingKey:
+    """An Idempotency-Key response to store with the events, in the same statement."""
+
+    tenant_id: str
+    user_id: str
+    key: str
+    record: IdempotencyRecord
+    at: datetime
+
+
 class PgUnitOfWork(UnitOfWork):
-    """One transaction on one pooled asyncpg connection, begun with the first statement."""
+    """One command's reads and writes on one pooled asyncpg session.
+
+    Reads run as they come, outside a transaction. Appends wait for the exit and are then
+    written, with the Idempotency-Key response, by one self-committing statement. A write to
+    another table (`begin`) opens a real transaction instead, holding any waiting appends and
+    every later one, committed at the exit.
+    """
 
     connection: asyncpg.Connection
 
@@ -204,40 +273,42 @@ class PgUnitOfWork(UnitOfWork):
 
     async def __aenter__(self) -> Self:
         self.connection = await self._pool.acquire()
-        self._begun = False
+        self._in_transaction = False
         self._bound: str | None = None
         self._store = PgEventStore(self)
         self.events = self._store
         self.idempotency = PgIdempotencyStore(self)
+        self.pending_key: _PendingKey | None = None
         self.position = 0
         return self
 
     async def ready(self, tenant_id: str | None = None) -> asyncpg.Connection:
-        """The connection, inside the transaction, with the tenant setting for row security.
+        """The session, bound to the tenant for row security.
 
         The tenant is the caller's (`meta.tenant_id` or the factory's), else the first one a
-        write names (sign-up creates its tenant). A unit of work serves exactly one tenant.
+        write names (sign-up creates its tenant); until one is known the session is bound to
+        no tenant, and row security shows nothing. A unit of work serves exactly one tenant.
         """
         # The caller's tenant binds first; a tenant named by a write must then be the same.
         wanted = self.tenant_id or self.meta.tenant_id or tenant_id
-        if not self._begun:
-            if wanted is None:
-                # Explicitly no tenant: row security then shows nothing, whatever the session.
-                await self.connection.execute("BEGIN; SELECT set_config('app.tenant_id', '', true)")
-            else:
-                await self.connection.execute(
-                    f"BEGIN; SELECT set_config('app.tenant_id', '{_uuid_literal(wanted)}', true)"
-                )
-                self._bound = wanted
-            self._begun = True
-        if wanted is not None and self._bound is None:
-            await self.connection.execute(
-                "SELECT set_config('app.tenant_id', $1, true)", _uuid_literal(wanted)
-            )
-            self._bound = wanted
-        if tenant_id is not None and self._bound is not None and tenant_id != self._bound:
+        if self._bound is None or (wanted is not None and self._bound == ""):
+            target = "" if wanted is None else _uuid_literal(wanted)
+            if self.connection.bound_tenant() != target:
+                await self.connection.execute(_SET_TENANT, target)
+                self.connection.remember_tenant(target)
+            self._bound = target
+        if tenant_id is not None and self._bound and tenant_id != self._bound:
             raise PermissionError("a unit of work writes for one tenant only")
         return self.connection
+
+    async def begin(self, tenant_id: str | None = None) -> asyncpg.Connection:
+        """The session inside this unit of work's transaction, for writes to other tables."""
+        connection = await self.ready(tenant_id)
+        if not self._in_transaction:
+            await connection.execute("BEGIN")
+            self._in_transaction = True
+            await self._store.write_pending(connection)
+        return connection
 
     async def __aexit__(
         self,
@@ -246,21 +317,30 @@ class PgUnitOfWork(UnitOfWork):
         tb: TracebackType | None,
     ) -> None:
         try:
-            if self._begun:
-                if exc_type is None:
-                    written = self._store.last_position
+            if exc_type is None:
+                if self._in_transaction:
+                    if self.pending_key is not None:
+                        await self.idempotency.write(self.connection, self.pending_key)
                     await self.connection.execute("COMMIT")
-                    self.position = written
-                elif not self.connection.is_closed():
-                    try:
-                        await self.connection.execute("ROLLBACK")
-                    except Exception:
-                        # Mid-statement (a cancelled request) or broken: drop the session,
-                        # which rolls back, rather than hide the original error.
-                        self.connection.terminate()
+                else:
+                    await self._store.write_pending(self.connection, self.pending_key)
+                self.position = self._store.last_position
+            elif self._in_transaction and not self.connection.is_closed():
+                # A setting made inside the transaction reverts with it.
+                self.connection.remember_tenant(None)
+                try:
+                    await self.connection.execute("ROLLBACK")
+                except Exception:
+                    # Mid-statement (a cancelled request) or broken: drop the session,
+                    # which rolls back, rather than hide the original error.
+                    self.connection.terminate()
+        except BaseException as failure:
+            if isinstance(failure, _BROKEN):
+                self.connection.terminate()
+            raise
         finally:
-            if isinstance(exc, CONNECTION_ERRORS):
-                # A broken session must not go back to the pool for the next request.
+            if isinstance(exc, _BROKEN):
+                # A broken (or interrupted) session must not go back to the pool.
                 self.connection.terminate()
             try:
                 await self._pool.release(self.connection)
@@ -270,10 +350,20 @@ class PgUnitOfWork(UnitOfWork):
             self._on_commit(self.position)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _PendingAppend:
+    stream_id: str
+    expected_version: int
+    events: list[NewEvent]
+    context: AppendContext
+    project_id: str | None
+
+
 class PgEventStore(EventStore):
     def __init__(self, uow: PgUnitOfWork) -> None:
         self._uow = uow
         self._prefetched: dict[str, list[StoredEvent]] = {}
+        self._pending: list[_PendingAppend] = []
         self.last_position = 0
 
     async def append(
@@ -285,31 +375,21 @@ class PgEventStore(EventStore):
         context: AppendContext,
         project_id: str | None = None,
     ) -> list[StoredEvent]:
+        """Queue the events (written at commit, see PgUnitOfWork), or write them now inside the
+        unit of work's transaction. Queued records carry position 0 until then: the committed
+        position is the unit of work's `position`."""
         if not events:
             return []
-        connection = await self._uow.ready(context.tenant_id)
-        metadata = context.metadata()
-        try:
-            last = await connection.fetchval(
-                _APPEND,
-                stream_id,
-                expected_version,
-                context.tenant_id,
-                project_id,
-                orjson.dumps(metadata).decode(),
-                context.recorded_at,
-                [e.type for e in events],
-                [e.schema_version for e in events],
-                len(events),
-                [orjson.dumps(e.data).decode() for e in events],
-            )
-        except asyncpg.UniqueViolationError:
-            raise ConcurrencyError(
-                f"{stream_id} moved past version {expected_version}", stream_id=stream_id
-            ) from None
+        await self._uow.ready(context.tenant_id)
+        self._pending.append(
+            _PendingAppend(stream_id, expected_version, events, context, project_id)
+        )
         self._prefetched.pop(stream_id, None)
-        self.last_position = int(last)
-        first = self.last_position - len(events)
+        if self._uow._in_transaction:
+            await self.write_pending(self._uow.connection)
+            first = self.last_position - len(events)
+        else:
+            first = -len(events)
         return records_for(
             stream_id,
             expected_version,
@@ -318,6 +398,55 @@ class PgEventStore(EventStore):
             project_id=project_id,
             after_position=first,
         )
+
+    async def write_pending(
+        self, connection: asyncpg.Connection, key: _PendingKey | None = None
+    ) -> None:
+        """Write the queued appends (and the key's response) in one statement."""
+        if not self._pending:
+            if key is not None:
+                await self._uow.idempotency.write(connection, key)
+            return
+        pending, self._pending = self._pending, []
+        columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
+        streams, versions, projects, types, schemas, datas, metas, times = columns
+        tenant = pending[0].context.tenant_id
+        for append in pending:
+            metadata = orjson.dumps(append.context.metadata()).decode()
+            for n, event in enumerate(append.events, start=1):
+                streams.append(append.stream_id)
+                versions.append(append.expected_version + n)
+                projects.append(append.project_id)
+                types.append(event.type)
+                schemas.append(event.schema_version)
+                datas.append(orjson.dumps(event.data).decode())
+                metas.append(metadata)
+                times.append(append.context.recorded_at)
+        try:
+            if key is None:
+                row = await connection.fetchrow(_APPEND, tenant, *columns)
+            else:
+                if key.tenant_id != tenant:
+                    raise PermissionError("a unit of work writes for one tenant only")
+                row = await connection.fetchrow(
+                    _APPEND_WITH_KEY,
+                    tenant,
+                    *columns,
+                    key.user_id,
+                    key.key,
+                    key.record.request_hash,
+                    key.record.status,
+                    orjson.dumps(key.record.body).decode(),
+                    key.at,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "pk_idempotency_key":
+                raise ConcurrencyError("idempotency key used concurrently") from None
+            raise ConcurrencyError(
+                "a stream moved past its expected version",
+                stream_id=",".join(sorted({a.stream_id for a in pending})),
+            ) from None
+        self.last_position = int(row[0])
 
     async def load(
         self,
@@ -364,20 +493,26 @@ class PgIdempotencyStore(IdempotencyStore):
     async def put(
         self, tenant_id: str, user_id: str, key: str, record: IdempotencyRecord, at: datetime
     ) -> None:
-        connection = await self._uow.ready(tenant_id)
+        """Kept for the commit: stored with the events, in the statement that writes them."""
+        await self._uow.ready(tenant_id)
+        self._uow.pending_key = _PendingKey(tenant_id, user_id, key, record, at)
+
+    async def write(self, connection: asyncpg.Connection, key: _PendingKey) -> None:
+        """Store a response on its own (a command that wrote no event, or inside the
+        transaction, where the response already carries its position)."""
         try:
             await connection.execute(
                 _IDEMPOTENCY_PUT,
-                tenant_id,
-                user_id,
-                key,
-                record.request_hash,
-                record.status,
-                orjson.dumps(record.body).decode(),
-                at,
+                key.tenant_id,
+                key.user_id,
+                key.key,
+                key.record.request_hash,
+                key.record.status,
+                orjson.dumps(key.record.body).decode(),
+                key.at,
             )
         except asyncpg.UniqueViolationError:
-            raise ConcurrencyError("idempotency key used concurrently", key=key) from None
+            raise ConcurrencyError("idempotency key used concurrently", key=key.key) from None
 
 
 def pg_uow_factory(

@@ -130,7 +130,7 @@ class PgDirectory(Directory):
         self._uow = uow
 
     async def add(self, entry: DirectoryEntry) -> None:
-        connection = await self._uow.ready(entry.tenant_id)
+        connection = await self._uow.begin(entry.tenant_id)
         try:
             await connection.execute(
                 "INSERT INTO tenant_user (user_id, tenant_id, email, name, role, active,"
@@ -156,7 +156,7 @@ class PgDirectory(Directory):
     ) -> None:
         if name is None and role is None and active is None:
             return
-        connection = await self._uow.ready()
+        connection = await self._uow.begin()
         await connection.execute(
             "UPDATE tenant_user SET name = coalesce($2, name), role = coalesce($3, role),"
             " active = coalesce($4, active) WHERE user_id = $1::uuid",

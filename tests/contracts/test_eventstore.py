@@ -116,14 +116,16 @@ async def test_load_can_stop_at_a_version_or_a_time(store: StoreFactory) -> None
 
 
 async def test_read_after_returns_later_events_in_position_order(store: StoreFactory) -> None:
-    tenant = str(uuid.uuid4())
+    tenant, stream = str(uuid.uuid4()), f"p-{uuid.uuid4()}"
     async with store() as s:
-        first = await s.append(f"p-{uuid.uuid4()}", 0, [NewEvent("X", {})], context=ctx(tenant))
+        await s.append(stream, 0, [NewEvent("X", {})], context=ctx(tenant))
     async with store() as s:
         await s.append(
             f"p-{uuid.uuid4()}", 0, [NewEvent("Y", {}), NewEvent("Z", {})], context=ctx(tenant)
         )
     async with store() as s:
+        # Positions as committed (an adapter may only assign them at commit).
+        first = await s.load(stream)
         after = await s.read_after(first[0].position, 10)
     positions = [e.position for e in after]
     assert positions == sorted(positions)
@@ -139,13 +141,14 @@ async def test_positions_are_gapless_across_adapters_on_one_database(pg_url: str
     try:
         for make in (uow_factory(engine), pg_uow_factory(pool)) * 2:
             async with make() as uow:
-                stored = await uow.events.append(
+                await uow.events.append(
                     f"task-{uuid.uuid4()}",
                     0,
                     [NewEvent("A", {}), NewEvent("B", {})],
                     context=ctx(tenant),
                 )
-            positions += [e.position for e in stored]
+            # The committed position: the asyncpg adapter assigns positions at commit.
+            positions += [uow.position - 1, uow.position]
     finally:
         await pool.close()
         await engine.dispose()
