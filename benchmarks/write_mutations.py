@@ -110,6 +110,9 @@ def server(dsn: str, port: int, args: argparse.Namespace, pool: int) -> Iterator
     subprocess.run([collabspace, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     api_env = dict(env)
     processes = []
+    if args.topology == "requests-only":
+        # Diagnostic: the request path alone, no read models kept and nothing published.
+        api_env.update(RUN_PROJECTIONS="0", RUN_RELAY="0")
     if args.topology == "split":
         # The API serves requests only; the worker keeps the read models and runs the relay.
         api_env.update(RUN_PROJECTIONS="0", RUN_RELAY="0")
@@ -252,7 +255,8 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.gather(*(drive(args.client, base, headers, t, warmup) for t in owned))
             # Start from read models that are up to date, and count their catch-up at the end:
             # the projections' work is part of what every mutation costs.
-            await caught_up(dsn)
+            if args.topology != "requests-only":
+                await caught_up(dsn)
             cpu_before, pg_before = sum(map(cpu_seconds, pids)), postgres_cpu_seconds()
             client_before = time.process_time()
             started = time.perf_counter()
@@ -262,7 +266,9 @@ async def run(args: argparse.Namespace) -> None:
             )
             elapsed = time.perf_counter() - started
             client_cpu = time.process_time() - client_before
-            behind, catch_up = await caught_up(dsn)
+            behind, catch_up = (
+                (0, 0.0) if args.topology == "requests-only" else await caught_up(dsn)
+            )
             server_cpu = sum(map(cpu_seconds, pids)) - cpu_before
             pg_cpu = postgres_cpu_seconds() - pg_before
     load = os.getloadavg()[0]
@@ -304,9 +310,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument(
         "--topology",
-        choices=("monolith", "split"),
+        choices=("monolith", "split", "requests-only"),
         default="monolith",
-        help="projections and relay in the API process (default) or in `python -m app.worker`",
+        help="projections and relay in the API process (default), in `python -m app.worker`, "
+        "or not at all (a diagnostic of the request path)",
     )
     parser.add_argument(
         "--client",
