@@ -38,10 +38,11 @@ class Rows:
         self._dirty: set[Key] = set()
         # Secondary indexes over columns a projection promises never to change (update_cached).
         self._indexes: dict[tuple[str, ...], dict[Key, list[Key]]] = {}
+        self._index_keys: dict[tuple[str, ...], Callable[[Row], Key]] = {}
 
     def _index(self, key: Key, row: Row) -> None:
         for columns, index in self._indexes.items():
-            index.setdefault(tuple(row[c] for c in columns), []).append(key)
+            index.setdefault(self._index_keys[columns](row), []).append(key)
 
     def _key(self, row: Row) -> Key:
         return self._key_of(row)
@@ -73,6 +74,11 @@ class Rows:
 
     def changed(self, row: Row) -> None:
         self._dirty.add(self._key(row))
+
+    def pending(self) -> list[Row]:
+        """The rows the next flush will insert or update (so a projector can derive columns)."""
+        rows = self._rows
+        return [row for key in self._dirty if (row := rows[key]) is not None]
 
     def delete(self, *key: Any) -> None:
         self._rows[key] = None
@@ -141,6 +147,7 @@ class Rows:
         index = self._indexes.get(columns)
         if index is None:
             index = self._indexes[columns] = {}
+            self._index_keys[columns] = _tuple_getter(list(columns))
             for key, row in self._rows.items():
                 if row is not None:
                     index.setdefault(tuple(row[c] for c in columns), []).append(key)
