@@ -73,6 +73,9 @@ async def rebuild_projection(
         # A crashed earlier rebuild may have left its shadows behind.
         await connection.run_sync(shadow_md.drop_all)
         await connection.run_sync(shadow_md.create_all)
+        if connection.dialect.name == "postgresql":
+            for live in projector.tables:
+                await _carry_compression(connection, live.name, shadows[live.name].name)
     started = time.perf_counter()
     position, events, last_report = 0, 0, started
 
@@ -161,6 +164,25 @@ async def _swap(
                     f"{quote(SHADOW_PREFIX + pk)} TO {quote(pk)}"
                 )
             )
+
+
+async def _carry_compression(connection: AsyncConnection, live: str, shadow: str) -> None:
+    """Give the shadow's columns the live ones' compression method before any row is written."""
+    quote = connection.dialect.identifier_preparer.quote
+    columns = await connection.execute(
+        sa.text(
+            "SELECT attname, CASE attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END"
+            " FROM pg_attribute WHERE attrelid = to_regclass(:t) AND attnum > 0"
+            " AND NOT attisdropped AND attcompression <> ''"
+        ),
+        {"t": live},
+    )
+    for column, method in columns:
+        await connection.execute(
+            sa.text(
+                f"ALTER TABLE {quote(shadow)} ALTER COLUMN {quote(column)} SET COMPRESSION {method}"
+            )
+        )
 
 
 async def _carry_security(connection: AsyncConnection, live: str, shadow: str) -> None:

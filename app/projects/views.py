@@ -182,9 +182,10 @@ async def _composed_dashboard(
 
 # The dashboard in one statement (PostgreSQL, the API's path): `collabspace_dashboard_document`
 # (migration 0006) sets the tenant for its one-statement transaction and reads the project's
-# document by primary key, under row-level security, with the access check and the `projects`
-# checkpoint. On an autocommit connection, a prepared statement: one round trip.
-DOCUMENT_SQL = "SELECT document, as_of_position FROM collabspace_dashboard_document($1, $2, $3, $4)"
+# document by primary key, under row-level security, with the access check; it answers
+# "<projects checkpoint> <document>". On an autocommit connection, a prepared statement: one
+# round trip; the document is sent as read, closed with its as_of_position.
+DOCUMENT_SQL = "SELECT collabspace_dashboard_document($1, $2, $3, $4)"
 
 
 async def dashboard_document(
@@ -192,13 +193,14 @@ async def dashboard_document(
 ) -> tuple[bytes, int] | None:
     """The dashboard as ready JSON bytes and its as_of_position, on a raw asyncpg connection;
     None for a project whose document is not written yet (then compose it)."""
-    document, position = await connection.fetchrow(
+    found = await connection.fetchval(
         DOCUMENT_SQL, actor.tenant_id, project_id, actor.user_id, actor.is_admin
     )
-    if position is None:
+    if found is None:
         raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
-    if document is None:
+    if found == "":
         return None
+    position, _, document = found.partition(" ")
     # The stored document is a JSON object without as_of_position: close it with the position.
     return f'{document[:-1]},"as_of_position":{position}}}'.encode(), int(position)
 

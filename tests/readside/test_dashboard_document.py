@@ -80,3 +80,15 @@ async def test_after_migration_0006_a_dashboard_is_composed_until_its_document_i
             assert document["recent_activity"][1:] == before["recent_activity"][:19]
         finally:
             await engine.dispose()
+
+
+async def test_a_rebuild_keeps_the_document_column_compression(engine: AsyncEngine) -> None:
+    query = sa.text(
+        "SELECT attcompression FROM pg_attribute"
+        " WHERE attrelid = 'project_summary'::regclass AND attname = 'dashboard'"
+    )
+    async with engine.connect() as connection:
+        before = await connection.scalar(query)
+    await readmodels.rebuild(engine, "projects")
+    async with engine.connect() as connection:
+        assert await connection.scalar(query) == before
