@@ -93,6 +93,10 @@ class ProjectsProjector(Projector):
         # Each changed summary row gets its dashboard rendered once per batch, however many
         # events touched it.
         for row in self.rows(self.t.project_summary).pending():
+            for entry in row["recent"]:
+                # Entries keep the event's datetime until they are written: most of a
+                # replay's entries fall out of the newest 20 within the batch.
+                entry["occurred_at"] = activity.iso(entry["occurred_at"])
             row["dashboard"] = render_dashboard(row)
         await super().flush()
 
@@ -126,7 +130,7 @@ class ProjectsProjector(Projector):
         entry = {
             "position": record.position,
             "type": record.type,
-            "occurred_at": activity.iso(record.recorded_at),
+            "occurred_at": record.recorded_at,
             "actor_id": actor_id,
             "actor_name": await self.recall("user", actor_id),
             "task_id": task_id,
