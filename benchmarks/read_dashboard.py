@@ -32,11 +32,11 @@ from app import migrate, readmodels  # noqa: E402
 from app.kernel.db import make_engine  # noqa: E402
 from app.kernel.domain import Actor  # noqa: E402
 from app.kernel.pgstore import PgPool  # noqa: E402
-from app.kernel.projections import snapshot  # noqa: E402
 from app.projects.views import (  # noqa: E402
-    DASHBOARD_SQL,
-    project_dashboard,
-    project_dashboard_one_statement,
+    COMPOSED_SQL,
+    DOCUMENT_SQL,
+    composed_dashboard_one_statement,
+    dashboard_document,
 )
 
 TENANTS, USERS, PROJECTS, TASKS = 10, 10, 100, 100
@@ -347,21 +347,49 @@ async def load(engine: AsyncEngine, gen: Generator) -> None:
         await connection.commit()
 
 
+# Inside the function: the statement it runs, with the tenant set by a transaction instead.
+BARE_LOOKUP = """SELECT s.dashboard, c.position FROM project_summary s, projection_checkpoint c
+ WHERE s.tenant_id = $1 AND s.project_id = $2 AND c.name = 'projects'
+   AND ($4 OR EXISTS (SELECT FROM project_member m WHERE m.project_id = $2 AND m.user_id = $3))"""
+
+
 async def server_times(pool: PgPool, gen: Generator, n: int) -> dict[str, list[float]]:
-    """Execution time inside PostgreSQL (EXPLAIN ANALYZE), without the client stack: the API's
-    one-statement dashboard and the join, both as the app role (under row-level security)."""
+    """Execution time inside PostgreSQL (EXPLAIN (ANALYZE, TIMING OFF): no per-node clock
+    reads, which inflated the join's figure before), as the app role under row-level security:
+    the API's dashboard (the function), the statement inside it alone, the join, and the
+    composed dashboard of migration 0004."""
     rng = random.Random(13)
-    out: dict[str, list[float]] = {"read model": [], "join": []}
+    out: dict[str, list[float]] = {
+        "read model": [],
+        "read model, bare": [],
+        "join": [],
+        "composed (0004)": [],
+    }
     for project in rng.choices(list(gen.projects), k=n):
         tenant = gen.projects[project]["tenant"]
+        admin = gen.admins[tenant]
         async with pool.autocommit() as raw:
             for kind, sql, args in (
-                ("read model", DASHBOARD_SQL, (tenant, project, ["projects", "activity"], 20)),
+                ("read model", DOCUMENT_SQL, (tenant, project, admin, True)),
+                ("read model, bare", BARE_LOOKUP, (tenant, project, admin, True)),
                 ("join", JOIN_SQL_ASYNCPG, (tenant, project)),
+                ("composed (0004)", COMPOSED_SQL, (tenant, project, ["projects", "activity"], 20)),
             ):
-                plan = await raw.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *args)
+                if kind == "read model, bare":
+                    await raw.execute(
+                        f"BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)"
+                    )
+                plan = await raw.fetchval(
+                    "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + sql, *args
+                )
+                if kind == "read model, bare":
+                    await raw.execute("COMMIT")
                 out[kind].append(orjson.loads(plan)[0]["Execution Time"])
     return out
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -370,16 +398,15 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 JOIN_SQL_ASYNCPG = JOIN_QUERY.text.replace(":tenant", "$1").replace(":project", "$2")
-KINDS = ("read model", "join", "read model, old path", "join, old path")
+KINDS = ("read model", "join", "composed (0004)", "floor")
 
 
-async def time_queries(
-    engine: AsyncEngine, pool: PgPool, gen: Generator, n: int
-) -> dict[str, list[float]]:
-    """End to end, as the API runs them: "read model" is the API's path (one statement on an
-    autocommit asyncpg connection as the app role, under row-level security); "join" is the
-    join on that same path; the "old path" pair is SQLAlchemy in a REPEATABLE READ snapshot
-    (BEGIN, the statements, COMMIT), as measured before."""
+async def time_queries(pool: PgPool, gen: Generator, n: int) -> dict[str, list[float]]:
+    """End to end, through one client path (a pooled asyncpg connection in autocommit, one
+    prepared statement, as the app role under row-level security), rotating the order:
+    "read model" is what the API runs (the kept document, sent as the bytes it reads);
+    "join" the join-and-aggregate; "composed (0004)" the dashboard as composed per request
+    before (migration 0004's function); "floor" `SELECT 1` on the same path, the round trip."""
     rng = random.Random(11)
     picks = rng.choices(list(gen.projects), k=n)
     timings: dict[str, list[float]] = {k: [] for k in KINDS}
@@ -390,19 +417,15 @@ async def time_queries(
         order = KINDS[i % 4 :] + KINDS[: i % 4]
         for kind in order:
             started = time.perf_counter()
-            if kind == "read model":
-                async with pool.autocommit() as raw:
-                    await project_dashboard_one_statement(raw, actor, project)
-            elif kind == "join":
-                async with pool.autocommit() as raw:
+            async with pool.autocommit() as raw:
+                if kind == "read model":
+                    assert await dashboard_document(raw, actor, project) is not None
+                elif kind == "join":
                     assert await raw.fetchrow(JOIN_SQL_ASYNCPG, tenant, project) is not None
-            else:
-                async with snapshot(engine) as connection:
-                    if kind == "read model, old path":
-                        await project_dashboard(connection, actor, project)
-                    else:
-                        params = {"tenant": tenant, "project": project}
-                        (await connection.execute(JOIN_QUERY, params)).one()
+                elif kind == "composed (0004)":
+                    await composed_dashboard_one_statement(raw, actor, project)
+                else:
+                    await raw.fetchval("SELECT 1")
             if i >= n // 10:  # the first tenth warms caches and prepared statements
                 timings[kind].append((time.perf_counter() - started) * 1000)
     return timings
@@ -434,6 +457,7 @@ async def main(args: argparse.Namespace) -> None:
                 f"rebuild {projection:9s} {report.events:,} events applied, "
                 f"{report.position:,} store events replayed in {report.seconds:.2f}s "
                 f"= {report.rate:,.0f} applied/s, {report.position / report.seconds:,.0f} store/s"
+                f" (load average {_load()})"
             )
         print(
             f"rebuild all four: {total_events:,} event applications in {total_seconds:.2f}s "
@@ -449,36 +473,47 @@ async def main(args: argparse.Namespace) -> None:
         app_url = engine.url.set(username="collabspace_app").render_as_string(hide_password=False)
         pool = PgPool(app_url, size=2)
         try:
-            timings = await time_queries(engine, pool, gen, args.queries)
+            print(f"load average before timing: {_load()}")
+            timings = await time_queries(pool, gen, args.queries)
             server_samples = await server_times(pool, gen, 500)
+            print(f"load average after timing: {_load()}")
         finally:
             await pool.close()
         p = {k: percentiles(v) for k, v in timings.items()}
         for kind, (p50, p99) in p.items():
             print(
-                f"dashboard {kind:20s} p50 {p50:.3f} ms  p99 {p99:.3f} ms "
+                f"dashboard {kind:16s} p50 {p50:.3f} ms  p99 {p99:.3f} ms "
                 f"(n={len(timings[kind])}, end to end)"
             )
-        for suffix in ("", ", old path"):
-            join, model = p["join" + suffix], p["read model" + suffix]
+        for other in ("join", "composed (0004)"):
             print(
-                f"ratio join/read model{suffix}: p50 {join[0] / model[0]:.1f}x  "
-                f"p99 {join[1] / model[1]:.1f}x"
+                f"ratio {other}/read model, end to end: p50 {p[other][0] / p['read model'][0]:.1f}x"
+                f"  p99 {p[other][1] / p['read model'][1]:.1f}x"
             )
+        floor = p["floor"][0]
+        print(
+            f"above the floor (p50 minus SELECT 1 p50): read model "
+            f"{p['read model'][0] - floor:.3f} ms, join {p['join'][0] - floor:.3f} ms; "
+            f"the join would have to take {10 * p['read model'][0]:.3f} ms for 10x"
+        )
         server = {k: percentiles(v) for k, v in server_samples.items()}
         for kind, (p50, p99) in server.items():
-            print(f"server-side {kind:10s} p50 {p50:.3f} ms  p99 {p99:.3f} ms  (EXPLAIN ANALYZE)")
-        print(
-            f"server-side ratio join/read model: p50 "
-            f"{server['join'][0] / server['read model'][0]:.1f}x  "
-            f"p99 {server['join'][1] / server['read model'][1]:.1f}x"
-        )
+            print(
+                f"server-side {kind:16s} p50 {p50:.3f} ms  p99 {p99:.3f} ms  "
+                "(EXPLAIN ANALYZE, TIMING OFF)"
+            )
+        for other in ("join", "composed (0004)"):
+            print(
+                f"server-side ratio {other}/read model: p50 "
+                f"{server[other][0] / server['read model'][0]:.1f}x  "
+                f"p99 {server[other][1] / server['read model'][1]:.1f}x"
+            )
         async with engine.connect() as connection:
             started = time.perf_counter()
             for _ in range(500):
                 await connection.scalar(sa.text("SELECT 1"))
-            floor = (time.perf_counter() - started) * 2
-        print(f"client round-trip floor (SELECT 1 through SQLAlchemy+asyncpg): {floor:.3f} ms")
+            sa_floor = (time.perf_counter() - started) * 2
+        print(f"SQLAlchemy round trip (SELECT 1 on a held connection, mean): {sa_floor:.3f} ms")
     finally:
         await engine.dispose()
         if not args.keep:

@@ -5,23 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from app.activity.tables import activity_entry, activity_lookup
+from app.activity.texts import actor_of
 from app.kernel.eventstore import StoredEvent
 from app.kernel.projections import Projector
 from app.projects import events as p
 from app.tasks import events as t
 from app.tenants import events as u
-
-
-def _actor_id(event: Any, record: StoredEvent) -> str | None:
-    # Who sent the command; older or system events fall back to who the data names.
-    actor = record.metadata.get("actor_id")
-    if actor:
-        return str(actor)
-    for field in ("created_by", "invited_by"):
-        value = getattr(event, field, None)
-        if value:
-            return str(value)
-    return None
 
 
 class ActivityProjector(Projector):
@@ -39,7 +28,7 @@ class ActivityProjector(Projector):
         user_id: str | None = None,
         **detail: Any,
     ) -> None:
-        actor_id = _actor_id(event, record)
+        actor_id = actor_of(event, record)
         self.rows(self.t.activity_entry).add(
             {
                 "position": record.position,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.activity.tables import activity_entry
+from app.activity.texts import item_of
 from app.kernel.domain import Actor, InvalidInputError
 from app.kernel.projections import read_checkpoints
 from app.projects import api as projects
@@ -17,86 +17,8 @@ READS = ("activity",)
 MAX_LIMIT = 100
 
 
-def _money(cents: Any) -> str:
-    return f"{int(cents) / 100:,.2f}"
-
-
-# The sentence for each entry type, from the entry's current names and its historical detail.
-TEXTS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "UserRegistered": lambda e: (
-        f"{e['user_name']} created the workspace"
-        if e["actor_id"] == e["user_id"] or e["actor_id"] is None
-        else f"{e['actor_name']} invited {e['user_name']} as {e['detail'].get('role')}"
-    ),
-    "UserRenamed": lambda e: (
-        f"{e['actor_name']} renamed {e['detail'].get('old_name')} to {e['detail'].get('new_name')}"
-    ),
-    "UserRoleChanged": lambda e: (
-        f"{e['actor_name']} made {e['user_name']} {e['detail'].get('role')}"
-    ),
-    "UserDeactivated": lambda e: f"{e['actor_name']} deactivated {e['user_name']}",
-    "ProjectCreated": lambda e: f"{e['actor_name']} created the project {e['project_name']}",
-    "ProjectRenamed": lambda e: (
-        f"{e['actor_name']} renamed the project {e['detail'].get('old_name')} "
-        f"to {e['detail'].get('new_name')}"
-    ),
-    "ProjectDescribed": lambda e: (
-        f"{e['actor_name']} updated the description of {e['project_name']}"
-    ),
-    "ProjectStatusChanged": lambda e: (
-        f"{e['actor_name']} moved {e['project_name']} from {e['detail'].get('from')} "
-        f"to {e['detail'].get('to')}"
-    ),
-    "ProjectBudgetChanged": lambda e: (
-        f"{e['actor_name']} set the budget of {e['project_name']} to "
-        f"{_money(e['detail'].get('budget_cents', 0))}"
-    ),
-    "ProjectSpendRecorded": lambda e: (
-        f"{e['actor_name']} recorded {_money(e['detail'].get('amount_cents', 0))} "
-        f"spent on {e['project_name']}"
-        + (f" ({e['detail']['note']})" if e["detail"].get("note") else "")
-    ),
-    "ProjectMemberAdded": lambda e: (
-        f"{e['actor_name']} added {e['user_name']} to {e['project_name']}"
-    ),
-    "ProjectMemberRemoved": lambda e: (
-        f"{e['actor_name']} removed {e['user_name']} from {e['project_name']}"
-    ),
-    "TaskCreated": lambda e: (
-        f'{e["actor_name"]} created the task "{e["task_title"]}" in {e["project_name"]}'
-    ),
-    "TaskEdited": lambda e: f'{e["actor_name"]} edited the task "{e["task_title"]}"',
-    "TaskAssigned": lambda e: f'{e["actor_name"]} assigned "{e["task_title"]}" to {e["user_name"]}',
-    "TaskUnassigned": lambda e: (
-        f'{e["actor_name"]} unassigned {e["user_name"] or "someone"} from "{e["task_title"]}"'
-    ),
-    "TaskMoved": lambda e: (
-        f'{e["actor_name"]} moved "{e["task_title"]}" from {e["detail"].get("from")} '
-        f"to {e['detail'].get('to')}"
-    ),
-    "TaskArchived": lambda e: f'{e["actor_name"]} archived the task "{e["task_title"]}"',
-}
-
-
-def describe(entry: dict[str, Any]) -> str:
-    text = TEXTS.get(entry["type"])
-    return text(entry) if text is not None else f"{entry['actor_name']}: {entry['type']}"
-
-
 def _item(row: Any) -> dict[str, Any]:
     return item_of(dict(row._mapping))
-
-
-def item_of(entry: dict[str, Any]) -> dict[str, Any]:
-    """An activity entry row (column -> value, occurred_at a datetime) as the API shows it."""
-    return {
-        "position": entry["position"],
-        "type": entry["type"],
-        "occurred_at": entry["occurred_at"].isoformat(),
-        "project_id": entry["project_id"],
-        "actor": {"user_id": entry["actor_id"], "name": entry["actor_name"]},
-        "text": describe(entry),
-    }
 
 
 def _page(before: int | None, limit: int) -> int:

@@ -90,8 +90,16 @@ class Event:
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Self:
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            # Replay decodes every event of the store: look the fields up once per class.
+            names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+        if names.issuperset(data):
+            return cls(**data)
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+_FIELD_NAMES: dict[type[Event], frozenset[str]] = {}
 
 
 def event_class(type_name: str) -> type[Event]:

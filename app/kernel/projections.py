@@ -24,7 +24,7 @@ from app.kernel.db import event as event_table
 from app.kernel.db import metadata, projection_checkpoint
 from app.kernel.domain import Event, event_class
 from app.kernel.eventstore import StoredEvent
-from app.kernel.rowcache import Row, Rows
+from app.kernel.rowcache import MISSING, Row, Rows
 
 
 class CheckpointMovedError(Exception):
@@ -75,17 +75,26 @@ class Projector:
     tables: ClassVar[tuple[sa.Table, ...]]
     # Event type names this projector handles, derived from its on_<event> methods.
     handles: ClassVar[frozenset[str]] = frozenset()
+    # Event type name -> handler method name, so that dispatch is one dict lookup per event.
+    _handler_names: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.handles = frozenset(
-            _camel(name[3:]) for name in dir(cls) if re.fullmatch(r"on_[a-z_]+", name)
-        )
+        cls._handler_names = {
+            _camel(name[3:]): name for name in dir(cls) if re.fullmatch(r"on_[a-z_]+", name)
+        }
+        cls.handles = frozenset(cls._handler_names)
 
     def __init__(self, bind: Mapping[str, sa.Table] | None = None) -> None:
         self.t = TableSet(bind or {t.name: t for t in self.tables})
         self._caches: dict[str, Rows] = {}
         self._connection: AsyncConnection | None = None
+        self._handlers: dict[str, Callable[[Any, StoredEvent], Any]] = {
+            type_: getattr(self, method) for type_, method in self._handler_names.items()
+        }
+        self._names: Rows | None = (
+            None if self.lookup is None else self.rows(getattr(self.t, self.lookup))
+        )
 
     def rebound(self, bind: Mapping[str, sa.Table]) -> Projector:
         """The same projector writing to other tables (a rebuild's shadow copies)."""
@@ -138,9 +147,12 @@ class Projector:
         self.rows(table).add({"kind": kind, "ref_id": ref_id, "tenant_id": tenant_id, "name": name})
 
     async def recall(self, kind: str, ref_id: str | None, default: str = "someone") -> str:
-        if ref_id is None or self.lookup is None:
+        if ref_id is None or self._names is None:
             return default
-        row = await self.get(getattr(self.t, self.lookup), kind, ref_id)
+        # Most names are already in the batch's cache: answer those without a database call.
+        row = self._names.cached(kind, ref_id)
+        if row is MISSING:
+            row = await self._names.get(self.connection, kind, ref_id)
         return default if row is None else str(row["name"])
 
     async def rename(self, kind: str, ref_id: str, name: str) -> None:
@@ -154,9 +166,10 @@ class Projector:
     async def apply_batch(self, connection: AsyncConnection, events: Iterable[StoredEvent]) -> None:
         self._connection = connection
         try:
+            handlers = self._handlers
             for record in events:
-                if record.type in self.handles:
-                    handler = getattr(self, "on_" + _snake(record.type))
+                handler = handlers.get(record.type)
+                if handler is not None:
                     await handler(_decode(record), record)
             await self.flush()
         finally:
@@ -164,10 +177,6 @@ class Projector:
             for cache in self._caches.values():
                 cache.clear()
             self._connection = None
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def _decode(record: StoredEvent) -> Event:
@@ -212,20 +221,32 @@ async def read_batch(
         .where(_e.position > after, _e.position <= upto, _e.type.in_(list(types)))
         .order_by(_e.position)
     )
+    loads = orjson.loads
     events = [
         StoredEvent(
-            position=r[0],
-            stream_id=r[1],
-            version=r[2],
-            tenant_id=_uuid_text(r[3]),
-            project_id=None if r[4] is None else _uuid_text(r[4]),
-            type=r[5],
-            schema_version=r[6],
-            data=orjson.loads(r[7]),
-            metadata=orjson.loads(r[8]),
-            recorded_at=_utc(r[9]),
+            position,
+            stream_id,
+            version,
+            tenant if len(tenant) == 36 else _uuid_text(tenant),
+            None if project is None else _uuid_text(project),
+            type_,
+            schema_version,
+            loads(data),
+            loads(metadata),
+            at if at.tzinfo is not None else at.replace(tzinfo=UTC),
         )
-        for r in rows
+        for (
+            position,
+            stream_id,
+            version,
+            tenant,
+            project,
+            type_,
+            schema_version,
+            data,
+            metadata,
+            at,
+        ) in rows
     ]
     return events, upto
 
@@ -233,10 +254,6 @@ async def read_batch(
 def _uuid_text(value: str) -> str:
     # SQLite stores Uuid as 32 hex digits; PostgreSQL casts to the dashed form.
     return value if len(value) == 36 else str(uuid.UUID(value))
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 # -- checkpoints --------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ the old model or the new one, never a half-built one.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import time
 from typing import TextIO
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.kernel.clock import Clock, utc_now
 from app.kernel.db import projection_checkpoint
+from app.kernel.eventstore import StoredEvent
 from app.kernel.projections import Projector, ensure_checkpoint, read_batch, read_checkpoint
 
 SHADOW = "__rebuild"
@@ -70,20 +73,38 @@ async def rebuild_projection(
         # A crashed earlier rebuild may have left its shadows behind.
         await connection.run_sync(shadow_md.drop_all)
         await connection.run_sync(shadow_md.create_all)
+        if connection.dialect.name == "postgresql":
+            for live in projector.tables:
+                await _carry_compression(connection, live.name, shadows[live.name].name)
     started = time.perf_counter()
     position, events, last_report = 0, 0, started
-    while True:
-        async with engine.begin() as connection:
-            batch, upto = await read_batch(connection, position, batch_size, projector.handles)
+
+    async def fetch(after: int) -> tuple[list[StoredEvent], int]:
+        async with engine.connect() as reader:
+            return await read_batch(reader, after, batch_size, projector.handles)
+
+    # Read one batch ahead on a second connection: the store's read and decoding overlap with
+    # applying (and writing) the batch before it. The shadows have a single writer, this loop.
+    ahead = asyncio.ensure_future(fetch(position))
+    try:
+        while True:
+            batch, upto = await ahead
             if upto == position:
                 break
-            await builder.apply_batch(connection, batch)
-        position, events = upto, events + len(batch)
-        now = time.perf_counter()
-        if out is not None and now - last_report >= 1.0:
-            last_report = now
-            out.write(f"{projector.name}: {events} events, {events / (now - started):,.0f}/s\n")
-            out.flush()
+            ahead = asyncio.ensure_future(fetch(upto))
+            async with engine.begin() as connection:
+                await builder.apply_batch(connection, batch)
+            position, events = upto, events + len(batch)
+            now = time.perf_counter()
+            if out is not None and now - last_report >= 1.0:
+                last_report = now
+                out.write(f"{projector.name}: {events} events, {events / (now - started):,.0f}/s\n")
+                out.flush()
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ahead
     async with engine.begin() as connection:
         await read_checkpoint(connection, projector.name, for_update=True)
         while True:
@@ -143,6 +164,25 @@ async def _swap(
                     f"{quote(SHADOW_PREFIX + pk)} TO {quote(pk)}"
                 )
             )
+
+
+async def _carry_compression(connection: AsyncConnection, live: str, shadow: str) -> None:
+    """Give the shadow's columns the live ones' compression method before any row is written."""
+    quote = connection.dialect.identifier_preparer.quote
+    columns = await connection.execute(
+        sa.text(
+            "SELECT attname, CASE attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END"
+            " FROM pg_attribute WHERE attrelid = to_regclass(:t) AND attnum > 0"
+            " AND NOT attisdropped AND attcompression <> ''"
+        ),
+        {"t": live},
+    )
+    for column, method in columns:
+        await connection.execute(
+            sa.text(
+                f"ALTER TABLE {quote(shadow)} ALTER COLUMN {quote(column)} SET COMPRESSION {method}"
+            )
+        )
 
 
 async def _carry_security(connection: AsyncConnection, live: str, shadow: str) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -13,6 +14,16 @@ Key = tuple[Any, ...]
 Row = dict[str, Any]
 # From this many new rows on, a flush inserts with COPY (PostgreSQL) instead of INSERT.
 COPY_THRESHOLD = 200
+# What `Rows.cached` answers for a key the batch has not loaded yet (None means "no such row").
+MISSING: Any = object()
+
+
+def _tuple_getter(columns: list[str]) -> Callable[[Row], tuple[Any, ...]]:
+    """row -> the tuple of its values in `columns` (itemgetter, which is a scalar for one)."""
+    if len(columns) == 1:
+        (column,) = columns
+        return lambda row: (row[column],)
+    return operator.itemgetter(*columns)
 
 
 class Rows:
@@ -21,18 +32,20 @@ class Rows:
     def __init__(self, table: sa.Table) -> None:
         self.table = table
         self._key_columns = [c.name for c in table.primary_key.columns]
+        self._key_of = _tuple_getter(self._key_columns)
         self._rows: dict[Key, Row | None] = {}
         self._in_db: dict[Key, bool] = {}
         self._dirty: set[Key] = set()
         # Secondary indexes over columns a projection promises never to change (update_cached).
         self._indexes: dict[tuple[str, ...], dict[Key, list[Key]]] = {}
+        self._index_keys: dict[tuple[str, ...], Callable[[Row], Key]] = {}
 
     def _index(self, key: Key, row: Row) -> None:
         for columns, index in self._indexes.items():
-            index.setdefault(tuple(row[c] for c in columns), []).append(key)
+            index.setdefault(self._index_keys[columns](row), []).append(key)
 
     def _key(self, row: Row) -> Key:
-        return tuple(row[c] for c in self._key_columns)
+        return self._key_of(row)
 
     async def get(self, connection: AsyncConnection, *key: Any) -> Row | None:
         if key not in self._rows:
@@ -42,20 +55,30 @@ class Rows:
             found = (await connection.execute(sa.select(self.table).where(condition))).first()
             self._rows[key] = None if found is None else dict(found._mapping)
             self._in_db[key] = found is not None
-            if found is not None:
+            if found is not None and self._indexes:
                 self._index(key, self._rows[key] or {})
         return self._rows[key]
+
+    def cached(self, *key: Any) -> Row | None:
+        """The row if this batch has loaded it (None: it does not exist), else MISSING."""
+        return self._rows.get(key, MISSING)
 
     def add(self, row: Row) -> Row:
         key = self._key(row)
         self._rows[key] = row
-        self._index(key, row)
+        if self._indexes:
+            self._index(key, row)
         self._in_db.setdefault(key, False)
         self._dirty.add(key)
         return row
 
     def changed(self, row: Row) -> None:
         self._dirty.add(self._key(row))
+
+    def pending(self) -> list[Row]:
+        """The rows the next flush will insert or update (so a projector can derive columns)."""
+        rows = self._rows
+        return [row for key in self._dirty if (row := rows[key]) is not None]
 
     def delete(self, *key: Any) -> None:
         self._rows[key] = None
@@ -98,12 +121,17 @@ class Rows:
         if connection.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
             # COPY in the same transaction: a rebuild inserts at several times the speed.
             columns = [c.name for c in self.table.columns]
+            values_of = _tuple_getter(columns)
             # The driver's jsonb codec takes JSON text, as SQLAlchemy would have serialised it.
-            json = {c.name for c in self.table.columns if isinstance(c.type, sa.JSON)}
-            records = [
-                tuple(orjson.dumps(r[c]).decode() if c in json else r[c] for c in columns)
-                for r in rows
-            ]
+            json = [i for i, c in enumerate(self.table.columns) if isinstance(c.type, sa.JSON)]
+            records = [values_of(r) for r in rows]
+            if json:
+                dumps = orjson.dumps
+                for n, record in enumerate(records):
+                    values = list(record)
+                    for i in json:
+                        values[i] = dumps(values[i]).decode()
+                    records[n] = tuple(values)
             driver: Any = (await connection.get_raw_connection()).driver_connection
             await driver.copy_records_to_table(self.table.name, records=records, columns=columns)
         else:
@@ -119,6 +147,7 @@ class Rows:
         index = self._indexes.get(columns)
         if index is None:
             index = self._indexes[columns] = {}
+            self._index_keys[columns] = _tuple_getter(list(columns))
             for key, row in self._rows.items():
                 if row is not None:
                     index.setdefault(tuple(row[c] for c in columns), []).append(key)

@@ -314,10 +314,14 @@ async def wait_for_min_position(call: Call[Any, Any]) -> None:
         await runner.wait_for(wanted, READ_YOUR_WRITES_WAIT_S)
 
 
-def read_reply(call: Call[Any, Any], body: dict[str, Any]) -> Reply:
-    """A read-model answer; it says how far behind ?min_position= it still is, if it is."""
+def read_reply(call: Call[Any, Any], body: Any, position: int | None = None) -> Reply:
+    """A read-model answer; it says how far behind ?min_position= it still is, if it is.
+
+    `body` is a dict with as_of_position, or ready JSON (`orjson.Fragment`) with `position`.
+    """
     wanted = getattr(call.query, "min_position", None)
-    position = int(body.get("as_of_position", 0))
+    if position is None:
+        position = int(body.get("as_of_position", 0))
     headers = {"X-As-Of-Position": str(position)}
     if wanted is not None and position < wanted:
         headers["X-Read-Lag"] = str(wanted - position)

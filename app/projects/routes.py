@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from app.activity import api as activity
 from app.kernel.web import (
     Api,
@@ -218,10 +220,14 @@ async def project_dashboard(call: Call[None, ReadParams]) -> Reply:
     if pool is None:
         return await query_read_model(call, views.project_dashboard, call.actor, project_id)
     await wait_for_min_position(call)
-    # One statement: the summary row, its checkpoint and the newest activity agree.
+    # One statement, one primary-key lookup: the document the projection keeps, sent as is.
     async with pool.autocommit() as raw:
-        body = await views.project_dashboard_one_statement(raw, call.actor, project_id)
-    return read_reply(call, body)
+        found = await views.dashboard_document(raw, call.actor, project_id)
+        if found is None:
+            body = await views.composed_dashboard_one_statement(raw, call.actor, project_id)
+            return read_reply(call, body)
+    document, position = found
+    return read_reply(call, orjson.Fragment(document), position)
 
 
 @api.route(

@@ -20,11 +20,14 @@ from app.projects.access import projects_of_user, readable_project_ids
 from app.projects.domain import STATUSES, Project
 from app.projects.errors import ProjectNotFoundError
 from app.projects.handlers import load_readable
+from app.projects.projections import completion
 from app.projects.tables import project_summary
 
 # The projections each query reads: what `min_position` must wait for.
 LIST_READS = ("projects",)
-DASHBOARD_READS = ("projects", "activity")
+DASHBOARD_READS = ("projects",)
+# A dashboard composed per request (a project not written since migration 0006) reads both.
+COMPOSED_READS = ("projects", "activity")
 MAX_LIMIT = 100
 RECENT_ACTIVITY = 20
 
@@ -38,11 +41,6 @@ __all__ = [
     "projects_of_user",
     "readable_project_ids",
 ]
-
-
-def completion(total: int, done: int) -> int:
-    """Whole percent done, 0 for a project without tasks."""
-    return round(100 * done / total) if total else 0
 
 
 async def _as_of(connection: AsyncConnection, names: tuple[str, ...]) -> int:
@@ -122,11 +120,39 @@ async def list_projects(
 async def project_dashboard(
     connection: AsyncConnection, actor: Actor, project_id: str
 ) -> dict[str, Any]:
-    """One project's dashboard: one row of the summary plus its newest activity entries."""
-    # One round trip for the row and the position it reflects (the lower of both checkpoints).
+    """One project's dashboard: the document the projection keeps, one row, with its position."""
+    s = project_summary.c
+    as_of = (
+        sa.select(projection_checkpoint.c.position)
+        .where(projection_checkpoint.c.name == "projects")
+        .scalar_subquery()
+    )
+    found = (
+        await connection.execute(
+            sa.select(s.dashboard, s.members, as_of.label("as_of_position")).where(
+                s.tenant_id == actor.tenant_id, s.project_id == project_id
+            )
+        )
+    ).first()
+    if found is None or not (
+        actor.is_admin or any(m["user_id"] == actor.user_id for m in found.members)
+    ):
+        raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
+    if found.dashboard is None:
+        return await _composed_dashboard(connection, actor, project_id)
+    document: dict[str, Any] = orjson.loads(found.dashboard)
+    document["as_of_position"] = int(found.as_of_position or 0)
+    return document
+
+
+async def _composed_dashboard(
+    connection: AsyncConnection, actor: Actor, project_id: str
+) -> dict[str, Any]:
+    # A row not written since migration 0006 has no document yet: compose it from the summary
+    # row and the activity read model, as of the lower of both checkpoints.
     as_of = (
         sa.select(sa.func.min(projection_checkpoint.c.position))
-        .where(projection_checkpoint.c.name.in_(DASHBOARD_READS))
+        .where(projection_checkpoint.c.name.in_(COMPOSED_READS))
         .scalar_subquery()
     )
     found = (
@@ -137,11 +163,9 @@ async def project_dashboard(
             )
         )
     ).first()
-    row = None if found is None else dict(found._mapping)
-    if row is None or not (
-        actor.is_admin or any(m["user_id"] == actor.user_id for m in row["members"])
-    ):
+    if found is None:
         raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
+    row = dict(found._mapping)
     return {
         **_list_item(row),
         "description": row["description"],
@@ -156,21 +180,55 @@ async def project_dashboard(
     }
 
 
-# The dashboard in one statement (PostgreSQL): `collabspace_dashboard` (migration 0004) sets the
-# tenant for its one-statement transaction, then builds the summary row, the lower of its
-# checkpoints and the newest activity entries as one JSON document, from one snapshot. So it
-# runs on an autocommit connection, no BEGIN/COMMIT: one round trip.
-DASHBOARD_SQL = "SELECT collabspace_dashboard($1, $2, $3::text[], $4)"
-_SUMMARY_TIMES = {c.name for c in project_summary.columns if isinstance(c.type, sa.DateTime)}
-_ENTRY_TIMES = {c.name for c in activity.activity_entry.columns if isinstance(c.type, sa.DateTime)}
+# The dashboard in one statement (PostgreSQL, the API's path): `collabspace_dashboard_document`
+# (migration 0006) sets the tenant for its one-statement transaction and reads the project's
+# document by primary key, under row-level security, with the access check; it answers
+# "<projects checkpoint> <document>". On an autocommit connection, a prepared statement: one
+# round trip; the document is sent as read, closed with its as_of_position.
+DOCUMENT_SQL = "SELECT collabspace_dashboard_document($1, $2, $3, $4)"
+
+
+async def dashboard_document(
+    connection: Any, actor: Actor, project_id: str
+) -> tuple[bytes, int] | None:
+    """The dashboard as ready JSON bytes and its as_of_position, on a raw asyncpg connection;
+    None for a project whose document is not written yet (then compose it)."""
+    found = await connection.fetchval(
+        DOCUMENT_SQL, actor.tenant_id, project_id, actor.user_id, actor.is_admin
+    )
+    if found is None:
+        raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
+    if found == "":
+        return None
+    position, _, document = found.partition(" ")
+    # The stored document is a JSON object without as_of_position: close it with the position.
+    return f'{document[:-1]},"as_of_position":{position}}}'.encode(), int(position)
 
 
 async def project_dashboard_one_statement(
     connection: Any, actor: Actor, project_id: str
 ) -> dict[str, Any]:
-    """`project_dashboard` on a raw asyncpg connection, in one statement (same answer)."""
+    """`project_dashboard` on a raw asyncpg connection (same answer), as a dict."""
+    found = await dashboard_document(connection, actor, project_id)
+    if found is None:
+        return await composed_dashboard_one_statement(connection, actor, project_id)
+    body: dict[str, Any] = orjson.loads(found[0])
+    return body
+
+
+# The composed dashboard in one statement (migration 0004's `collabspace_dashboard`): the
+# summary row, the lower of both checkpoints and the newest activity entries, as JSON.
+COMPOSED_SQL = "SELECT collabspace_dashboard($1, $2, $3::text[], $4)"
+_SUMMARY_TIMES = {c.name for c in project_summary.columns if isinstance(c.type, sa.DateTime)}
+_ENTRY_TIMES = {c.name for c in activity.activity_entry.columns if isinstance(c.type, sa.DateTime)}
+
+
+async def composed_dashboard_one_statement(
+    connection: Any, actor: Actor, project_id: str
+) -> dict[str, Any]:
+    """The dashboard composed per request in one statement (documents not written yet)."""
     found = await connection.fetchval(
-        DASHBOARD_SQL, actor.tenant_id, project_id, list(DASHBOARD_READS), RECENT_ACTIVITY
+        COMPOSED_SQL, actor.tenant_id, project_id, list(COMPOSED_READS), RECENT_ACTIVITY
     )
     document = None if found is None else orjson.loads(found)
     row = None if document is None else document["summary"]
