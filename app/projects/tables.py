@@ -30,11 +30,11 @@ project_summary = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_position", sa.BigInteger, nullable=False),
     # The newest activity entries of the project (at most RECENT), newest first, with the ids
-    # and copied names they mention, so that renames can reach them (migration 0006).
+    # and copied names they mention, so that renames can reach them (migration 0005).
     sa.Column("recent", Json, nullable=False),
     # The dashboard as the API answers it, ready JSON text without as_of_position: the
     # dashboard read is one primary-key lookup. NULL until the projection first writes the row
-    # after migration 0006 (the dashboard is then composed per request).
+    # after migration 0005 (the dashboard is then composed per request).
     sa.Column("dashboard", sa.Text, nullable=True),
     sa.Index(None, "tenant_id", "created_position"),
     sa.Index(None, "tenant_id", "status", "created_position"),
@@ -59,7 +59,7 @@ project_task = sa.Table(
     sa.Column("tenant_id", sa.String(36), nullable=False),
     sa.Column("project_id", sa.String(36), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
-    # The task's current title, for the dashboard's activity sentences (migration 0006).
+    # The task's current title, for the dashboard's activity sentences (migration 0005).
     sa.Column("title", sa.String(300), nullable=False),
 )
 

@@ -26,7 +26,7 @@ from app.projects.tables import project_summary
 # The projections each query reads: what `min_position` must wait for.
 LIST_READS = ("projects",)
 DASHBOARD_READS = ("projects",)
-# A dashboard composed per request (a project not written since migration 0006) reads both.
+# A dashboard composed per request (a project not written since migration 0005) reads both.
 COMPOSED_READS = ("projects", "activity")
 MAX_LIMIT = 100
 RECENT_ACTIVITY = 20
@@ -148,7 +148,7 @@ async def project_dashboard(
 async def _composed_dashboard(
     connection: AsyncConnection, actor: Actor, project_id: str
 ) -> dict[str, Any]:
-    # A row not written since migration 0006 has no document yet: compose it from the summary
+    # A row not written since migration 0005 has no document yet: compose it from the summary
     # row and the activity read model, as of the lower of both checkpoints.
     as_of = (
         sa.select(sa.func.min(projection_checkpoint.c.position))
@@ -181,7 +181,7 @@ async def _composed_dashboard(
 
 
 # The dashboard in one statement (PostgreSQL, the API's path): `collabspace_dashboard_document`
-# (migration 0006) sets the tenant for its one-statement transaction and reads the project's
+# (migration 0005) sets the tenant for its one-statement transaction and reads the project's
 # document by primary key, under row-level security, with the access check; it answers
 # "<projects checkpoint> <document>". On an autocommit connection, a prepared statement: one
 # round trip; the document is sent as read, closed with its as_of_position.

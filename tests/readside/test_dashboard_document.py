@@ -52,7 +52,7 @@ async def test_the_document_equals_the_summary_with_the_activity_feed_after_rena
     assert 'Ann Smith created the task "Extra, renamed" in Apollo 11' in texts
 
 
-async def test_after_migration_0006_a_dashboard_is_composed_until_its_document_is_written() -> None:
+async def test_after_migration_0005_a_dashboard_is_composed_until_its_document_is_written() -> None:
     async with fresh_database(prefix="cs_read_mig") as url:
         engine = make_engine(url)
         try:

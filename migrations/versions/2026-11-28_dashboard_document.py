@@ -1,6 +1,6 @@
 """The dashboard document: the projects projection keeps each project's dashboard ready to read.
 
-Revision ID: 0006_dashboard_document
+Revision ID: 0005_dashboard_document
 Revises: 0004_row_level_security
 Create Date: 2026-11-29
 
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0006_dashboard_document"
+revision = "0005_dashboard_document"
 down_revision = "0004_row_level_security"
 branch_labels = None
 depends_on = None
