@@ -12,8 +12,6 @@ from where it is; `dashboard` stays NULL until the projection next writes the ro
 `collabspace projections rebuild projects` rewrites them all), and a NULL document is composed
 per request as before. On PostgreSQL, `collabspace_dashboard_document` reads it as the app
 role: one primary-key lookup under row-level security, closed with the `projects` checkpoint.
-
-(0005 is being added on another branch from 0004; the chain is relinked when both merge.)
 """
 
 from __future__ import annotations
