@@ -109,6 +109,10 @@ def event_class(type_name: str) -> type[Event]:
         raise LookupError(f"unknown event type {type_name!r}") from None
 
 
+# "TaskMoved" -> "on_task_moved", worked out once per event type (replay applies thousands).
+_HANDLER_NAMES: dict[str, str] = {}
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -148,7 +152,10 @@ class Aggregate:
         self.pending.append(event)
 
     def apply(self, event: Event) -> None:
-        handler = getattr(self, "on_" + _snake(event.type), None)
+        name = _HANDLER_NAMES.get(event.type)
+        if name is None:
+            name = _HANDLER_NAMES[event.type] = "on_" + _snake(event.type)
+        handler = getattr(self, name, None)
         if handler is None:
             raise LookupError(f"{type(self).__name__} cannot apply {event.type}")
         handler(event)

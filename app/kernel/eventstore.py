@@ -110,8 +110,10 @@ class EventStore(abc.ABC):
         *,
         to_version: int | None = None,
         until: datetime | None = None,
+        after_version: int = 0,
     ) -> list[StoredEvent]:
-        """A stream's events in version order, optionally cut at a version or a time."""
+        """A stream's events in version order, optionally cut at a version or a time, and
+        from `after_version` on (the tail after a snapshot)."""
 
     @abc.abstractmethod
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
@@ -156,11 +158,13 @@ class InMemoryEventStore(EventStore):
         *,
         to_version: int | None = None,
         until: datetime | None = None,
+        after_version: int = 0,
     ) -> list[StoredEvent]:
         return [
             e
             for e in self.events
             if e.stream_id == stream_id
+            and e.version > after_version
             and (to_version is None or e.version <= to_version)
             and (until is None or e.recorded_at <= until)
         ]

@@ -42,6 +42,7 @@ from app.kernel.clock import Clock, utc_now
 from app.kernel.domain import ConcurrencyError
 from app.kernel.eventstore import AppendContext, EventStore, NewEvent, StoredEvent, records_for
 from app.kernel.idempotency import IdempotencyRecord, IdempotencyStore
+from app.kernel.snapshots import SnapshotCache
 from app.kernel.uow import UnitOfWork
 
 NOTIFY_CHANNEL = "collabspace_events"
@@ -52,11 +53,12 @@ _COLUMNS = (
     " data::text, metadata::text, recorded_at"
 )
 
-_LOAD = f"SELECT {_COLUMNS} FROM event WHERE stream_id = $1 ORDER BY version"
+_LOAD = f"SELECT {_COLUMNS} FROM event WHERE stream_id = $1 AND version > $2 ORDER BY version"
 
-# A stream and the stream of the project its events belong to, in one round trip.
+# A stream (from a version on) and the whole stream of the project its events belong to, in one
+# round trip.
 _LOAD_WITH_PROJECT = f"""
-SELECT {_COLUMNS} FROM event WHERE stream_id = $1
+SELECT {_COLUMNS} FROM event WHERE stream_id = $1 AND version > $2
 UNION ALL
 SELECT {_COLUMNS} FROM event
 WHERE stream_id = (
@@ -265,11 +267,20 @@ class PgUnitOfWork(UnitOfWork):
         clock: Clock = utc_now,
         on_commit: Callable[[int], None] | None = None,
         tenant_id: str | None = None,
+        snapshots: SnapshotCache | None = None,
     ) -> None:
         self._pool = pool
         self._on_commit = on_commit
         self.clock = clock
         self.tenant_id = tenant_id
+        self.snapshots = snapshots
+
+    def snapshot_tenant(self) -> str | None:
+        # Inside a transaction a read may see this unit of work's own uncommitted events, which
+        # must never become a snapshot; outside one, every read sees committed events only.
+        if self.snapshots is None or self._in_transaction:
+            return None
+        return self.tenant_id or self.meta.tenant_id
 
     async def __aenter__(self) -> Self:
         self.connection = await self._pool.acquire()
@@ -454,16 +465,20 @@ class PgEventStore(EventStore):
         *,
         to_version: int | None = None,
         until: datetime | None = None,
+        after_version: int = 0,
     ) -> list[StoredEvent]:
         records = self._prefetched.pop(stream_id, None)
-        if records is None:
+        if records is not None:
+            records = [e for e in records if e.version > after_version]
+        else:
             connection = await self._uow.ready()
             if stream_id.startswith(PROJECT_STREAM_PREFIX):
-                records = [_stored(r) for r in await connection.fetch(_LOAD, stream_id)]
+                rows = await connection.fetch(_LOAD, stream_id, after_version)
+                records = [_stored(r) for r in rows]
             else:
                 # Whoever loads a task next checks access to its project: fetch both at once.
                 records = []
-                for row in await connection.fetch(_LOAD_WITH_PROJECT, stream_id):
+                for row in await connection.fetch(_LOAD_WITH_PROJECT, stream_id, after_version):
                     event = _stored(row)
                     if event.stream_id == stream_id:
                         records.append(event)
@@ -521,7 +536,11 @@ def pg_uow_factory(
     clock: Clock = utc_now,
     on_commit: Callable[[int], None] | None = None,
 ) -> Callable[..., PgUnitOfWork]:
+    snapshots = SnapshotCache()
+
     def make(tenant_id: str | None = None) -> PgUnitOfWork:
-        return PgUnitOfWork(pool, clock=clock, on_commit=on_commit, tenant_id=tenant_id)
+        return PgUnitOfWork(
+            pool, clock=clock, on_commit=on_commit, tenant_id=tenant_id, snapshots=snapshots
+        )
 
     return make

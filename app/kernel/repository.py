@@ -20,10 +20,23 @@ async def load(
     to_version: int | None = None,
     until: datetime | None = None,
 ) -> A:
-    records = await uow.events.load(
-        cls.stream_id_for(aggregate_id), to_version=to_version, until=until
-    )
-    return cls.replay(aggregate_id, (event_class(r.type).from_data(r.data) for r in records))
+    stream_id = cls.stream_id_for(aggregate_id)
+    tenant = uow.snapshot_tenant()
+    if tenant is None or to_version is not None or until is not None:
+        records = await uow.events.load(stream_id, to_version=to_version, until=until)
+        return cls.replay(aggregate_id, (event_class(r.type).from_data(r.data) for r in records))
+    # The current state: from the latest snapshot, plus whatever was appended since.
+    assert uow.snapshots is not None
+    aggregate = uow.snapshots.get(tenant, stream_id)
+    if not isinstance(aggregate, cls):
+        aggregate = cls(aggregate_id)
+    records = await uow.events.load(stream_id, after_version=aggregate.version)
+    for record in records:
+        aggregate.apply(event_class(record.type).from_data(record.data))
+        aggregate.version += 1
+    if records:
+        uow.snapshots.put(tenant, aggregate)
+    return aggregate
 
 
 async def load_existing(

@@ -241,8 +241,11 @@ class SqlEventStore(EventStore):
         *,
         to_version: int | None = None,
         until: datetime | None = None,
+        after_version: int = 0,
     ) -> list[StoredEvent]:
         query = event_table.select().where(event_table.c.stream_id == stream_id)
+        if after_version:
+            query = query.where(event_table.c.version > after_version)
         if to_version is not None:
             query = query.where(event_table.c.version <= to_version)
         if until is not None:

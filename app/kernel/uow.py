@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.kernel.clock import Clock, utc_now
 from app.kernel.eventstore import AppendContext, EventStore
 from app.kernel.idempotency import IdempotencyStore, SqlIdempotencyStore
+from app.kernel.snapshots import SnapshotCache
 from app.kernel.sqlstore import (
     AppendLock,
     PostgresAppendLock,
@@ -43,6 +44,13 @@ class UnitOfWork(abc.ABC):
     clock: Clock = staticmethod(utc_now)
     # The highest position this unit of work wrote, once committed (0 when it wrote nothing).
     position: int = 0
+    # Aggregate snapshots shared by the units of work of one factory (None: always replay).
+    snapshots: SnapshotCache | None = None
+
+    def snapshot_tenant(self) -> str | None:
+        """The tenant whose snapshots this unit of work may use: the one its reads are scoped
+        to, when the store scopes reads by tenant and snapshots are on; else None."""
+        return None
 
     def context(self, tenant_id: str) -> AppendContext:
         return AppendContext(
