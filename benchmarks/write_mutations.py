@@ -131,6 +131,14 @@ def server(dsn: str, port: int, args: argparse.Namespace, pool: int) -> Iterator
                 process.kill()
 
 
+async def analyze(dsn: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+
+
 async def caught_up(dsn: str, limit: float = 120.0) -> tuple[int, float]:
     """Wait until every read model has applied every event; (events behind at the call, s)."""
     connection = await asyncpg.connect(dsn)
@@ -251,6 +259,10 @@ async def run(args: argparse.Namespace) -> None:
             base = f"http://127.0.0.1:{port}"
             await wait_ready(base)
             headers, owned = await setup(base, args.clients, args.tasks)
+            # Statistics as autovacuum keeps them on a running system (its first pass on a new
+            # database can come a minute late): without them PostgreSQL plans for empty tables,
+            # and every pooled session caches those plans.
+            await analyze(dsn)
             warmup = time.perf_counter() + args.warmup
             await asyncio.gather(*(drive(args.client, base, headers, t, warmup) for t in owned))
             # Start from read models that are up to date, and count their catch-up at the end:

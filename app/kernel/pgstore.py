@@ -56,14 +56,14 @@ _COLUMNS = (
 _LOAD = f"SELECT {_COLUMNS} FROM event WHERE stream_id = $1 AND version > $2 ORDER BY version"
 
 # A stream (from a version on) and the whole stream of the project its events belong to, in one
-# round trip.
+# round trip. The project is named by the stream's first event: an exact (stream_id, version)
+# lookup, so no plan (not even a generic one cached while the table was small) scans the stream.
 _LOAD_WITH_PROJECT = f"""
 SELECT {_COLUMNS} FROM event WHERE stream_id = $1 AND version > $2
 UNION ALL
 SELECT {_COLUMNS} FROM event
 WHERE stream_id = (
-    SELECT 'project-' || project_id::text FROM event
-    WHERE stream_id = $1 AND project_id IS NOT NULL ORDER BY version LIMIT 1
+    SELECT 'project-' || project_id::text FROM event WHERE stream_id = $1 AND version = 1
 )
 ORDER BY 2, 3
 """
