@@ -76,6 +76,15 @@ def encode(envelope: Envelope) -> bytes:
     return orjson.dumps(envelope.to_dict())
 
 
+def encode_on(envelope: Envelope, channel: str, prev: int | None) -> bytes:
+    """`encode(envelope.on_channel(channel, prev))` without building the copy: the relay encodes
+    every event once per channel it goes to."""
+    fields = envelope.to_dict()
+    fields["channel"] = channel
+    fields["prev"] = prev
+    return orjson.dumps(fields)
+
+
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "position": int,
     "stream": str,

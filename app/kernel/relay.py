@@ -37,7 +37,7 @@ from app.kernel.relay_cursors import ChannelCursors, envelope_of, scoped_channel
 from app.kernel.relay_metrics import RelayMetrics
 from app.kernel.relay_store import RelayStore
 from app.kernel.signals import CommitSignal
-from realtime.envelope import encode
+from realtime.envelope import encode_on
 
 __all__ = ["ChannelCursors", "Relay", "RelayConfig", "envelope_of", "scoped_channels"]
 
@@ -204,7 +204,7 @@ class Relay:
             for channel, scope in scoped_channels(self._prefix, env):
                 prev = await self._cursors.prev(channel, scope, event.position, staged)
                 staged[channel] = event.position
-                messages.append((channel, encode(env.on_channel(channel, prev))))
+                messages.append((channel, encode_on(env, channel, prev)))
         return messages, staged
 
     async def _publish(self, messages: list[Message], stop: asyncio.Event) -> bool:

@@ -10,7 +10,7 @@ from app.kernel.eventstore import StoredEvent
 from app.kernel.relay import ChannelCursors, envelope_of, scoped_channels
 from app.kernel.relay_metrics import RelayMetrics, render_metrics
 from app.kernel.relay_store import Scope
-from realtime.envelope import channels_for, decode, encode
+from realtime.envelope import channels_for, decode, encode, encode_on
 
 TENANT, PROJECT, USER = (str(uuid.uuid4()) for _ in range(3))
 WHEN = datetime(2026, 11, 27, 5, 33, 27, 123456, tzinfo=UTC)
@@ -133,3 +133,8 @@ def test_metrics_render_as_prometheus_text() -> None:
     assert "collabspace_relay_redis_errors_total 2.0" in text
     assert "collabspace_relay_is_leader 1.0" in text
     assert 'collabspace_relay_lag_ms_bucket{le="10.0"} 2.0' in text
+
+
+def test_encode_on_equals_encoding_the_addressed_copy() -> None:
+    env = envelope_of(stored(3, "ProjectMemberAdded", user_id=USER))
+    assert encode_on(env, "cs:x", 1) == encode(env.on_channel("cs:x", 1))
