@@ -26,13 +26,15 @@ class SimulatedCrashError(Exception):
 
 @asynccontextmanager
 async def running(engine: AsyncEngine, **options: object) -> AsyncIterator[ProjectionRunner]:
+    timings: dict[str, object] = {
+        "poll_interval": TICK * 4,
+        "standby_interval": TICK * 2,
+        "retry_interval": TICK,
+    }
     runner = ProjectionRunner(
         engine,
         readmodels.projectors(),
-        poll_interval=TICK * 4,
-        standby_interval=TICK * 2,
-        retry_interval=TICK,
-        **options,  # type: ignore[arg-type]
+        **(timings | options),  # type: ignore[arg-type]
     )
     await runner.start()
     try:
@@ -154,13 +156,15 @@ async def test_read_your_writes_waits_for_the_position_a_command_returned(
     engine: AsyncEngine, script: Script
 ) -> None:
     # No in-process signal: the runner hears of the commit through LISTEN/NOTIFY only.
-    async with running(engine) as runner:
+    # Polling every 10 s: only NOTIFY can wake the runner within the wait below (no tight
+    # timing: a loaded machine may take a while, but never 10 s).
+    async with running(engine, poll_interval=10.0) as runner:
         owner = await script.tenant("Notify Ltd", "Nina")
         project_id = await script.project(owner, "Heard through NOTIFY")
         loop = asyncio.get_running_loop()
         started = loop.time()
-        assert await runner.wait_for(script.head, TICK * 20, names=project_views.LIST_READS)
-        assert loop.time() - started < TICK * 4  # well under the polling interval
+        assert await runner.wait_for(script.head, 5.0, names=project_views.LIST_READS)
+        assert loop.time() - started < 5.0  # well under the polling interval
         async with snapshot(engine) as connection:
             listed = await project_views.list_projects(connection, owner)
         assert [p["project_id"] for p in listed["items"]] == [project_id]
