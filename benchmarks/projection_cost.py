@@ -111,9 +111,7 @@ async def child(dsn: str, coalesce_ms: int) -> None:
     from app.kernel.projection_runner import ProjectionRunner
 
     engine = make_engine(dsn.replace("postgresql://", "postgresql+asyncpg://", 1), pool_size=4)
-    runner = ProjectionRunner(
-        engine, readmodels.projectors(), coalesce_interval=coalesce_ms / 1000
-    )
+    runner = ProjectionRunner(engine, readmodels.projectors(), coalesce_interval=coalesce_ms / 1000)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -153,7 +151,9 @@ async def setup(bus: Any, projects: int, tasks: int) -> list[list[dict[str, Any]
     return owned
 
 
-async def write_steadily(bus: Any, owned: list[list[dict[str, Any]]], rate: float, until: float) -> int:
+async def write_steadily(
+    bus: Any, owned: list[list[dict[str, Any]]], rate: float, until: float, edits: bool = True
+) -> int:
     """Mutations at `rate` per second in total until `until`, each client on its own tasks."""
     from app.kernel.uow import CommandMeta
     from app.tasks import commands as tc
@@ -178,13 +178,15 @@ async def write_steadily(bus: Any, owned: list[list[dict[str, Any]]], rate: floa
             i += 1
             actor = task["actor"]
             meta = CommandMeta(actor_id=actor.user_id)
-            if i % 2:
+            if i % 2 or not edits:
                 target = NEXT_STATUS[task["status"]]
                 await bus.handle(tc.MoveTask(actor, task["id"], target), meta=meta)
                 task["status"] = target
             else:
                 task["edits"] += 1
-                await bus.handle(tc.EditTask(actor, task["id"], title=f"E{task['edits']}"), meta=meta)
+                await bus.handle(
+                    tc.EditTask(actor, task["id"], title=f"E{task['edits']}"), meta=meta
+                )
             done += 1
 
     await asyncio.gather(*(client(t) for t in owned))
@@ -221,7 +223,14 @@ async def run(args: argparse.Namespace) -> None:
             owned = await setup(services.bus, args.clients, args.tasks)
             if not args.no_runner:
                 proc = subprocess.Popen(
-                    [sys.executable, __file__, "--child", dsn, "--coalesce-ms", str(args.coalesce_ms)],
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        dsn,
+                        "--coalesce-ms",
+                        str(args.coalesce_ms),
+                    ],
                     stdout=subprocess.PIPE,
                     text=True,
                 )
@@ -230,7 +239,7 @@ async def run(args: argparse.Namespace) -> None:
                 assert line.strip() == "ready", line
             # Warm-up: the runner catches up with the setup and reaches its steady state.
             warm = time.perf_counter() + args.warmup
-            await write_steadily(services.bus, owned, args.rate, warm)
+            await write_steadily(services.bus, owned, args.rate, warm, not args.moves_only)
             load_before = os.getloadavg()
             runner_pgs = await backends_of(admin, proc.pid) if proc else []
             pg_runner_before = {p: _stat_cpu(p) for p in runner_pgs}
@@ -238,8 +247,9 @@ async def run(args: argparse.Namespace) -> None:
             pg_before = postgres_cpu_seconds()
             head_before = await head(admin)
             started = time.perf_counter()
+            until = started + args.duration
             written = await write_steadily(
-                services.bus, owned, args.rate, started + args.duration
+                services.bus, owned, args.rate, until, not args.moves_only
             )
             # Let the runner finish the last coalesced batch before reading its CPU.
             target = await head(admin)
@@ -292,6 +302,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32, help="projects, one writer each")
     parser.add_argument("--tasks", type=int, default=4, help="tasks per project")
     parser.add_argument("--coalesce-ms", type=int, default=50)
+    parser.add_argument(
+        "--moves-only",
+        action="store_true",
+        help="no edits (an edit renames the task, which rewrites its activity entries)",
+    )
     parser.add_argument("--no-runner", action="store_true", help="writes only (diagnostic)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
