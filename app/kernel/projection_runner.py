@@ -16,17 +16,19 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.kernel.clock import Clock, utc_now
+from app.kernel.projection_feed import EventFeed
 from app.kernel.projections import (
     FaultHook,
     Projector,
     advance_checkpoint,
     ensure_checkpoint,
+    lock_checkpoint,
     read_batch,
-    read_checkpoint,
     read_checkpoints,
 )
 from app.kernel.signals import CommitSignal
@@ -48,23 +50,124 @@ async def apply_next_batch(
     batch_size: int = 1000,
     fault: FaultHook | None = None,
     clock: Clock = utc_now,
+    connection: AsyncConnection | None = None,
+    feed: EventFeed | None = None,
+    keep: bool = False,
 ) -> tuple[int, int]:
     """Apply the events after the checkpoint, rows and checkpoint in one transaction.
 
     Answers (positions advanced, checkpoint now); at most `batch_size` positions per batch.
     The checkpoint row is locked first, so a batch and a rebuild's swap never interleave.
+    With `keep` (the live runner, on PostgreSQL) the projector's row cache stays warm across
+    batches for as long as the checkpoint row is the version its own last batch wrote.
     """
-    async with engine.begin() as connection:
-        old = await read_checkpoint(connection, projector.name, for_update=True)
-        if old is None:
-            raise LookupError(f"no checkpoint row for projection {projector.name}")
+    try:
+        if connection is not None and keep:
+            return await _apply_live(connection, projector, batch_size, fault, clock, feed)
+        if connection is None:
+            async with engine.begin() as conn:
+                return await _apply(conn, projector, batch_size, fault, clock, feed, keep)
+        async with connection.begin():
+            return await _apply(connection, projector, batch_size, fault, clock, feed, keep)
+    except BaseException:
+        # Rolled back, or its commit failed: what the cache holds may not be in the tables.
+        projector.forget()
+        raise
+
+
+async def _apply(
+    connection: AsyncConnection,
+    projector: Projector,
+    batch_size: int,
+    fault: FaultHook | None,
+    clock: Clock,
+    feed: EventFeed | None,
+    keep: bool,
+) -> tuple[int, int]:
+    locked = await lock_checkpoint(connection, projector.name)
+    if locked is None:
+        raise LookupError(f"no checkpoint row for projection {projector.name}")
+    old, version = locked
+    keep = keep and version is not None
+    if not keep or projector.warm != (old, version):
+        # Someone else wrote the checkpoint (a swap, another runner), or we never did.
+        projector.forget()
+    if keep:
+        assert version is not None
+        projector.warm = (old, version)
+    if feed is not None:
+        events, new = await feed.read(connection, old, batch_size, projector.handles)
+    else:
         events, new = await read_batch(connection, old, batch_size, projector.handles)
-        if new == old:
-            return 0, old
-        await projector.apply_batch(connection, events)
+    if new == old:
+        return 0, old
+    await projector.apply_batch(connection, events, keep=keep)
+    if fault is not None:
+        fault(projector.name, new)  # tests: a crash after the rows, before the checkpoint
+    version = await advance_checkpoint(connection, projector.name, old, new, clock())
+    # Valid once the transaction commits; a failed commit forgets it (apply_next_batch).
+    projector.warm = (new, version) if keep and version is not None else None
+    return new - old, new
+
+
+_LOCK = "SELECT position, xmin::text::bigint FROM projection_checkpoint WHERE name = $1 FOR UPDATE"
+
+
+def _begin_if_unmoved(name: str, position: int, version: int) -> str:
+    """BEGIN and lock the checkpoint in one message, failing unless it is still at `version`.
+
+    The division by zero is the signal: count 0 means someone else wrote the row (or it is
+    gone), so the transaction is rolled back and the batch starts over cold.
+    """
+    literal = "'" + name.replace("'", "''") + "'"
+    return (
+        "BEGIN; SELECT 1 / count(*) FILTER"
+        f" (WHERE position = {int(position)} AND xmin::text::bigint = {int(version)})"
+        f" FROM (SELECT position, xmin FROM projection_checkpoint WHERE name = {literal}"
+        " FOR UPDATE) AS checkpoint"
+    )
+
+
+async def _apply_live(
+    connection: AsyncConnection,
+    projector: Projector,
+    batch_size: int,
+    fault: FaultHook | None,
+    clock: Clock,
+    feed: EventFeed | None,
+) -> tuple[int, int]:
+    """A batch of the live runner on its lock session (AUTOCOMMIT for SQLAlchemy: the
+    transaction is driven here, in as few round trips as possible, with the cache kept warm)."""
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    locked = projector.warm
+    if locked is not None:
+        try:
+            await driver.execute(_begin_if_unmoved(projector.name, *locked))
+        except asyncpg.DivisionByZeroError:
+            await driver.execute("ROLLBACK")
+            locked = None
+    if locked is None:
+        projector.forget()
+        await driver.execute("BEGIN")
+        row = await driver.fetchrow(_LOCK, projector.name)
+        if row is None:
+            raise LookupError(f"no checkpoint row for projection {projector.name}")
+        locked = (int(row[0]), int(row[1]))
+        projector.warm = locked
+    old, version = locked
+    if feed is not None:
+        events, new = await feed.read(connection, old, batch_size, projector.handles)
+    else:
+        events, new = await read_batch(connection, old, batch_size, projector.handles)
+    if new != old:
+        await projector.apply_batch(connection, events, keep=True)
         if fault is not None:
             fault(projector.name, new)  # tests: a crash after the rows, before the checkpoint
-        await advance_checkpoint(connection, projector.name, old, new, clock())
+        version = await advance_checkpoint(connection, projector.name, old, new, clock()) or 0
+    await driver.execute("COMMIT")
+    if connection.in_transaction():
+        await connection.commit()  # only SQLAlchemy's bookkeeping: AUTOCOMMIT sends nothing
+    projector.warm = (new, version)
     return new - old, new
 
 
@@ -112,6 +215,7 @@ class ProjectionRunner:
         self._wake = {name: asyncio.Event() for name in self.names}
         self._progress = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.feed = EventFeed()
         self._listener: AsyncConnection | None = None
         self._unlisten: Callable[[], None] | None = None
 
@@ -121,6 +225,7 @@ class ProjectionRunner:
             await ensure_checkpoint(self.engine, name)
         async with self.engine.connect() as connection:
             self.positions.update(await read_checkpoints(connection, self.names))
+        self.feed.reset(min(self.positions.values(), default=0))
         spawn = asyncio.get_running_loop().create_task
         self._tasks = [
             spawn(self._run_one(p), name=f"projection:{p.name}") for p in self.projectors
@@ -220,15 +325,17 @@ class ProjectionRunner:
                 await _close_quietly(connection)
                 raise
             if got:
-                return connection
+                # Batches drive their transactions on the driver (see _apply_live); SQLAlchemy
+                # statements a projector runs then join them instead of beginning their own.
+                return await connection.execution_options(isolation_level="AUTOCOMMIT")
             await _close_quietly(connection)
             await asyncio.sleep(self._standby)
 
     async def _lead(self, projector: Projector, lock: AsyncConnection | None) -> None:
         loop = asyncio.get_running_loop()
-        checked = loop.time()
         wake = self._wake[projector.name]
         applied = 0.0
+        projector.forget()  # new leadership: nothing cached is known to be current
         while True:
             # Under a steady stream of commits, every commit wakes every projector: applying
             # each one in its own transaction costs more than the API's write itself. So batches
@@ -239,20 +346,21 @@ class ProjectionRunner:
                 await asyncio.sleep(pause)
             applied = loop.time()
             wake.clear()
+            # Batches run on the lock session itself: while it applies, it still leads, and
+            # a dead session fails the batch (then the lock is re-acquired or lost).
             count, position = await apply_next_batch(
                 self.engine,
                 projector,
                 batch_size=self._batch_size,
                 fault=self.fault,
                 clock=self._clock,
+                connection=lock,
+                feed=self.feed,
+                keep=lock is not None,
             )
             if position != self.positions[projector.name] or count:
                 self._advanced(projector.name, position)
-            if lock is not None and loop.time() - checked > self._standby:
-                # A dead lock session means another replica may lead now: stop applying.
-                await lock.scalar(sa.select(1))
-                await lock.commit()
-                checked = loop.time()
+                self.feed.trim(min(self.positions[n] for n in self.leading))
             if count < self._batch_size:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
                 # cancellation that races with the wake-up, and stop() would wait forever.

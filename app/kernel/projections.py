@@ -75,17 +75,20 @@ class Projector:
     tables: ClassVar[tuple[sa.Table, ...]]
     # Event type names this projector handles, derived from its on_<event> methods.
     handles: ClassVar[frozenset[str]] = frozenset()
+    _handler_names: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.handles = frozenset(
-            _camel(name[3:]) for name in dir(cls) if re.fullmatch(r"on_[a-z_]+", name)
-        )
+        methods = [name for name in dir(cls) if re.fullmatch(r"on_[a-z_]+", name)]
+        cls.handles = frozenset(_camel(name[3:]) for name in methods)
+        cls._handler_names = {_camel(name[3:]): name for name in methods}
 
     def __init__(self, bind: Mapping[str, sa.Table] | None = None) -> None:
         self.t = TableSet(bind or {t.name: t for t in self.tables})
         self._caches: dict[str, Rows] = {}
         self._connection: AsyncConnection | None = None
+        # The checkpoint (position, row version) the warm caches are valid for; None: cold.
+        self.warm: tuple[int, int] | None = None
 
     def rebound(self, bind: Mapping[str, sa.Table]) -> Projector:
         """The same projector writing to other tables (a rebuild's shadow copies)."""
@@ -119,9 +122,9 @@ class Projector:
 
     async def update_where(self, table: sa.Table, where: Mapping[str, Any], **values: Any) -> None:
         """A set-wide change (a rename): stored rows in SQL, cached ones in memory, no flush."""
-        self.rows(table).update_cached(where, values)
-        condition = sa.and_(*(table.c[c] == v for c, v in where.items()))
-        await self.connection.execute(table.update().where(condition).values(**values))
+        rows = self.rows(table)
+        rows.update_cached(where, values)
+        await rows.update_stored(self.connection, where, values)
 
     async def sync(self) -> None:
         """Write the cache out and forget it, before a set-wide UPDATE (a rename) runs in SQL."""
@@ -151,23 +154,39 @@ class Projector:
         """Apply one event (a batch of one): the runner uses apply_batch."""
         await self.apply_batch(connection, [event])
 
-    async def apply_batch(self, connection: AsyncConnection, events: Iterable[StoredEvent]) -> None:
+    async def apply_batch(
+        self, connection: AsyncConnection, events: Iterable[StoredEvent], *, keep: bool = False
+    ) -> None:
+        """Apply `events` through the row cache and flush it; `keep` leaves it warm afterwards.
+
+        Only the live runner keeps it (it is the tables' sole writer and checks so through the
+        checkpoint); it must call `forget()` if the transaction does not commit.
+        """
         self._connection = connection
         try:
+            names = self._handler_names
             for record in events:
-                if record.type in self.handles:
-                    handler = getattr(self, "on_" + _snake(record.type))
-                    await handler(_decode(record), record)
+                name = names.get(record.type)
+                if name is not None:
+                    await getattr(self, name)(_decode(record), record)
             await self.flush()
+        except BaseException:
+            self.forget()
+            raise
         finally:
-            # The cache never outlives its transaction: the next batch may see other writers.
-            for cache in self._caches.values():
-                cache.clear()
             self._connection = None
+        for cache in self._caches.values():
+            if keep:
+                cache.settle()
+            else:
+                # The cache never outlives its transaction: the next batch may see other writers.
+                cache.clear()
 
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    def forget(self) -> None:
+        """Drop every cached row: they may not match the tables any more."""
+        self.warm = None
+        for cache in self._caches.values():
+            cache.clear()
 
 
 def _decode(record: StoredEvent) -> Event:
@@ -278,10 +297,39 @@ async def ensure_checkpoint(engine: AsyncEngine, name: str) -> None:
                 pass  # another process created it first; that row is as good as ours
 
 
+# The row version (xmin) tells the live runner whether anyone else wrote the checkpoint since
+# its own last batch (a rebuild's swap, another runner): only then may its warm cache be stale.
+_LOCK = sa.text(
+    "SELECT position, xmin::text::bigint FROM projection_checkpoint WHERE name = :name FOR UPDATE"
+)
+_ADVANCE = (
+    "UPDATE projection_checkpoint SET position = $3, updated_at = $4"
+    " WHERE name = $1 AND position = $2 RETURNING xmin::text::bigint"
+)
+
+
+async def lock_checkpoint(connection: AsyncConnection, name: str) -> tuple[int, int | None] | None:
+    """Lock the checkpoint row for this transaction: (position, row version on PostgreSQL)."""
+    if connection.dialect.name != "postgresql":
+        value = await read_checkpoint(connection, name, for_update=True)
+        return None if value is None else (value, None)
+    row = (await connection.execute(_LOCK, {"name": name})).first()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
 async def advance_checkpoint(
     connection: AsyncConnection, name: str, old: int, new: int, now: datetime
-) -> None:
-    """Compare-and-set: a checkpoint that moved under us means this batch must roll back."""
+) -> int | None:
+    """Compare-and-set: a checkpoint that moved under us means this batch must roll back.
+
+    Answers the new row version on PostgreSQL (see lock_checkpoint), None elsewhere.
+    """
+    if connection.dialect.name == "postgresql":
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        version = await driver.fetchval(_ADVANCE, name, old, new, now)
+        if version is None:
+            raise CheckpointMovedError(f"checkpoint {name} moved away from {old}")
+        return int(version)
     result = await connection.execute(
         projection_checkpoint.update()
         .where(projection_checkpoint.c.name == name, projection_checkpoint.c.position == old)
@@ -289,6 +337,7 @@ async def advance_checkpoint(
     )
     if result.rowcount != 1:
         raise CheckpointMovedError(f"checkpoint {name} moved away from {old}")
+    return None
 
 
 @asynccontextmanager

@@ -1,4 +1,10 @@
-"""The per-batch row cache of a projector: each row loaded at most once, written once at flush."""
+"""The row cache of a projector: each row loaded at most once, written once per batch at flush.
+
+Within a batch the cache is the projector's view of its tables. The live runner may keep it
+warm across batches (write-through: every change is flushed in the batch's transaction), which
+is valid only while it is the sole writer of those tables; the runner checks that with the
+checkpoint row and calls `clear()` whenever it cannot be sure (see projection_runner).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +19,63 @@ Key = tuple[Any, ...]
 Row = dict[str, Any]
 # From this many new rows on, a flush inserts with COPY (PostgreSQL) instead of INSERT.
 COPY_THRESHOLD = 200
+# Rows kept warm per table between batches; beyond it the oldest half is forgotten.
+WARM_LIMIT = 20_000
+
+
+class _PgStatements:
+    """Hand-written SQL for one table on the raw asyncpg connection (the runner's hot loop)."""
+
+    def __init__(self, table: sa.Table, key_columns: list[str]) -> None:
+        q = '"{}"'.format
+        self.columns = [c.name for c in table.columns]
+        self.others = [c for c in self.columns if c not in key_columns]
+        # The driver's jsonb codec (set up by SQLAlchemy's dialect) takes JSON text and gives
+        # decoded values.
+        self.json = frozenset(c.name for c in table.columns if isinstance(c.type, sa.JSON))
+        n = len(key_columns)
+        where = " AND ".join(f"{q(c)} = ${i + 1}" for i, c in enumerate(key_columns))
+        self.select = f"SELECT {', '.join(map(q, self.columns))} FROM {q(table.name)} WHERE {where}"
+        self.delete = f"DELETE FROM {q(table.name)} WHERE {where}"
+        sets = ", ".join(f"{q(c)} = ${n + i + 1}" for i, c in enumerate(self.others))
+        self.update = f"UPDATE {q(table.name)} SET {sets} WHERE {where}"
+        values = ", ".join(f"${i + 1}" for i in range(len(self.columns)))
+        self.insert = (
+            f"INSERT INTO {q(table.name)} ({', '.join(map(q, self.columns))}) VALUES ({values})"
+        )
+
+        self._update_where: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+        self._name = table.name
+
+    def update_where(self, sets: tuple[str, ...], where: tuple[str, ...]) -> str:
+        """UPDATE ... SET sets WHERE where (parameters: the sets' values, then the where's)."""
+        sql = self._update_where.get((sets, where))
+        if sql is None:
+            q = '"{}"'.format
+            assignments = ", ".join(f"{q(c)} = ${i + 1}" for i, c in enumerate(sets))
+            conditions = " AND ".join(f"{q(c)} = ${len(sets) + i + 1}" for i, c in enumerate(where))
+            sql = f"UPDATE {q(self._name)} SET {assignments} WHERE {conditions}"
+            self._update_where[(sets, where)] = sql
+        return sql
+
+    def decode(self, record: Any) -> Row:
+        return dict(record.items())
+
+    def encode(self, row: Row, columns: list[str]) -> tuple[Any, ...]:
+        json = self.json
+        return tuple(
+            orjson.dumps(row[c]).decode() if c in json and row[c] is not None else row[c]
+            for c in columns
+        )
+
+
+async def _driver(connection: AsyncConnection) -> Any:
+    """The asyncpg connection under `connection`, inside the transaction it has begun."""
+    return (await connection.get_raw_connection()).driver_connection
 
 
 class Rows:
-    """The rows of one table touched by a batch: each loaded at most once, written once at flush."""
+    """The rows of one table a projector touches: loaded at most once, written once at flush."""
 
     def __init__(self, table: sa.Table) -> None:
         self.table = table
@@ -26,6 +85,9 @@ class Rows:
         self._dirty: set[Key] = set()
         # Secondary indexes over columns a projection promises never to change (update_cached).
         self._indexes: dict[tuple[str, ...], dict[Key, list[Key]]] = {}
+        # Whether rows are ever read back (get): only such tables are worth keeping warm.
+        self.read = False
+        self._pg: _PgStatements | None = None
 
     def _index(self, key: Key, row: Row) -> None:
         for columns, index in self._indexes.items():
@@ -34,16 +96,30 @@ class Rows:
     def _key(self, row: Row) -> Key:
         return tuple(row[c] for c in self._key_columns)
 
+    def _statements(self, connection: AsyncConnection) -> _PgStatements | None:
+        if connection.dialect.name != "postgresql":
+            return None
+        if self._pg is None:
+            self._pg = _PgStatements(self.table, self._key_columns)
+        return self._pg
+
     async def get(self, connection: AsyncConnection, *key: Any) -> Row | None:
+        self.read = True
         if key not in self._rows:
-            condition = sa.and_(
-                *(self.table.c[c] == v for c, v in zip(self._key_columns, key, strict=True))
-            )
-            found = (await connection.execute(sa.select(self.table).where(condition))).first()
-            self._rows[key] = None if found is None else dict(found._mapping)
+            pg = self._statements(connection)
+            if pg is not None:
+                record = await (await _driver(connection)).fetchrow(pg.select, *key)
+                found = None if record is None else pg.decode(record)
+            else:
+                condition = sa.and_(
+                    *(self.table.c[c] == v for c, v in zip(self._key_columns, key, strict=True))
+                )
+                result = (await connection.execute(sa.select(self.table).where(condition))).first()
+                found = None if result is None else dict(result._mapping)
+            self._rows[key] = found
             self._in_db[key] = found is not None
             if found is not None:
-                self._index(key, self._rows[key] or {})
+                self._index(key, found)
         return self._rows[key]
 
     def add(self, row: Row) -> Row:
@@ -73,13 +149,54 @@ class Rows:
                 updates.append(row)
             else:
                 inserts.append(row)
+        pg = self._statements(connection)
+        if pg is not None:
+            await self._flush_pg(connection, pg, deletes, inserts, updates)
+        else:
+            await self._flush_sa(connection, deletes, inserts, updates)
+        for key in self._dirty:
+            self._in_db[key] = self._rows[key] is not None
+        self._dirty.clear()
+
+    async def _flush_pg(
+        self,
+        connection: AsyncConnection,
+        pg: _PgStatements,
+        deletes: list[Key],
+        inserts: list[Row],
+        updates: list[Row],
+    ) -> None:
+        # executemany pipelines every row's Bind/Execute in one round trip.
+        driver = await _driver(connection)
+        if deletes:
+            await driver.executemany(pg.delete, deletes)
+        if inserts:
+            if len(inserts) >= COPY_THRESHOLD:
+                # COPY in the same transaction: a rebuild inserts at several times the speed.
+                records = [pg.encode(r, pg.columns) for r in inserts]
+                await driver.copy_records_to_table(
+                    self.table.name, records=records, columns=pg.columns
+                )
+            else:
+                await driver.executemany(pg.insert, [pg.encode(r, pg.columns) for r in inserts])
+        if updates:
+            order = self._key_columns + pg.others
+            await driver.executemany(pg.update, [pg.encode(r, order) for r in updates])
+
+    async def _flush_sa(
+        self,
+        connection: AsyncConnection,
+        deletes: list[Key],
+        inserts: list[Row],
+        updates: list[Row],
+    ) -> None:
         cols = self._key_columns
         where = sa.and_(*(self.table.c[c] == sa.bindparam("k_" + c) for c in cols))
         if deletes:
             params = [{"k_" + c: v for c, v in zip(cols, key, strict=True)} for key in deletes]
             await connection.execute(self.table.delete().where(where), params)
         if inserts:
-            await self._insert(connection, inserts)
+            await connection.execute(self.table.insert(), inserts)
         if updates:
             others = [c.name for c in self.table.columns if c.name not in cols]
             statement = (
@@ -90,24 +207,6 @@ class Rows:
                 for r in updates
             ]
             await connection.execute(statement, params)
-        for key in self._dirty:
-            self._in_db[key] = self._rows[key] is not None
-        self._dirty.clear()
-
-    async def _insert(self, connection: AsyncConnection, rows: list[Row]) -> None:
-        if connection.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
-            # COPY in the same transaction: a rebuild inserts at several times the speed.
-            columns = [c.name for c in self.table.columns]
-            # The driver's jsonb codec takes JSON text, as SQLAlchemy would have serialised it.
-            json = {c.name for c in self.table.columns if isinstance(c.type, sa.JSON)}
-            records = [
-                tuple(orjson.dumps(r[c]).decode() if c in json else r[c] for c in columns)
-                for r in rows
-            ]
-            driver: Any = (await connection.get_raw_connection()).driver_connection
-            await driver.copy_records_to_table(self.table.name, records=records, columns=columns)
-        else:
-            await connection.execute(self.table.insert(), rows)
 
     def update_cached(self, where: Mapping[str, Any], values: Mapping[str, Any]) -> None:
         """Change the cached rows that match `where` (the SQL UPDATE covers the stored ones).
@@ -123,7 +222,7 @@ class Rows:
                 if row is not None:
                     index.setdefault(tuple(row[c] for c in columns), []).append(key)
         for key in index.get(tuple(where[c] for c in columns), []):
-            row = self._rows[key]
+            row = self._rows.get(key)
             if row is None:
                 continue
             for column, value in conditions:
@@ -133,9 +232,38 @@ class Rows:
                 row.update(values)
                 self._dirty.add(key)
 
+    async def update_stored(
+        self, connection: AsyncConnection, where: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> None:
+        """UPDATE every stored row matching `where` (equality on each column) with `values`."""
+        pg = self._statements(connection)
+        if pg is None or any(v is None for v in where.values()):
+            # (SQLAlchemy turns `== None` into IS NULL; the hand-written SQL does not.)
+            condition = sa.and_(*(self.table.c[c] == v for c, v in where.items()))
+            await connection.execute(self.table.update().where(condition).values(**values))
+            return
+        sql = pg.update_where(tuple(values), tuple(where))
+        params = pg.encode(dict(values), list(values)) + pg.encode(dict(where), list(where))
+        await (await _driver(connection)).execute(sql, *params)
+
     def is_stored(self, *key: Any) -> bool:
         """Whether the row may exist in the table (False: it was added by this very batch)."""
         return self._in_db.get(key, True)
+
+    def settle(self, limit: int = WARM_LIMIT) -> None:
+        """After a committed batch: keep what is worth keeping warm, within `limit` rows.
+
+        Only tables whose rows are read back keep any; the oldest half goes past the limit.
+        """
+        assert not self._dirty, "settle() after flush() only"
+        if not self.read:
+            self.clear()
+            return
+        if len(self._rows) > limit:
+            for key in list(self._rows)[: len(self._rows) - limit // 2]:
+                del self._rows[key]
+                del self._in_db[key]
+            self._indexes.clear()
 
     def clear(self) -> None:
         self._indexes.clear()
