@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Key = tuple[Any, ...]
@@ -33,17 +34,31 @@ class _PgStatements:
         # The driver's jsonb codec (set up by SQLAlchemy's dialect) takes JSON text and gives
         # decoded values.
         self.json = frozenset(c.name for c in table.columns if isinstance(c.type, sa.JSON))
-        n = len(key_columns)
         where = " AND ".join(f"{q(c)} = ${i + 1}" for i, c in enumerate(key_columns))
         self.select = f"SELECT {', '.join(map(q, self.columns))} FROM {q(table.name)} WHERE {where}"
-        self.delete = f"DELETE FROM {q(table.name)} WHERE {where}"
-        sets = ", ".join(f"{q(c)} = ${n + i + 1}" for i, c in enumerate(self.others))
-        self.update = f"UPDATE {q(table.name)} SET {sets} WHERE {where}"
-        values = ", ".join(f"${i + 1}" for i in range(len(self.columns)))
-        self.insert = (
-            f"INSERT INTO {q(table.name)} ({', '.join(map(q, self.columns))}) VALUES ({values})"
-        )
+        # Writes of a flush: one statement per kind over column arrays (unnest), so a batch's
+        # rows cost one message and one execution, not one per row.
+        types = {c.name: _array_type(c) for c in table.columns}
 
+        def rows_of(columns: list[str]) -> str:
+            arrays = ", ".join(f"${i + 1}::{types[c]}[]" for i, c in enumerate(columns))
+            return f"unnest({arrays}) AS v({', '.join(map(q, columns))})"
+
+        def value(c: str) -> str:
+            return f"v.{q(c)}::jsonb" if c in self.json else f"v.{q(c)}"
+
+        match = " AND ".join(f"t.{q(c)} = v.{q(c)}" for c in key_columns)
+        self.delete = f"DELETE FROM {q(table.name)} AS t USING {rows_of(key_columns)} WHERE {match}"
+        self.update_order = key_columns + self.others
+        sets = ", ".join(f"{q(c)} = {value(c)}" for c in self.others)
+        self.update = (
+            f"UPDATE {q(table.name)} AS t SET {sets} FROM {rows_of(self.update_order)}"
+            f" WHERE {match}"
+        )
+        self.insert = (
+            f"INSERT INTO {q(table.name)} ({', '.join(map(q, self.columns))})"
+            f" SELECT {', '.join(map(value, self.columns))} FROM {rows_of(self.columns)}"
+        )
         self._update_where: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
         self._name = table.name
 
@@ -58,6 +73,16 @@ class _PgStatements:
             self._update_where[(sets, where)] = sql
         return sql
 
+    def arrays(self, rows: list[Row], columns: list[str]) -> list[list[Any]]:
+        """Column-wise parameters for the unnest statements (JSON as text)."""
+        out = []
+        for c in columns:
+            if c in self.json:
+                out.append([None if r[c] is None else orjson.dumps(r[c]).decode() for r in rows])
+            else:
+                out.append([r[c] for r in rows])
+        return out
+
     def decode(self, record: Any) -> Row:
         return dict(record.items())
 
@@ -67,6 +92,14 @@ class _PgStatements:
             orjson.dumps(row[c]).decode() if c in json and row[c] is not None else row[c]
             for c in columns
         )
+
+
+def _array_type(column: sa.Column[Any]) -> str:
+    """The SQL type of a column's parameter array: text for strings (the column's own length
+    check then applies on assignment, where a cast to varchar(n) would truncate) and JSON."""
+    if isinstance(column.type, sa.String | sa.JSON):
+        return "text"
+    return str(column.type.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
 
 
 async def _driver(connection: AsyncConnection) -> Any:
@@ -166,10 +199,11 @@ class Rows:
         inserts: list[Row],
         updates: list[Row],
     ) -> None:
-        # executemany pipelines every row's Bind/Execute in one round trip.
         driver = await _driver(connection)
         if deletes:
-            await driver.executemany(pg.delete, deletes)
+            await driver.execute(
+                pg.delete, *(list(column) for column in zip(*deletes, strict=True))
+            )
         if inserts:
             if len(inserts) >= COPY_THRESHOLD:
                 # COPY in the same transaction: a rebuild inserts at several times the speed.
@@ -178,10 +212,9 @@ class Rows:
                     self.table.name, records=records, columns=pg.columns
                 )
             else:
-                await driver.executemany(pg.insert, [pg.encode(r, pg.columns) for r in inserts])
+                await driver.execute(pg.insert, *pg.arrays(inserts, pg.columns))
         if updates:
-            order = self._key_columns + pg.others
-            await driver.executemany(pg.update, [pg.encode(r, order) for r in updates])
+            await driver.execute(pg.update, *pg.arrays(updates, pg.update_order))
 
     async def _flush_sa(
         self,
