@@ -7,9 +7,10 @@ the live projections' cost. Here one cycle is:
 1. `BEGIN` and `SELECT … FOR UPDATE` of the led checkpoints in one message, which fails
    (division by zero) unless each is still the row version its previous batch wrote: then
    the warm row caches are current (rowcache);
-2. each projector applies the events after its checkpoint, shared through the EventFeed, and
-   flushes its rows (one pipelined statement per changed table);
-3. one compare-and-set for every checkpoint that moves, returning the new row versions;
+2. each projector applies the events after its checkpoint, shared through the EventFeed, into
+   its warm row cache (a miss is a SELECT; a rename's set-wide UPDATE runs at once);
+3. one statement writes every changed row of every table (unnest arrays in data-modifying
+   CTEs) and moves every checkpoint with a compare-and-set, returning the new row versions;
 4. `COMMIT`.
 
 Rows and checkpoints still commit together, so a crash anywhere loses nothing and applies
@@ -20,6 +21,7 @@ a rebuild's swap does.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -28,17 +30,37 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.kernel.clock import Clock
 from app.kernel.projection_feed import EventFeed
 from app.kernel.projections import CheckpointMovedError, FaultHook, Projector
+from app.kernel.rowcache import Write
 
 _LOCK = (
     "SELECT name, position, xmin::text::bigint FROM projection_checkpoint"
     " WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE"
 )
 _ADVANCE = (
-    "UPDATE projection_checkpoint AS c SET position = v.new, updated_at = $4"
-    " FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(name, old, new)"
+    "UPDATE projection_checkpoint AS c SET position = v.new, updated_at = ${}"
+    " FROM unnest(${}::text[], ${}::bigint[], ${}::bigint[]) AS v(name, old, new)"
     " WHERE c.name = v.name AND c.position = v.old"
-    " RETURNING c.name, c.xmin::text::bigint"
+    " RETURNING c.name, c.xmin::text::bigint AS version"
 )
+
+
+def _write_and_advance(
+    writes: list[Write], moved: list[tuple[str, int, int]], now: datetime
+) -> tuple[str, list[Any]]:
+    """One statement: every table's row writes (data-modifying CTEs) and the checkpoints'
+    compare-and-set, answering the new checkpoint versions. Each CTE writes other rows (a
+    projection owns its tables; a key is deleted, inserted or updated once per batch)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for sql_at, arrays in writes:
+        parts.append(f"w{len(parts)} AS ({sql_at(len(params))})")
+        params.extend(arrays)
+    n = len(params)
+    parts.append(f"checkpoint AS ({_ADVANCE.format(n + 4, n + 1, n + 2, n + 3)})")
+    names, olds, news = (list(column) for column in zip(*moved, strict=True))
+    params.extend([names, olds, news, now])
+    return f"WITH {', '.join(parts)} SELECT name, version FROM checkpoint", params
+
 
 Token = tuple[int, int]  # (checkpoint position, checkpoint row version)
 
@@ -113,6 +135,7 @@ async def apply_group(
     try:
         tokens = await _begin(driver, projectors)
         moved: list[tuple[str, int, int]] = []
+        writes: list[Write] = []
         for projector in projectors:
             old = tokens[projector.name][0]
             events, new = await feed.read(connection, old, batch_size, projector.handles)
@@ -120,18 +143,18 @@ async def apply_group(
             if new == old:
                 continue
             try:
-                await projector.apply_batch(connection, events, keep=True)
+                writes.extend(await projector.apply_deferred(connection, events))
                 if fault is not None:
                     fault(projector.name, new)  # tests: a crash after the rows, before the CAS
             except Exception as exc:
                 raise BatchFailedError(projector.name) from exc
             moved.append((projector.name, old, new))
         if moved:
-            names, olds, news = (list(column) for column in zip(*moved, strict=True))
-            rows = await driver.fetch(_ADVANCE, names, olds, news, clock())
+            sql, params = _write_and_advance(writes, moved, clock())
+            rows = await driver.fetch(sql, *params)
             versions = {r[0]: int(r[1]) for r in rows}
             if len(versions) != len(moved):
-                raise CheckpointMovedError(f"checkpoints moved under the batch: {names}")
+                raise CheckpointMovedError(f"checkpoints moved under the batch: {moved}")
         await driver.execute("COMMIT")
         if connection.in_transaction():
             await connection.commit()  # SQLAlchemy's bookkeeping only: AUTOCOMMIT sends nothing

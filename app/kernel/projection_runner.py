@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.kernel.clock import Clock, utc_now
@@ -301,6 +302,16 @@ class ProjectionRunner:
             log.exception("projection %s failed; retrying", failed.name)
             await driver.execute("ROLLBACK")  # a dead session raises: reconnect
             retry_at[failed.name] = asyncio.get_running_loop().time() + self._retry
+            return False
+        except asyncpg.PostgresError:
+            # The statement writing every projection's rows failed: whose rows? Alone, each
+            # projector's own failure is its own.
+            await driver.execute("ROLLBACK")
+            if len(ready) > 1:
+                alone = [await self._cycle(session, driver, [p], retry_at) for p in ready]
+                return any(alone)
+            log.exception("projection %s failed; retrying", ready[0].name)
+            retry_at[ready[0].name] = asyncio.get_running_loop().time() + self._retry
             return False
         for name, (count, position) in results.items():
             retry_at.pop(name, None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -24,7 +24,7 @@ from app.kernel.db import event as event_table
 from app.kernel.db import metadata, projection_checkpoint
 from app.kernel.domain import Event, event_class
 from app.kernel.eventstore import StoredEvent
-from app.kernel.rowcache import Row, Rows
+from app.kernel.rowcache import Row, Rows, Write
 
 
 class CheckpointMovedError(Exception):
@@ -162,6 +162,37 @@ class Projector:
         Only the live runner keeps it (it is the tables' sole writer and checks so through the
         checkpoint); it must call `forget()` if the transaction does not commit.
         """
+        await self._handle(connection, events, self.flush)
+        for cache in self._caches.values():
+            if keep:
+                cache.settle()
+            else:
+                # The cache never outlives its transaction: the next batch may see other writers.
+                cache.clear()
+
+    async def apply_deferred(
+        self, connection: AsyncConnection, events: Iterable[StoredEvent]
+    ) -> list[Write]:
+        """The live runner's batch on PostgreSQL: apply `events`, keep the cache warm, and
+        answer the row writes still to run, which the runner sends in one statement with the
+        checkpoints' compare-and-set (the caller must `forget()` if it does not commit)."""
+        writes: list[Write] = []
+
+        async def collect() -> None:
+            for cache in self._caches.values():
+                writes.extend(await cache.pending(self.connection))
+
+        await self._handle(connection, events, collect)
+        for cache in self._caches.values():
+            cache.settle()
+        return writes
+
+    async def _handle(
+        self,
+        connection: AsyncConnection,
+        events: Iterable[StoredEvent],
+        then: Callable[[], Awaitable[None]],
+    ) -> None:
         self._connection = connection
         try:
             names = self._handler_names
@@ -169,18 +200,12 @@ class Projector:
                 name = names.get(record.type)
                 if name is not None:
                     await getattr(self, name)(_decode(record), record)
-            await self.flush()
+            await then()
         except BaseException:
             self.forget()
             raise
         finally:
             self._connection = None
-        for cache in self._caches.values():
-            if keep:
-                cache.settle()
-            else:
-                # The cache never outlives its transaction: the next batch may see other writers.
-                cache.clear()
 
     def forget(self) -> None:
         """Drop every cached row: they may not match the tables any more."""

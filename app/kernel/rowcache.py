@@ -8,7 +8,8 @@ checkpoint row and calls `clear()` whenever it cannot be sure (see projection_ru
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -18,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 Key = tuple[Any, ...]
 Row = dict[str, Any]
+# A statement still to run: its SQL given the number of parameters before it, and its arrays.
+Write = tuple[Callable[[int], str], list[list[Any]]]
 # From this many new rows on, a flush inserts with COPY (PostgreSQL) instead of INSERT.
 COPY_THRESHOLD = 200
 # Rows kept warm per table between batches; beyond it the oldest half is forgotten.
@@ -37,30 +40,45 @@ class _PgStatements:
         where = " AND ".join(f"{q(c)} = ${i + 1}" for i, c in enumerate(key_columns))
         self.select = f"SELECT {', '.join(map(q, self.columns))} FROM {q(table.name)} WHERE {where}"
         # Writes of a flush: one statement per kind over column arrays (unnest), so a batch's
-        # rows cost one message and one execution, not one per row.
-        types = {c.name: _array_type(c) for c in table.columns}
+        # rows cost one execution, not one per row. Parameters are numbered from an offset:
+        # the live runner sends the writes of every table in one statement (projection_live).
+        self._types = {c.name: _array_type(c) for c in table.columns}
+        self._key_columns = key_columns
+        self.update_order = key_columns + self.others
+        self._sql: dict[tuple[str, int], str] = {}
+        self._update_where: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+        self._name = table.name
+
+    def sql(self, kind: str, offset: int = 0) -> str:
+        """The "delete", "insert" or "update" statement, parameters from $offset+1."""
+        sql = self._sql.get((kind, offset))
+        if sql is None:
+            sql = self._sql[(kind, offset)] = self._build(kind, offset)
+        return sql
+
+    def _build(self, kind: str, offset: int) -> str:
+        q = '"{}"'.format
+        table = q(self._name)
 
         def rows_of(columns: list[str]) -> str:
-            arrays = ", ".join(f"${i + 1}::{types[c]}[]" for i, c in enumerate(columns))
+            arrays = ", ".join(
+                f"${offset + i + 1}::{self._types[c]}[]" for i, c in enumerate(columns)
+            )
             return f"unnest({arrays}) AS v({', '.join(map(q, columns))})"
 
         def value(c: str) -> str:
             return f"v.{q(c)}::jsonb" if c in self.json else f"v.{q(c)}"
 
-        match = " AND ".join(f"t.{q(c)} = v.{q(c)}" for c in key_columns)
-        self.delete = f"DELETE FROM {q(table.name)} AS t USING {rows_of(key_columns)} WHERE {match}"
-        self.update_order = key_columns + self.others
+        match = " AND ".join(f"t.{q(c)} = v.{q(c)}" for c in self._key_columns)
+        if kind == "delete":
+            return f"DELETE FROM {table} AS t USING {rows_of(self._key_columns)} WHERE {match}"
+        if kind == "insert":
+            return (
+                f"INSERT INTO {table} ({', '.join(map(q, self.columns))})"
+                f" SELECT {', '.join(map(value, self.columns))} FROM {rows_of(self.columns)}"
+            )
         sets = ", ".join(f"{q(c)} = {value(c)}" for c in self.others)
-        self.update = (
-            f"UPDATE {q(table.name)} AS t SET {sets} FROM {rows_of(self.update_order)}"
-            f" WHERE {match}"
-        )
-        self.insert = (
-            f"INSERT INTO {q(table.name)} ({', '.join(map(q, self.columns))})"
-            f" SELECT {', '.join(map(value, self.columns))} FROM {rows_of(self.columns)}"
-        )
-        self._update_where: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
-        self._name = table.name
+        return f"UPDATE {table} AS t SET {sets} FROM {rows_of(self.update_order)} WHERE {match}"
 
     def update_where(self, sets: tuple[str, ...], where: tuple[str, ...]) -> str:
         """UPDATE ... SET sets WHERE where (parameters: the sets' values, then the where's)."""
@@ -171,7 +189,8 @@ class Rows:
         self._in_db.setdefault(key, True)
         self._dirty.add(key)
 
-    async def flush(self, connection: AsyncConnection) -> None:
+    def _take(self) -> tuple[list[Key], list[Row], list[Row]]:
+        """The dirty rows as (deletes, inserts, updates); from now on they count as written."""
         deletes, inserts, updates = [], [], []
         for key in self._dirty:
             row, in_db = self._rows[key], self._in_db[key]
@@ -182,39 +201,42 @@ class Rows:
                 updates.append(row)
             else:
                 inserts.append(row)
-        pg = self._statements(connection)
-        if pg is not None:
-            await self._flush_pg(connection, pg, deletes, inserts, updates)
-        else:
-            await self._flush_sa(connection, deletes, inserts, updates)
-        for key in self._dirty:
-            self._in_db[key] = self._rows[key] is not None
+            self._in_db[key] = row is not None
         self._dirty.clear()
+        return deletes, inserts, updates
 
-    async def _flush_pg(
-        self,
-        connection: AsyncConnection,
-        pg: _PgStatements,
-        deletes: list[Key],
-        inserts: list[Row],
-        updates: list[Row],
-    ) -> None:
+    async def flush(self, connection: AsyncConnection) -> None:
+        pg = self._statements(connection)
+        if pg is None:
+            await self._flush_sa(connection, *self._take())
+            return
         driver = await _driver(connection)
+        for sql_at, arrays in await self.pending(connection):
+            await driver.execute(sql_at(0), *arrays)
+
+    async def pending(self, connection: AsyncConnection) -> list[Write]:
+        """The dirty rows as statements still to run (PostgreSQL), now counted as written.
+
+        Large inserts are not deferred: they are copied (COPY) into the table at once.
+        """
+        pg = self._statements(connection)
+        assert pg is not None, "PostgreSQL only"
+        deletes, inserts, updates = self._take()
+        writes: list[Write] = []
         if deletes:
-            await driver.execute(
-                pg.delete, *(list(column) for column in zip(*deletes, strict=True))
-            )
-        if inserts:
-            if len(inserts) >= COPY_THRESHOLD:
-                # COPY in the same transaction: a rebuild inserts at several times the speed.
-                records = [pg.encode(r, pg.columns) for r in inserts]
-                await driver.copy_records_to_table(
-                    self.table.name, records=records, columns=pg.columns
-                )
-            else:
-                await driver.execute(pg.insert, *pg.arrays(inserts, pg.columns))
+            keys = [list(column) for column in zip(*deletes, strict=True)]
+            writes.append((functools.partial(pg.sql, "delete"), keys))
+        if len(inserts) >= COPY_THRESHOLD:
+            # COPY in the same transaction: a rebuild inserts at several times the speed.
+            records = [pg.encode(r, pg.columns) for r in inserts]
+            driver = await _driver(connection)
+            await driver.copy_records_to_table(self.table.name, records=records, columns=pg.columns)
+        elif inserts:
+            writes.append((functools.partial(pg.sql, "insert"), pg.arrays(inserts, pg.columns)))
         if updates:
-            await driver.execute(pg.update, *pg.arrays(updates, pg.update_order))
+            arrays = pg.arrays(updates, pg.update_order)
+            writes.append((functools.partial(pg.sql, "update"), arrays))
+        return writes
 
     async def _flush_sa(
         self,

@@ -1,4 +1,4 @@
-"""The live runner keeps its rows warm across batches, and drops them when someone else writes."""
+"""The live runner: warm rows dropped when someone else writes; a failure stays local."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import readmodels
 from app.kernel.eventstore import StoredEvent
-from app.kernel.projection_runner import ProjectionRunner
+from app.kernel.projection_runner import ProjectionRunner, catch_up
 from app.kernel.rebuild import rebuild_projection
 from app.tasks import commands as tc
 from app.tasks.events import TaskCreated
@@ -70,3 +70,36 @@ async def test_a_rebuild_swap_makes_the_live_runner_forget_its_warm_rows(
         await runner.stop()
     # Leave the board as every other test expects it.
     await readmodels.rebuild(engine, "board")
+
+
+class OverlongBoardProjector(BoardProjector):
+    """A board whose rows PostgreSQL refuses (title longer than its column)."""
+
+    async def on_task_created(self, event: TaskCreated, record: StoredEvent) -> None:
+        await super().on_task_created(event, record)
+        row = await self.get(self.t.task_card, event.task_id)
+        assert row is not None
+        row["title"] = "x" * 400
+        self.rows(self.t.task_card).changed(row)
+
+
+async def test_rows_one_projection_cannot_write_do_not_hold_the_others_back(
+    engine: AsyncEngine, script: Script
+) -> None:
+    owner = await script.tenant("Stuck Ltd", "Stu")
+    project = await script.project(owner, "Stuck")
+    projectors = [
+        OverlongBoardProjector() if p.name == "board" else p for p in readmodels.projectors()
+    ]
+    runner = ProjectionRunner(
+        engine, projectors, poll_interval=TICK * 4, standby_interval=TICK * 2, retry_interval=TICK
+    )
+    await runner.start()
+    try:
+        await script.task(owner, project, "refused by the board")
+        others = [n for n in readmodels.NAMES if n != "board"]
+        assert await runner.wait_for(script.head, TICK * 100, names=others)
+        assert not await runner.wait_for(script.head, TICK * 4, names=["board"])
+    finally:
+        await runner.stop()
+    await catch_up(engine, readmodels.projectors())
