@@ -302,8 +302,12 @@ class Rows:
         await (await _driver(connection)).execute(sql, *params)
 
     def is_stored(self, *key: Any) -> bool:
-        """Whether the row may exist in the table (False: it was added by this very batch)."""
-        return self._in_db.get(key, True)
+        """Whether the row may exist in the table (False: it was added by this very batch).
+
+        A row known to be absent counts as stored: with the cache kept warm, "absent" may
+        have been learnt batches ago, and rows referring to it may have been written since.
+        """
+        return self._in_db.get(key, True) or self._rows.get(key) is None
 
     def settle(self, limit: int = WARM_LIMIT) -> None:
         """After a committed batch: keep what is worth keeping warm, within `limit` rows.
