@@ -16,17 +16,19 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-import sqlalchemy as sa
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.kernel.clock import Clock, utc_now
+from app.kernel.projection_feed import EventFeed
+from app.kernel.projection_live import BatchFailedError, apply_group
 from app.kernel.projections import (
     FaultHook,
     Projector,
     advance_checkpoint,
     ensure_checkpoint,
+    lock_checkpoint,
     read_batch,
-    read_checkpoint,
     read_checkpoints,
 )
 from app.kernel.signals import CommitSignal
@@ -53,11 +55,13 @@ async def apply_next_batch(
 
     Answers (positions advanced, checkpoint now); at most `batch_size` positions per batch.
     The checkpoint row is locked first, so a batch and a rebuild's swap never interleave.
+    (The live runner on PostgreSQL batches all it leads at once: projection_live.)
     """
     async with engine.begin() as connection:
-        old = await read_checkpoint(connection, projector.name, for_update=True)
-        if old is None:
+        locked = await lock_checkpoint(connection, projector.name)
+        if locked is None:
             raise LookupError(f"no checkpoint row for projection {projector.name}")
+        old = locked[0]
         events, new = await read_batch(connection, old, batch_size, projector.handles)
         if new == old:
             return 0, old
@@ -110,8 +114,10 @@ class ProjectionRunner:
         self._clock = clock
         self._postgres = engine.dialect.name == "postgresql"
         self._wake = {name: asyncio.Event() for name in self.names}
+        self._wake_any = asyncio.Event()  # the PostgreSQL runner's one loop
         self._progress = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.feed = EventFeed()
         self._listener: AsyncConnection | None = None
         self._unlisten: Callable[[], None] | None = None
 
@@ -121,12 +127,17 @@ class ProjectionRunner:
             await ensure_checkpoint(self.engine, name)
         async with self.engine.connect() as connection:
             self.positions.update(await read_checkpoints(connection, self.names))
+        self.feed.reset(min(self.positions.values(), default=0))
         spawn = asyncio.get_running_loop().create_task
-        self._tasks = [
-            spawn(self._run_one(p), name=f"projection:{p.name}") for p in self.projectors
-        ]
         if self._postgres:
-            self._tasks.append(spawn(self._listen(), name="projections:listen"))
+            self._tasks = [
+                spawn(self._run_leader(), name="projections"),
+                spawn(self._listen(), name="projections:listen"),
+            ]
+        else:
+            self._tasks = [
+                spawn(self._run_one(p), name=f"projection:{p.name}") for p in self.projectors
+            ]
         if self._signal is not None:
             self._unlisten = self._signal.listen(self.notify)
 
@@ -153,6 +164,7 @@ class ProjectionRunner:
         for name, event in self._wake.items():
             if self.positions[name] < position:
                 event.set()
+                self._wake_any.set()
 
     # -- read-your-writes -----------------------------------------------------------------
     async def wait_for(
@@ -188,15 +200,132 @@ class ProjectionRunner:
         self._progress.set()
         self._progress = asyncio.Event()
 
-    # -- one projection -------------------------------------------------------------------
+    # -- PostgreSQL: one session leads what it can lock, one transaction per cycle --------
+    async def _run_leader(self) -> None:
+        while True:
+            session: AsyncConnection | None = None
+            try:
+                session = await self._session()
+                await self._lead_all(session)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("projections failed; reconnecting")
+                await asyncio.sleep(self._retry)
+            finally:
+                # The advisory locks die with the session: another replica may lead now.
+                self.leading.clear()
+                for projector in self.projectors:
+                    projector.forget()
+                if session is not None:
+                    await _drop_session(session)
+
+    async def _session(self) -> AsyncConnection:
+        """The session holding this runner's advisory locks, on which its batches also run.
+
+        AUTOCOMMIT for SQLAlchemy: projection_live drives the transactions on the driver, and
+        the SQL a projector runs through SQLAlchemy joins them instead of beginning its own.
+        """
+        connection = await self.engine.connect()
+        try:
+            return await connection.execution_options(isolation_level="AUTOCOMMIT")
+        except BaseException:
+            await _close_quietly(connection)
+            raise
+
+    async def _claim(self, driver: Any, led: list[Projector]) -> None:
+        """Take the advisory lock of every projection no replica leads (a standby's retry)."""
+        for projector in self.projectors:
+            if projector in led:
+                continue
+            if await driver.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(projector.name)):
+                projector.forget()  # new leadership: nothing cached is known to be current
+                led.append(projector)
+                self.leading.add(projector.name)
+
+    async def _lead_all(self, session: AsyncConnection) -> None:
+        loop = asyncio.get_running_loop()
+        driver: Any = (await session.get_raw_connection()).driver_connection
+        led: list[Projector] = []
+        retry_at: dict[str, float] = {}  # a projector whose batch failed waits, alone
+        claim_at = applied = 0.0
+        while True:
+            if len(led) < len(self.projectors) and loop.time() >= claim_at:
+                await self._claim(driver, led)
+                claim_at = loop.time() + self._standby
+            full = False
+            if led:
+                # Under a steady stream of commits every commit wakes the runner: batches
+                # start at most every `coalesce_interval` (the read models' lag at worst),
+                # so a busy store is applied in batches of many events; an idle one at once.
+                pause = applied + self._coalesce - loop.time()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                applied = loop.time()
+                self._wake_any.clear()
+                ready = [p for p in led if retry_at.get(p.name, 0.0) <= applied]
+                if ready:
+                    full = await self._cycle(session, driver, ready, retry_at)
+            if not full:
+                # Wake at the latest for the polling fallback, a projector's retry, or (as a
+                # standby for some projections) the next try for their locks.
+                deadlines = [*retry_at.values()]
+                if led:
+                    deadlines.append(applied + self._poll)
+                if len(led) < len(self.projectors):
+                    deadlines.append(claim_at)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that races with the wake-up, and stop() would wait forever.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.0, min(deadlines) - loop.time())):
+                        await self._wake_any.wait()
+
+    async def _cycle(
+        self,
+        session: AsyncConnection,
+        driver: Any,
+        ready: list[Projector],
+        retry_at: dict[str, float],
+    ) -> bool:
+        """One transaction for the ready projectors; True if some batch was full."""
+        try:
+            results = await apply_group(
+                session,
+                ready,
+                feed=self.feed,
+                batch_size=self._batch_size,
+                clock=self._clock,
+                fault=self.fault,
+            )
+        except BatchFailedError as failed:
+            # Only that projector waits and retries; the others go on without it.
+            log.exception("projection %s failed; retrying", failed.name)
+            await driver.execute("ROLLBACK")  # a dead session raises: reconnect
+            retry_at[failed.name] = asyncio.get_running_loop().time() + self._retry
+            return False
+        except asyncpg.PostgresError:
+            # The statement writing every projection's rows failed: whose rows? Alone, each
+            # projector's own failure is its own.
+            await driver.execute("ROLLBACK")
+            if len(ready) > 1:
+                alone = [await self._cycle(session, driver, [p], retry_at) for p in ready]
+                return any(alone)
+            log.exception("projection %s failed; retrying", ready[0].name)
+            retry_at[ready[0].name] = asyncio.get_running_loop().time() + self._retry
+            return False
+        for name, (count, position) in results.items():
+            retry_at.pop(name, None)
+            if position != self.positions[name] or count:
+                self._advanced(name, position)
+        self.feed.trim(min(self.positions[n] for n in self.leading))
+        return any(count >= self._batch_size for count, _ in results.values())
+
+    # -- SQLite (embedded, one process): one task per projection, no locks --------------
     async def _run_one(self, projector: Projector) -> None:
         while True:
-            lock: AsyncConnection | None = None
             try:
-                if self._postgres:
-                    lock = await self._acquire(projector.name)
                 self.leading.add(projector.name)
-                await self._lead(projector, lock)
+                await self._lead(projector)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -204,36 +333,12 @@ class ProjectionRunner:
                 await asyncio.sleep(self._retry)
             finally:
                 self.leading.discard(projector.name)
-                if lock is not None:
-                    await _drop_session(lock)
 
-    async def _acquire(self, name: str) -> AsyncConnection:
-        """Hold the projection's advisory lock on a dedicated session, waiting as a standby."""
-        while True:
-            connection = await self.engine.connect()
-            try:
-                got = await connection.scalar(
-                    sa.select(sa.func.pg_try_advisory_lock(lock_key(name)))
-                )
-                await connection.commit()
-            except BaseException:
-                await _close_quietly(connection)
-                raise
-            if got:
-                return connection
-            await _close_quietly(connection)
-            await asyncio.sleep(self._standby)
-
-    async def _lead(self, projector: Projector, lock: AsyncConnection | None) -> None:
+    async def _lead(self, projector: Projector) -> None:
         loop = asyncio.get_running_loop()
-        checked = loop.time()
         wake = self._wake[projector.name]
         applied = 0.0
         while True:
-            # Under a steady stream of commits, every commit wakes every projector: applying
-            # each one in its own transaction costs more than the API's write itself. So batches
-            # start at most every `coalesce_interval` (its read-model lag at worst), and a
-            # busy store is applied in batches of many events; an idle one still at once.
             pause = applied + self._coalesce - loop.time()
             if pause > 0:
                 await asyncio.sleep(pause)
@@ -248,14 +353,7 @@ class ProjectionRunner:
             )
             if position != self.positions[projector.name] or count:
                 self._advanced(projector.name, position)
-            if lock is not None and loop.time() - checked > self._standby:
-                # A dead lock session means another replica may lead now: stop applying.
-                await lock.scalar(sa.select(1))
-                await lock.commit()
-                checked = loop.time()
             if count < self._batch_size:
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
-                # cancellation that races with the wake-up, and stop() would wait forever.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._poll):
                         await wake.wait()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -24,7 +24,7 @@ from app.kernel.db import event as event_table
 from app.kernel.db import metadata, projection_checkpoint
 from app.kernel.domain import Event, event_class
 from app.kernel.eventstore import StoredEvent
-from app.kernel.rowcache import MISSING, Row, Rows
+from app.kernel.rowcache import MISSING, Row, Rows, Write
 
 
 class CheckpointMovedError(Exception):
@@ -75,26 +75,20 @@ class Projector:
     tables: ClassVar[tuple[sa.Table, ...]]
     # Event type names this projector handles, derived from its on_<event> methods.
     handles: ClassVar[frozenset[str]] = frozenset()
-    # Event type name -> handler method name, so that dispatch is one dict lookup per event.
     _handler_names: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._handler_names = {
-            _camel(name[3:]): name for name in dir(cls) if re.fullmatch(r"on_[a-z_]+", name)
-        }
-        cls.handles = frozenset(cls._handler_names)
+        methods = [name for name in dir(cls) if re.fullmatch(r"on_[a-z_]+", name)]
+        cls.handles = frozenset(_camel(name[3:]) for name in methods)
+        cls._handler_names = {_camel(name[3:]): name for name in methods}
 
     def __init__(self, bind: Mapping[str, sa.Table] | None = None) -> None:
         self.t = TableSet(bind or {t.name: t for t in self.tables})
         self._caches: dict[str, Rows] = {}
         self._connection: AsyncConnection | None = None
-        self._handlers: dict[str, Callable[[Any, StoredEvent], Any]] = {
-            type_: getattr(self, method) for type_, method in self._handler_names.items()
-        }
-        self._names: Rows | None = (
-            None if self.lookup is None else self.rows(getattr(self.t, self.lookup))
-        )
+        # The checkpoint (position, row version) the warm caches are valid for; None: cold.
+        self.warm: tuple[int, int] | None = None
 
     def rebound(self, bind: Mapping[str, sa.Table]) -> Projector:
         """The same projector writing to other tables (a rebuild's shadow copies)."""
@@ -122,15 +116,20 @@ class Projector:
             self.rows(table).changed(row)
         return row
 
+    def before_write(self) -> None:
+        """Called once per batch just before its rows are written (by either path): a
+        projector may derive columns from the rows the batch changed (`Rows.dirty_rows`)."""
+
     async def flush(self) -> None:
+        self.before_write()
         for cache in self._caches.values():
             await cache.flush(self.connection)
 
     async def update_where(self, table: sa.Table, where: Mapping[str, Any], **values: Any) -> None:
         """A set-wide change (a rename): stored rows in SQL, cached ones in memory, no flush."""
-        self.rows(table).update_cached(where, values)
-        condition = sa.and_(*(table.c[c] == v for c, v in where.items()))
-        await self.connection.execute(table.update().where(condition).values(**values))
+        rows = self.rows(table)
+        rows.update_cached(where, values)
+        await rows.update_stored(self.connection, where, values)
 
     async def sync(self) -> None:
         """Write the cache out and forget it, before a set-wide UPDATE (a rename) runs in SQL."""
@@ -147,12 +146,13 @@ class Projector:
         self.rows(table).add({"kind": kind, "ref_id": ref_id, "tenant_id": tenant_id, "name": name})
 
     async def recall(self, kind: str, ref_id: str | None, default: str = "someone") -> str:
-        if ref_id is None or self._names is None:
+        if ref_id is None or self.lookup is None:
             return default
-        # Most names are already in the batch's cache: answer those without a database call.
-        row = self._names.cached(kind, ref_id)
+        names = self.rows(getattr(self.t, self.lookup))
+        # Most names are already in the cache: answer those without a database call.
+        row = names.cached(kind, ref_id)
         if row is MISSING:
-            row = await self._names.get(self.connection, kind, ref_id)
+            row = await names.get(self.connection, kind, ref_id)
         return default if row is None else str(row["name"])
 
     async def rename(self, kind: str, ref_id: str, name: str) -> None:
@@ -163,20 +163,65 @@ class Projector:
         """Apply one event (a batch of one): the runner uses apply_batch."""
         await self.apply_batch(connection, [event])
 
-    async def apply_batch(self, connection: AsyncConnection, events: Iterable[StoredEvent]) -> None:
+    async def apply_batch(
+        self, connection: AsyncConnection, events: Iterable[StoredEvent], *, keep: bool = False
+    ) -> None:
+        """Apply `events` through the row cache and flush it; `keep` leaves it warm afterwards.
+
+        Only the live runner keeps it (it is the tables' sole writer and checks so through the
+        checkpoint); it must call `forget()` if the transaction does not commit.
+        """
+        await self._handle(connection, events, self.flush)
+        for cache in self._caches.values():
+            if keep:
+                cache.settle()
+            else:
+                # The cache never outlives its transaction: the next batch may see other writers.
+                cache.clear()
+
+    async def apply_deferred(
+        self, connection: AsyncConnection, events: Iterable[StoredEvent]
+    ) -> list[Write]:
+        """The live runner's batch on PostgreSQL: apply `events`, keep the cache warm, and
+        answer the row writes still to run, which the runner sends in one statement with the
+        checkpoints' compare-and-set (the caller must `forget()` if it does not commit)."""
+        writes: list[Write] = []
+
+        async def collect() -> None:
+            self.before_write()
+            for cache in self._caches.values():
+                writes.extend(await cache.pending(self.connection))
+
+        await self._handle(connection, events, collect)
+        for cache in self._caches.values():
+            cache.settle()
+        return writes
+
+    async def _handle(
+        self,
+        connection: AsyncConnection,
+        events: Iterable[StoredEvent],
+        then: Callable[[], Awaitable[None]],
+    ) -> None:
         self._connection = connection
         try:
-            handlers = self._handlers
+            names = self._handler_names
             for record in events:
-                handler = handlers.get(record.type)
-                if handler is not None:
-                    await handler(_decode(record), record)
-            await self.flush()
+                name = names.get(record.type)
+                if name is not None:
+                    await getattr(self, name)(_decode(record), record)
+            await then()
+        except BaseException:
+            self.forget()
+            raise
         finally:
-            # The cache never outlives its transaction: the next batch may see other writers.
-            for cache in self._caches.values():
-                cache.clear()
             self._connection = None
+
+    def forget(self) -> None:
+        """Drop every cached row: they may not match the tables any more."""
+        self.warm = None
+        for cache in self._caches.values():
+            cache.clear()
 
 
 def _decode(record: StoredEvent) -> Event:
@@ -221,6 +266,8 @@ async def read_batch(
         .where(_e.position > after, _e.position <= upto, _e.type.in_(list(types)))
         .order_by(_e.position)
     )
+    # A rebuild decodes every event of the store here: positional construction, one lookup
+    # of orjson.loads, UUID parsing only for SQLite's undashed form.
     loads = orjson.loads
     events = [
         StoredEvent(
@@ -295,10 +342,39 @@ async def ensure_checkpoint(engine: AsyncEngine, name: str) -> None:
                 pass  # another process created it first; that row is as good as ours
 
 
+# The row version (xmin) tells the live runner whether anyone else wrote the checkpoint since
+# its own last batch (a rebuild's swap, another runner): only then may its warm cache be stale.
+_LOCK = sa.text(
+    "SELECT position, xmin::text::bigint FROM projection_checkpoint WHERE name = :name FOR UPDATE"
+)
+_ADVANCE = (
+    "UPDATE projection_checkpoint SET position = $3, updated_at = $4"
+    " WHERE name = $1 AND position = $2 RETURNING xmin::text::bigint"
+)
+
+
+async def lock_checkpoint(connection: AsyncConnection, name: str) -> tuple[int, int | None] | None:
+    """Lock the checkpoint row for this transaction: (position, row version on PostgreSQL)."""
+    if connection.dialect.name != "postgresql":
+        value = await read_checkpoint(connection, name, for_update=True)
+        return None if value is None else (value, None)
+    row = (await connection.execute(_LOCK, {"name": name})).first()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
 async def advance_checkpoint(
     connection: AsyncConnection, name: str, old: int, new: int, now: datetime
-) -> None:
-    """Compare-and-set: a checkpoint that moved under us means this batch must roll back."""
+) -> int | None:
+    """Compare-and-set: a checkpoint that moved under us means this batch must roll back.
+
+    Answers the new row version on PostgreSQL (see lock_checkpoint), None elsewhere.
+    """
+    if connection.dialect.name == "postgresql":
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        version = await driver.fetchval(_ADVANCE, name, old, new, now)
+        if version is None:
+            raise CheckpointMovedError(f"checkpoint {name} moved away from {old}")
+        return int(version)
     result = await connection.execute(
         projection_checkpoint.update()
         .where(projection_checkpoint.c.name == name, projection_checkpoint.c.position == old)
@@ -306,6 +382,7 @@ async def advance_checkpoint(
     )
     if result.rowcount != 1:
         raise CheckpointMovedError(f"checkpoint {name} moved away from {old}")
+    return None
 
 
 @asynccontextmanager

@@ -89,16 +89,15 @@ class ProjectsProjector(Projector):
     tables = (project_summary, project_member, project_task, project_lookup)
     lookup = "project_lookup"
 
-    async def flush(self) -> None:
+    def before_write(self) -> None:
         # Each changed summary row gets its dashboard rendered once per batch, however many
         # events touched it.
-        for row in self.rows(self.t.project_summary).pending():
+        for row in self.rows(self.t.project_summary).dirty_rows():
             for entry in row["recent"]:
                 # Entries keep the event's datetime until they are written: most of a
                 # replay's entries fall out of the newest 20 within the batch.
                 entry["occurred_at"] = activity.iso(entry["occurred_at"])
             row["dashboard"] = render_dashboard(row)
-        await super().flush()
 
     async def _touch(self, project_id: str, record: StoredEvent, **values: Any) -> Row | None:
         return await self.update(
