@@ -49,10 +49,9 @@ class ActivityProjector(Projector):
 
     async def _propagate(self, kind: str, ref: str, tenant: str, name: str) -> None:
         """A rename reaches every entry that copied the old name."""
-        column_id, column_name = {
-            "project": ("project_id", "project_name"),
-            "task": ("task_id", "task_title"),
-        }.get(kind, ("user_id", "user_name"))
+        column_id, column_name = {"project": ("project_id", "project_name")}.get(
+            kind, ("user_id", "user_name")
+        )
         columns = [(column_id, column_name)]
         if kind == "user":
             columns.append(("actor_id", "actor_name"))
@@ -146,8 +145,9 @@ class ActivityProjector(Projector):
         old = await self.recall("task", event.task_id, "")
         await self._entry(event, record, project_id=event.project_id, task_id=event.task_id)
         if old != event.title:
+            # Feeds read the current title from the lookup (views._ENTRIES): the task's
+            # entries are not rewritten.
             await self.rename("task", event.task_id, event.title)
-            await self._propagate("task", event.task_id, record.tenant_id, event.title)
 
     async def on_task_assigned(self, event: t.TaskAssigned, record: StoredEvent) -> None:
         await self._entry(

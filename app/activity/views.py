@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.activity.tables import activity_entry
+from app.activity.tables import activity_entry, activity_lookup
 from app.activity.texts import item_of
 from app.kernel.domain import Actor, InvalidInputError
 from app.kernel.projections import read_checkpoints
@@ -15,6 +15,25 @@ from app.projects import api as projects
 
 READS = ("activity",)
 MAX_LIMIT = 100
+
+# Entries with their task's current title. A task is edited far more often than anything else
+# is renamed, so its title is looked up here (one lookup row per task) instead of rewritten in
+# every entry of the task at each edit; the entry's own copy (the title when it was written)
+# stands in for a task the lookup does not know.
+_title = activity_lookup.alias("current_title")
+_ENTRIES = sa.select(
+    *(c for c in activity_entry.c if c.name != "task_title"),
+    sa.func.coalesce(_title.c.name, activity_entry.c.task_title).label("task_title"),
+).select_from(
+    activity_entry.outerjoin(
+        _title,
+        sa.and_(
+            _title.c.kind == "task",
+            _title.c.ref_id == activity_entry.c.task_id,
+            _title.c.tenant_id == activity_entry.c.tenant_id,
+        ),
+    )
+)
 
 
 def _item(row: Any) -> dict[str, Any]:
@@ -34,8 +53,9 @@ async def recent(
 ) -> list[dict[str, Any]]:
     """A project's newest entries; the caller has checked access already."""
     rows = await connection.execute(
-        sa.select(activity_entry)
-        .where(activity_entry.c.tenant_id == tenant_id, activity_entry.c.project_id == project_id)
+        _ENTRIES.where(
+            activity_entry.c.tenant_id == tenant_id, activity_entry.c.project_id == project_id
+        )
         .order_by(activity_entry.c.position.desc())
         .limit(limit)
     )
@@ -45,7 +65,7 @@ async def recent(
 async def _feed(
     connection: AsyncConnection, where: list[Any], before: int | None, limit: int
 ) -> dict[str, Any]:
-    query = sa.select(activity_entry).where(*where)
+    query = _ENTRIES.where(*where)
     if before is not None:
         query = query.where(activity_entry.c.position < before)
     rows = (

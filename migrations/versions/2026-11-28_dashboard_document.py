@@ -119,18 +119,24 @@ def _fill_recent() -> None:
     rows = op.get_bind().execute(
         sa.select(ranked).where(ranked.c.rank <= RECENT).order_by(ranked.c.position.desc())
     )
+    # An entry's task_title is the title when it was written; feeds show the current one.
+    titles = dict(
+        op.get_bind()
+        .execute(sa.text("SELECT ref_id, name FROM activity_lookup WHERE kind = 'task'"))
+        .all()
+    )
     recent: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows.mappings():
         detail = row["detail"]
-        recent[row["project_id"]].append(
-            {
-                "position": row["position"],
-                "type": row["type"],
-                "occurred_at": _iso(row["occurred_at"]),
-                **{c: row[c] for c in ENTRY},
-                "detail": orjson.loads(detail) if isinstance(detail, str) else detail,
-            }
-        )
+        entry = {
+            "position": row["position"],
+            "type": row["type"],
+            "occurred_at": _iso(row["occurred_at"]),
+            **{c: row[c] for c in ENTRY},
+            "detail": orjson.loads(detail) if isinstance(detail, str) else detail,
+        }
+        entry["task_title"] = titles.get(row["task_id"], row["task_title"])
+        recent[row["project_id"]].append(entry)
     summary = sa.table("project_summary", sa.column("project_id"), sa.column("recent", Json))
     if recent:
         op.get_bind().execute(
