@@ -36,9 +36,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     }
     if args.workers > 1:
         # Worker processes import the app themselves: each builds it from the environment.
-        uvicorn.run("app.main:create_app", factory=True, workers=args.workers, **options)
+        uvicorn.run("app.main:serving_app", factory=True, workers=args.workers, **options)
     else:
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(create_app(settings, serving=True), **options)
     return 0
 
 

@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import internal, metrics, migrate, runtime
+from app import gctuning, internal, metrics, migrate, runtime
 from app.activity.routes import api as activity_api
 from app.bootstrap import Services, bootstrap
 from app.kernel.db import make_engine
@@ -149,6 +149,11 @@ def _with_operations(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+def serving_app() -> Starlette:
+    """The factory `collabspace serve --workers N` hands uvicorn: one app per worker process."""
+    return create_app(serving=True)
+
+
 def _openapi_route(document: dict[str, Any]) -> Route:
     payload = orjson.dumps(document)
 
@@ -227,9 +232,16 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    settings: Settings | None = None, *, hasher: PasswordHasher | None = None
+    settings: Settings | None = None,
+    *,
+    hasher: PasswordHasher | None = None,
+    serving: bool = False,
 ) -> Starlette:
-    """The API as an ASGI app. Nothing is connected until the lifespan starts."""
+    """The API as an ASGI app. Nothing is connected until the lifespan starts.
+
+    `serving`: this process exists to serve it (`collabspace serve`), so it may tune the
+    process-wide garbage collector once started (app.gctuning); tests and tools leave it off.
+    """
     settings = settings or Settings.from_env()
     api_endpoints = endpoints()
 
@@ -247,6 +259,8 @@ def create_app(
         services = bootstrap(settings, request_engine, hasher=hasher or Argon2Hasher())
         try:
             async with runtime.running(settings, engine, services.signal) as parts:
+                if serving:
+                    gctuning.settle()
                 yield {
                     "services": services,
                     "runtime": parts,

@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 
+from app import gctuning
 from app.kernel.db import make_engine
 from app.kernel.signals import CommitSignal
 from app.runtime import running
@@ -47,6 +48,7 @@ async def main(settings: Settings) -> None:
     engine = make_engine(settings.database_url, pool_size=6)
     try:
         async with running(settings, engine, CommitSignal()) as runtime:
+            gctuning.settle()
             await stop.wait()
     finally:
         await engine.dispose()
