@@ -87,6 +87,14 @@ class Projector:
         self.t = TableSet(bind or {t.name: t for t in self.tables})
         self._caches: dict[str, Rows] = {}
         self._connection: AsyncConnection | None = None
+        # Event type -> bound handler, and the lookup table's cache: a rebuild dispatches and
+        # recalls names for every event of the store, so neither is looked up per event.
+        self._handlers: dict[str, Callable[[Any, StoredEvent], Awaitable[None]]] = {
+            type_: getattr(self, method) for type_, method in self._handler_names.items()
+        }
+        self._names: Rows | None = (
+            None if self.lookup is None else self.rows(getattr(self.t, self.lookup))
+        )
         # The checkpoint (position, row version) the warm caches are valid for; None: cold.
         self.warm: tuple[int, int] | None = None
 
@@ -146,9 +154,9 @@ class Projector:
         self.rows(table).add({"kind": kind, "ref_id": ref_id, "tenant_id": tenant_id, "name": name})
 
     async def recall(self, kind: str, ref_id: str | None, default: str = "someone") -> str:
-        if ref_id is None or self.lookup is None:
+        names = self._names
+        if ref_id is None or names is None:
             return default
-        names = self.rows(getattr(self.t, self.lookup))
         # Most names are already in the cache: answer those without a database call.
         row = names.cached(kind, ref_id)
         if row is MISSING:
@@ -205,11 +213,11 @@ class Projector:
     ) -> None:
         self._connection = connection
         try:
-            names = self._handler_names
+            handlers = self._handlers
             for record in events:
-                name = names.get(record.type)
-                if name is not None:
-                    await getattr(self, name)(_decode(record), record)
+                handler = handlers.get(record.type)
+                if handler is not None:
+                    await handler(_decode(record), record)
             await then()
         except BaseException:
             self.forget()

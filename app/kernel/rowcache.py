@@ -9,6 +9,7 @@ checkpoint row and calls `clear()` whenever it cannot be sure (see projection_ru
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,6 +30,14 @@ WARM_LIMIT = 20_000
 MISSING: Any = object()
 
 
+def _tuple_getter(columns: list[str]) -> Callable[[Row], tuple[Any, ...]]:
+    """row -> the tuple of its values in `columns` (itemgetter, which is a scalar for one)."""
+    if len(columns) == 1:
+        (column,) = columns
+        return lambda row: (row[column],)
+    return operator.itemgetter(*columns)
+
+
 class _PgStatements:
     """Hand-written SQL for one table on the raw asyncpg connection (the runner's hot loop)."""
 
@@ -39,6 +48,8 @@ class _PgStatements:
         # The driver's jsonb codec (set up by SQLAlchemy's dialect) takes JSON text and gives
         # decoded values.
         self.json = frozenset(c.name for c in table.columns if isinstance(c.type, sa.JSON))
+        self._json_at = [i for i, c in enumerate(self.columns) if c in self.json]
+        self._values = _tuple_getter(self.columns)
         where = " AND ".join(f"{q(c)} = ${i + 1}" for i, c in enumerate(key_columns))
         self.select = f"SELECT {', '.join(map(q, self.columns))} FROM {q(table.name)} WHERE {where}"
         # Writes of a flush: one statement per kind over column arrays (unnest), so a batch's
@@ -103,6 +114,20 @@ class _PgStatements:
                 out.append([r[c] for r in rows])
         return out
 
+    def copy_records(self, rows: list[Row]) -> list[tuple[Any, ...]]:
+        """Rows as COPY records in `columns` order, JSON as text: a rebuild copies every row
+        of the store through here, so one itemgetter per row and JSON fixed up by index."""
+        records = [self._values(r) for r in rows]
+        if self._json_at:
+            dumps = orjson.dumps
+            for n, record in enumerate(records):
+                values = list(record)
+                for i in self._json_at:
+                    if values[i] is not None:
+                        values[i] = dumps(values[i]).decode()
+                records[n] = tuple(values)
+        return records
+
     def decode(self, record: Any) -> Row:
         return dict(record.items())
 
@@ -133,6 +158,7 @@ class Rows:
     def __init__(self, table: sa.Table) -> None:
         self.table = table
         self._key_columns = [c.name for c in table.primary_key.columns]
+        self._key_of = _tuple_getter(self._key_columns)
         self._rows: dict[Key, Row | None] = {}
         self._in_db: dict[Key, bool] = {}
         self._dirty: set[Key] = set()
@@ -147,7 +173,7 @@ class Rows:
             index.setdefault(tuple(row[c] for c in columns), []).append(key)
 
     def _key(self, row: Row) -> Key:
-        return tuple(row[c] for c in self._key_columns)
+        return self._key_of(row)
 
     def _statements(self, connection: AsyncConnection) -> _PgStatements | None:
         if connection.dialect.name != "postgresql":
@@ -187,7 +213,8 @@ class Rows:
     def add(self, row: Row) -> Row:
         key = self._key(row)
         self._rows[key] = row
-        self._index(key, row)
+        if self._indexes:
+            self._index(key, row)
         self._in_db.setdefault(key, False)
         self._dirty.add(key)
         return row
@@ -239,7 +266,7 @@ class Rows:
             writes.append((functools.partial(pg.sql, "delete"), keys))
         if len(inserts) >= COPY_THRESHOLD:
             # COPY in the same transaction: a rebuild inserts at several times the speed.
-            records = [pg.encode(r, pg.columns) for r in inserts]
+            records = pg.copy_records(inserts)
             driver = await _driver(connection)
             await driver.copy_records_to_table(self.table.name, records=records, columns=pg.columns)
         elif inserts:
