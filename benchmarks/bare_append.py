@@ -54,7 +54,8 @@ async def append(request):
         async with connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock(1)")
             position = await connection.fetchval(
-                "INSERT INTO bare_event (stream_id, data) VALUES ($1, $2::jsonb) RETURNING position",
+                "INSERT INTO bare_event (stream_id, data) VALUES ($1, $2::jsonb)"
+                " RETURNING position",
                 request.path_params["stream"], body.decode())
     return Response(orjson.dumps({"position": position}), media_type="application/json")
 
@@ -101,7 +102,8 @@ async def run(args: argparse.Namespace) -> None:
                 raise RuntimeError("the bare app did not start")
             warm = time.perf_counter() + 2
             await asyncio.gather(*(drive(port, c, warm) for c in range(args.clients)))
-            cpu0, pg0, client0 = cpu_seconds(process.pid), postgres_cpu_seconds(), time.process_time()
+            cpu0, pg0 = cpu_seconds(process.pid), postgres_cpu_seconds()
+            client0 = time.process_time()
             started = time.perf_counter()
             until = started + args.duration
             results = await asyncio.gather(*(drive(port, c, until) for c in range(args.clients)))

@@ -27,12 +27,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 
-ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from write_mutations import database  # noqa: E402
+
 NEXT_STATUS = {"todo": "in_progress", "in_progress": "done", "done": "todo"}
 SECRET = "benchmark-secret-key-0123456789abcdef"
 
@@ -88,18 +89,6 @@ async def backends_of(admin: Any, pid: int) -> list[int]:
         "SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])", ports
     )
     return [r["pid"] for r in rows]
-
-
-@contextlib.asynccontextmanager
-async def database() -> AsyncIterator[str]:
-    name = f"cs_projcost_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 # -- the child: only the projection runner ----------------------------------------------------

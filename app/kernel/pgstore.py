@@ -105,7 +105,7 @@ _APPEND_WITH_KEY = (
 )
 _SET_TENANT = "SELECT set_config('app.tenant_id', $1, false)"
 
-_READ_AFTER = f"SELECT {_COLUMNS} FROM event WHERE position > $1 ORDER BY position LIMIT $2"
+READ_AFTER = f"SELECT {_COLUMNS} FROM event WHERE position > $1 ORDER BY position LIMIT $2"
 
 _IDEMPOTENCY_GET = (
     "SELECT request_hash, status, body::text FROM idempotency_key"
@@ -140,7 +140,8 @@ def asyncpg_dsn(url: str) -> str:
     return url
 
 
-def _stored(row: asyncpg.Record) -> StoredEvent:
+def stored_event(row: asyncpg.Record) -> StoredEvent:
+    """A row of READ_AFTER (or the loads, same columns) as a StoredEvent."""
     return StoredEvent(
         position=row[0],
         stream_id=row[1],
@@ -248,6 +249,12 @@ class _PendingKey:
     record: IdempotencyRecord
     at: datetime
 
+    def params(self) -> tuple[Any, ...]:
+        """user, key, request hash, status, body (JSON text), time: as both statements take."""
+        record = self.record
+        body = orjson.dumps(record.body).decode()
+        return (self.user_id, self.key, record.request_hash, record.status, body, self.at)
+
 
 class PgUnitOfWork(UnitOfWork):
     """One command's reads and writes on one pooled asyncpg session.
@@ -275,6 +282,11 @@ class PgUnitOfWork(UnitOfWork):
         self.tenant_id = tenant_id
         self.snapshots = snapshots
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a write to another table opened a real transaction (`begin`)."""
+        return self._in_transaction
+
     def snapshot_tenant(self) -> str | None:
         # Inside a transaction a read may see this unit of work's own uncommitted events, which
         # must never become a snapshot; outside one, every read sees committed events only.
@@ -288,7 +300,7 @@ class PgUnitOfWork(UnitOfWork):
         self._bound: str | None = None
         self._store = PgEventStore(self)
         self.events = self._store
-        self.idempotency = PgIdempotencyStore(self)
+        self.idempotency = self.keys = PgIdempotencyStore(self)
         self.pending_key: _PendingKey | None = None
         self.position = 0
         return self
@@ -331,7 +343,7 @@ class PgUnitOfWork(UnitOfWork):
             if exc_type is None:
                 if self._in_transaction:
                     if self.pending_key is not None:
-                        await self.idempotency.write(self.connection, self.pending_key)
+                        await self.keys.write(self.connection, self.pending_key)
                     await self.connection.execute("COMMIT")
                 else:
                     await self._store.write_pending(self.connection, self.pending_key)
@@ -396,7 +408,7 @@ class PgEventStore(EventStore):
             _PendingAppend(stream_id, expected_version, events, context, project_id)
         )
         self._prefetched.pop(stream_id, None)
-        if self._uow._in_transaction:
+        if self._uow.in_transaction:
             await self.write_pending(self._uow.connection)
             first = self.last_position - len(events)
         else:
@@ -416,7 +428,7 @@ class PgEventStore(EventStore):
         """Write the queued appends (and the key's response) in one statement."""
         if not self._pending:
             if key is not None:
-                await self._uow.idempotency.write(connection, key)
+                await self._uow.keys.write(connection, key)
             return
         pending, self._pending = self._pending, []
         columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
@@ -440,15 +452,7 @@ class PgEventStore(EventStore):
                 if key.tenant_id != tenant:
                     raise PermissionError("a unit of work writes for one tenant only")
                 row = await connection.fetchrow(
-                    _APPEND_WITH_KEY,
-                    tenant,
-                    *columns,
-                    key.user_id,
-                    key.key,
-                    key.record.request_hash,
-                    key.record.status,
-                    orjson.dumps(key.record.body).decode(),
-                    key.at,
+                    _APPEND_WITH_KEY, tenant, *columns, *key.params()
                 )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "pk_idempotency_key":
@@ -474,12 +478,12 @@ class PgEventStore(EventStore):
             connection = await self._uow.ready()
             if stream_id.startswith(PROJECT_STREAM_PREFIX):
                 rows = await connection.fetch(_LOAD, stream_id, after_version)
-                records = [_stored(r) for r in rows]
+                records = [stored_event(r) for r in rows]
             else:
                 # Whoever loads a task next checks access to its project: fetch both at once.
                 records = []
                 for row in await connection.fetch(_LOAD_WITH_PROJECT, stream_id, after_version):
-                    event = _stored(row)
+                    event = stored_event(row)
                     if event.stream_id == stream_id:
                         records.append(event)
                     else:
@@ -493,7 +497,7 @@ class PgEventStore(EventStore):
 
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
         connection = await self._uow.ready()
-        return [_stored(r) for r in await connection.fetch(_READ_AFTER, position, limit)]
+        return [stored_event(r) for r in await connection.fetch(READ_AFTER, position, limit)]
 
 
 class PgIdempotencyStore(IdempotencyStore):
@@ -516,16 +520,7 @@ class PgIdempotencyStore(IdempotencyStore):
         """Store a response on its own (a command that wrote no event, or inside the
         transaction, where the response already carries its position)."""
         try:
-            await connection.execute(
-                _IDEMPOTENCY_PUT,
-                key.tenant_id,
-                key.user_id,
-                key.key,
-                key.record.request_hash,
-                key.record.status,
-                orjson.dumps(key.record.body).decode(),
-                key.at,
-            )
+            await connection.execute(_IDEMPOTENCY_PUT, key.tenant_id, *key.params())
         except asyncpg.UniqueViolationError:
             raise ConcurrencyError("idempotency key used concurrently", key=key.key) from None
 

@@ -13,17 +13,11 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.kernel.eventstore import StoredEvent
+from app.kernel.pgstore import READ_AFTER, stored_event
 from app.kernel.projections import read_batch
-
-_READ_AFTER = (
-    "SELECT position, stream_id, version, tenant_id::text, project_id::text, type,"
-    " schema_version, data::text, metadata::text, recorded_at"
-    " FROM event WHERE position > $1 ORDER BY position LIMIT $2"
-)
 
 
 class EventFeed:
@@ -63,25 +57,12 @@ class EventFeed:
 
     async def _fetch(self, connection: AsyncConnection, span: int) -> None:
         driver: Any = (await connection.get_raw_connection()).driver_connection
-        rows = await driver.fetch(_READ_AFTER, self.head, span)
+        rows = await driver.fetch(READ_AFTER, self.head, span)
         expected = self.head + 1
         for r in rows:
             if r[0] != expected:
                 break  # never expected (gapless appends); stop at a gap rather than skip it
-            self._events.append(
-                StoredEvent(
-                    position=r[0],
-                    stream_id=r[1],
-                    version=r[2],
-                    tenant_id=r[3],
-                    project_id=r[4],
-                    type=r[5],
-                    schema_version=r[6],
-                    data=orjson.loads(r[7]),
-                    metadata=orjson.loads(r[8]),
-                    recorded_at=r[9],
-                )
-            )
+            self._events.append(stored_event(r))
             expected += 1
         if len(self._events) > self._hold:
             self.trim(self.head - self._hold)
