@@ -358,6 +358,9 @@ class PgUnitOfWork(UnitOfWork):
                     # which rolls back, rather than hide the original error.
                     self.connection.terminate()
         except BaseException as failure:
+            if self._in_transaction:
+                # A failed COMMIT rolled back, and a setting made in the transaction with it.
+                self.connection.remember_tenant(None)
             if isinstance(failure, _BROKEN):
                 self.connection.terminate()
             raise
