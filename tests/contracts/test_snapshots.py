@@ -18,7 +18,9 @@ async def test_snapshot_loads_equal_replay_across_processes_and_stay_in_their_te
 ) -> None:
     tenant, stranger = str(uuid.uuid4()), str(uuid.uuid4())
     task_id = str(uuid.uuid4())
-    pool = PgPool(app_url_for(pg_url), size=4)
+    # One pooled session for everything: the stranger's unit of work below reuses the very
+    # session the owner's were bound on, so it must re-bind it to its own tenant.
+    pool = PgPool(app_url_for(pg_url), size=1)
     here, there = pg_uow_factory(pool), pg_uow_factory(pool)  # two caches, one database
     try:
         async with here(tenant) as uow:
@@ -43,6 +45,8 @@ async def test_snapshot_loads_equal_replay_across_processes_and_stay_in_their_te
         assert len(here(tenant).snapshots or ()) == 1
         # Another tenant asks for the same stream: row security answers nothing, and the cache
         # has no entry for that tenant.
+        async with here(stranger) as uow:
+            assert await uow.events.load(f"task-{task_id}") == []
         uow = here(stranger)
         uow.meta = CommandMeta(tenant_id=stranger)
         async with uow:
