@@ -106,6 +106,12 @@ _APPEND_WITH_KEY = (
 _SET_TENANT = "SELECT set_config('app.tenant_id', $1, false)"
 
 READ_AFTER = f"SELECT {_COLUMNS} FROM event WHERE position > $1 ORDER BY position LIMIT $2"
+# Events of some types in a position range (a projection's batch): (after, upto], types.
+READ_RANGE = (
+    f"SELECT {_COLUMNS} FROM event WHERE position > $1 AND position <= $2"
+    " AND type = ANY($3::text[]) ORDER BY position"
+)
+HEAD = "SELECT coalesce(max(position), 0) FROM event"
 
 _IDEMPOTENCY_GET = (
     "SELECT request_hash, status, body::text FROM idempotency_key"
@@ -141,18 +147,20 @@ def asyncpg_dsn(url: str) -> str:
 
 
 def stored_event(row: asyncpg.Record) -> StoredEvent:
-    """A row of READ_AFTER (or the loads, same columns) as a StoredEvent."""
+    """A row of READ_AFTER, READ_RANGE or the loads (same columns) as a StoredEvent."""
+    # Positional: rebuilds and the projections' feed decode every event of the store here.
+    position, stream_id, version, tenant, project, type_, schema, data, metadata, at = row
     return StoredEvent(
-        position=row[0],
-        stream_id=row[1],
-        version=row[2],
-        tenant_id=row[3],
-        project_id=row[4],
-        type=row[5],
-        schema_version=row[6],
-        data=orjson.loads(row[7]),
-        metadata=orjson.loads(row[8]),
-        recorded_at=row[9],
+        position,
+        stream_id,
+        version,
+        tenant,
+        project,
+        type_,
+        schema,
+        orjson.loads(data),
+        orjson.loads(metadata),
+        at,
     )
 
 
