@@ -8,6 +8,7 @@ from app.activity.tables import activity_entry, activity_lookup
 from app.activity.texts import actor_of
 from app.kernel.eventstore import StoredEvent
 from app.kernel.projections import Projector
+from app.kernel.rowcache import MISSING
 from app.projects import events as p
 from app.tasks import events as t
 from app.tenants import events as u
@@ -29,6 +30,22 @@ class ActivityProjector(Projector):
         **detail: Any,
     ) -> None:
         actor_id = actor_of(event, record)
+        # Names from the cache without awaiting (a rebuild writes an entry per event, and
+        # nearly every name is cached); the rare miss is looked up after.
+        cached = self.recall_cached
+        actor_name = cached("user", actor_id)
+        project_name = project_id and cached("project", project_id, "")
+        task_title = task_id and cached("task", task_id, "")
+        user_name = user_id and cached("user", user_id)
+        if MISSING in (actor_name, project_name, task_title, user_name):
+            if actor_name is MISSING:
+                actor_name = await self.recall("user", actor_id)
+            if project_name is MISSING:
+                project_name = await self.recall("project", project_id, "")
+            if task_title is MISSING:
+                task_title = await self.recall("task", task_id, "")
+            if user_name is MISSING:
+                user_name = await self.recall("user", user_id)
         self.rows(self.t.activity_entry).add(
             {
                 "position": record.position,
@@ -37,12 +54,12 @@ class ActivityProjector(Projector):
                 "type": record.type,
                 "occurred_at": record.recorded_at,
                 "actor_id": actor_id,
-                "actor_name": await self.recall("user", actor_id),
-                "project_name": project_id and await self.recall("project", project_id, ""),
+                "actor_name": actor_name,
+                "project_name": project_name,
                 "task_id": task_id,
-                "task_title": task_id and await self.recall("task", task_id, ""),
+                "task_title": task_title,
                 "user_id": user_id,
-                "user_name": user_id and await self.recall("user", user_id),
+                "user_name": user_name,
                 "detail": detail,
             }
         )
