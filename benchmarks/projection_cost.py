@@ -32,7 +32,7 @@ from typing import Any
 import asyncpg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from write_mutations import database  # noqa: E402
+from write_mutations import database, postgres_cpu_seconds  # noqa: E402
 
 NEXT_STATUS = {"todo": "in_progress", "in_progress": "done", "done": "todo"}
 SECRET = "benchmark-secret-key-0123456789abcdef"
@@ -46,21 +46,6 @@ def _stat_cpu(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def postgres_cpu_seconds() -> float:
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                head = f.read(200)
-        except OSError:
-            continue
-        if "(postgres)" in head:
-            total += _stat_cpu(int(entry))
-    return total
 
 
 def local_tcp_ports(pid: int) -> set[int]:
