@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TextIO
 
@@ -32,11 +33,18 @@ def projectors(names: tuple[str, ...] | list[str] | None = None) -> list[Project
 
 
 async def rebuild(
-    engine: AsyncEngine, name: str, *, out: TextIO | None = None, batch_size: int = 5000
+    engine: AsyncEngine,
+    name: str,
+    *,
+    out: TextIO | None = None,
+    batch_size: int = 5000,
+    partitions: int = 1,
 ) -> RebuildReport:
     """Rebuild one projection from position zero while the old tables keep serving."""
     (projector,) = projectors([name])
-    return await rebuild_projection(engine, projector, out=out, batch_size=batch_size)
+    return await rebuild_projection(
+        engine, projector, out=out, batch_size=batch_size, partitions=partitions
+    )
 
 
 async def rebuild_command(settings: Settings, name: str | None, out: TextIO = sys.stdout) -> int:
@@ -47,7 +55,8 @@ async def rebuild_command(settings: Settings, name: str | None, out: TextIO = sy
     engine = make_engine(settings.database_url)
     try:
         for each in [name] if name else list(NAMES):
-            await rebuild(engine, each, out=out)
+            # One process per core for the bulk of a large store (app.kernel.rebuild).
+            await rebuild(engine, each, out=out, partitions=os.cpu_count() or 1)
     finally:
         await engine.dispose()
     return 0

@@ -1,9 +1,14 @@
 """Rebuild a projection from position zero into shadow tables, then swap them in at once.
 
 The live tables keep serving (and the live runner keeps applying) while the shadow copies fill
-up in batches. The swap is one transaction: it locks the checkpoint row (the live runner's next
-batch waits on it), applies what was committed meanwhile to the shadows, replaces the live
-tables by the shadows, and sets the checkpoint to the shadows' position. Readers see either
+up in batches. On PostgreSQL the bulk of the replay may run in several processes, each taking
+a disjoint set of tenants (`partitions`): every read model is kept per tenant (rows, copied
+names, renames), so the partitions never touch each other's rows, and applying each tenant's
+events in order is all a projector needs.
+
+The swap is one transaction: it locks the checkpoint row (the live runner's next batch waits
+on it), applies what was committed meanwhile (after the bulk phase) to the shadows, replaces the
+live tables by the shadows, and sets the checkpoint to the shadows' position. Readers see either
 the old model or the new one, never a half-built one.
 """
 
@@ -12,20 +17,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import multiprocessing
 import time
-from typing import TextIO
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TextIO
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.kernel import pgstore
 from app.kernel.clock import Clock, utc_now
-from app.kernel.db import projection_checkpoint
+from app.kernel.db import make_engine, projection_checkpoint
 from app.kernel.eventstore import StoredEvent
 from app.kernel.projections import Projector, ensure_checkpoint, read_batch, read_checkpoint
 
 SHADOW = "__rebuild"
 # Index and constraint names are global per schema, so shadow ones get their own prefix.
 SHADOW_PREFIX = "rb_"
+# Below this many events a second process costs more (start-up, imports) than it saves.
+PARTITION_THRESHOLD = 50_000
+
+# One partition's events of some types in (after, upto]: tenants hashed into `n` partitions.
+_READ_PARTITION = (
+    pgstore.READ_RANGE.replace(" ORDER BY position", "")
+    + " AND (hashtext(tenant_id::text) & 2147483647) % $4 = $5 ORDER BY position"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -34,6 +50,8 @@ class RebuildReport:
     events: int
     position: int
     seconds: float
+    # Processes that shared the bulk of the replay (1 unless partitioned; see the docstring).
+    partitions: int = 1
 
     @property
     def rate(self) -> float:
@@ -63,8 +81,10 @@ async def rebuild_projection(
     out: TextIO | None = None,
     batch_size: int = 5000,
     clock: Clock = utc_now,
+    partitions: int = 1,
 ) -> RebuildReport:
-    """Replay the whole store into fresh tables for `projector`, then swap them in."""
+    """Replay the whole store into fresh tables for `projector`, then swap them in; the bulk
+    of it in `partitions` processes on PostgreSQL (see the module docstring)."""
     shadow_md = sa.MetaData()
     shadows = {t.name: shadow_table(t, shadow_md) for t in projector.tables}
     builder = projector.rebound(shadows)
@@ -77,34 +97,17 @@ async def rebuild_projection(
             for live in projector.tables:
                 await _carry_compression(connection, live.name, shadows[live.name].name)
     started = time.perf_counter()
-    position, events, last_report = 0, 0, started
-
-    async def fetch(after: int) -> tuple[list[StoredEvent], int]:
-        async with engine.connect() as reader:
-            return await read_batch(reader, after, batch_size, projector.handles)
-
-    # Read one batch ahead on a second connection: the store's read and decoding overlap with
-    # applying (and writing) the batch before it. The shadows have a single writer, this loop.
-    ahead = asyncio.ensure_future(fetch(position))
-    try:
-        while True:
-            batch, upto = await ahead
-            if upto == position:
-                break
-            ahead = asyncio.ensure_future(fetch(upto))
-            async with engine.begin() as connection:
-                await builder.apply_batch(connection, batch)
-            position, events = upto, events + len(batch)
-            now = time.perf_counter()
-            if out is not None and now - last_report >= 1.0:
-                last_report = now
-                out.write(f"{projector.name}: {events} events, {events / (now - started):,.0f}/s\n")
-                out.flush()
-    finally:
-        if not ahead.done():
-            ahead.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ahead
+    head = await _head(engine)
+    if engine.dialect.name != "postgresql" or head < PARTITION_THRESHOLD:
+        partitions = 1
+    if partitions > 1:
+        position, events = await _bulk_in_partitions(
+            engine, projector, builder, head, partitions, batch_size, out, started
+        )
+    else:
+        position, events = await _bulk(
+            engine, builder, projector.name, None, None, batch_size, out, started
+        )
     async with engine.begin() as connection:
         await read_checkpoint(connection, projector.name, for_update=True)
         while True:
@@ -119,7 +122,9 @@ async def rebuild_projection(
             .where(projection_checkpoint.c.name == projector.name)
             .values(position=position, updated_at=clock())
         )
-    report = RebuildReport(projector.name, events, position, time.perf_counter() - started)
+    report = RebuildReport(
+        projector.name, events, position, time.perf_counter() - started, partitions
+    )
     if out is not None:
         out.write(
             f"{projector.name}: rebuilt {report.events} events up to position {position} "
@@ -127,6 +132,128 @@ async def rebuild_projection(
         )
         out.flush()
     return report
+
+
+async def _head(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(
+            await connection.scalar(sa.text("SELECT coalesce(max(position), 0) FROM event")) or 0
+        )
+
+
+async def _bulk(
+    engine: AsyncEngine,
+    builder: Projector,
+    name: str,
+    upto: int | None,
+    partition: tuple[int, int] | None,
+    batch_size: int,
+    out: TextIO | None,
+    started: float,
+) -> tuple[int, int]:
+    """Apply the store to the shadows from zero (to `upto`, or to the head; one partition's
+    tenants, or all): (position reached, events applied)."""
+    position, events, last_report = 0, 0, started
+
+    async def fetch(after: int) -> tuple[list[StoredEvent], int]:
+        async with engine.connect() as reader:
+            if partition is None or upto is None:
+                return await read_batch(reader, after, batch_size, builder.handles)
+            return await _read_partition(reader, after, batch_size, builder, upto, partition)
+
+    # Read one batch ahead on a second connection: the store's read and decoding overlap with
+    # applying (and writing) the batch before it. Each partition's shadow rows have one writer.
+    ahead = asyncio.ensure_future(fetch(position))
+    try:
+        while True:
+            batch, reached = await ahead
+            if reached == position:
+                break
+            ahead = asyncio.ensure_future(fetch(reached))
+            async with engine.begin() as connection:
+                await builder.apply_batch(connection, batch)
+            position, events = reached, events + len(batch)
+            now = time.perf_counter()
+            if out is not None and now - last_report >= 1.0:
+                last_report = now
+                share = "" if partition is None else f" (partition 1 of {partition[1]})"
+                out.write(f"{name}: {events} events{share}, {events / (now - started):,.0f}/s\n")
+                out.flush()
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ahead
+    return position, events
+
+
+async def _read_partition(
+    connection: AsyncConnection,
+    after: int,
+    span: int,
+    builder: Projector,
+    upto: int,
+    partition: tuple[int, int],
+) -> tuple[list[StoredEvent], int]:
+    reached = min(upto, after + span)
+    if reached <= after:
+        return [], after
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    index, count = partition
+    rows = await driver.fetch(
+        _READ_PARTITION, after, reached, list(builder.handles), count, index
+    )
+    return [pgstore.stored_event(row) for row in rows], reached
+
+
+async def _bulk_in_partitions(
+    engine: AsyncEngine,
+    projector: Projector,
+    builder: Projector,
+    upto: int,
+    partitions: int,
+    batch_size: int,
+    out: TextIO | None,
+    started: float,
+) -> tuple[int, int]:
+    """Partition 0 here, the others in their own processes, all up to `upto`."""
+    url = engine.url.render_as_string(hide_password=False)
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")  # no forked event loop or pooled sockets
+    with ProcessPoolExecutor(max_workers=partitions - 1, mp_context=context) as pool:
+        others = [
+            loop.run_in_executor(
+                pool, _bulk_process, url, type(projector), upto, (k, partitions), batch_size
+            )
+            for k in range(1, partitions)
+        ]
+        try:
+            _, mine = await _bulk(
+                engine, builder, projector.name, upto, (0, partitions), batch_size, out, started
+            )
+        finally:
+            counts = await asyncio.gather(*others)
+    return upto, mine + sum(counts)
+
+
+def _bulk_process(
+    url: str, cls: type[Projector], upto: int, partition: tuple[int, int], batch_size: int
+) -> int:
+    """One partition's bulk replay, in a process of its own: the events it applied."""
+
+    async def run() -> int:
+        engine = make_engine(url, pool_size=2)
+        try:
+            shadows = {t.name: shadow_table(t, sa.MetaData()) for t in cls.tables}
+            builder = cls().rebound(shadows)
+            _, events = await _bulk(
+                engine, builder, cls.name, upto, partition, batch_size, None, time.perf_counter()
+            )
+            return events
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
 
 
 async def _swap(

@@ -70,7 +70,9 @@ def render_dashboard(row: Row) -> str:
         "spend_cents": row["spend_cents"],
         "recent_activity": recent,
     }
-    return orjson.dumps(document).decode()
+    # Sorted keys: a row's JSON values come back from jsonb in its key order, but are built
+    # in memory in another; the document must not depend on which (live, rebuilt, partitioned).
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _renamed_user(entries: list[dict[str, Any]], user_id: str, name: str) -> list[dict[str, Any]]:

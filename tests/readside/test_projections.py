@@ -6,9 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import readmodels
+from app.kernel import rebuild as rebuild_module
 from app.bootstrap import Services
 from app.kernel.projection_runner import ProjectionRunner, catch_up
 from app.kernel.projections import snapshot
@@ -131,6 +133,28 @@ async def test_a_rebuild_while_commands_keep_arriving_ends_identical_to_the_live
     assert written > 0
     live = await dump(engine)
     await rebuild_all(engine)
+    assert await dump(engine) == live
+
+
+async def test_a_rebuild_in_two_processes_ends_identical_to_the_live_model(
+    engine: AsyncEngine, services: Services, script: Script, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Partitioned by tenant, whatever the store's size here: several tenants, each with its
+    # renames, members and tasks, so both partitions have work and names to keep apart.
+    monkeypatch.setattr(rebuild_module, "PARTITION_THRESHOLD", 0)
+    async with running(engine, signal=services.signal) as runner:
+        await script.story()
+        for n in range(5):
+            owner = await script.tenant(f"Tenant {n}", f"Owner {n}")
+            project = await script.project(owner, f"Project {n}")
+            for t in range(3):
+                task_id = await script.task(owner, project, f"Task {n}.{t}")
+                await script.run(tc.MoveTask(owner, task_id, "in_progress"), owner)
+        assert await runner.wait_for(script.head, TICK * 100)
+    live = await dump(engine)
+    for name in readmodels.NAMES:
+        report = await readmodels.rebuild(engine, name, batch_size=7, partitions=2)
+        assert report.partitions == 2
     assert await dump(engine) == live
 
 
