@@ -12,6 +12,7 @@ Not a test: it prints figures for docs/read-side.md.
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import random
 import statistics
@@ -449,12 +450,15 @@ async def main(args: argparse.Namespace) -> None:
         await load(engine, gen)
         print(f"loaded events and normalized tables in {time.perf_counter() - started:.1f}s")
         total_events, total_seconds = 0, 0.0
+        # As `collabspace projections rebuild` runs them: one process per core for the bulk.
+        partitions = os.cpu_count() or 1
         for projection in readmodels.NAMES:
-            report = await readmodels.rebuild(engine, projection)
+            report = await readmodels.rebuild(engine, projection, partitions=partitions)
             total_events += report.events
             total_seconds += report.seconds
             print(
-                f"rebuild {projection:9s} {report.events:,} events applied, "
+                f"rebuild {projection:9s} ({report.partitions} process"
+                f"{'es' if report.partitions > 1 else ''}) {report.events:,} events applied, "
                 f"{report.position:,} store events replayed in {report.seconds:.2f}s "
                 f"= {report.rate:,.0f} applied/s, {report.position / report.seconds:,.0f} store/s"
                 f" (load average {_load()})"
