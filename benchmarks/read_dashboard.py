@@ -12,8 +12,8 @@ Not a test: it prints figures for docs/read-side.md.
 from __future__ import annotations
 
 import argparse
-import os
 import asyncio
+import os
 import random
 import statistics
 import sys
