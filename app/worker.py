@@ -61,11 +61,11 @@ def run() -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        check(Settings.from_env())
+        settings = check(Settings.from_env())
     except SettingsError as exc:
         print(f"collabspace worker: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(main(Settings.from_env()))
+    asyncio.run(main(settings))
     return 0
 
 

@@ -107,9 +107,14 @@ _SET_TENANT = "SELECT set_config('app.tenant_id', $1, false)"
 
 READ_AFTER = f"SELECT {_COLUMNS} FROM event WHERE position > $1 ORDER BY position LIMIT $2"
 # Events of some types in a position range (a projection's batch): (after, upto], types.
-READ_RANGE = (
+_RANGE = (
     f"SELECT {_COLUMNS} FROM event WHERE position > $1 AND position <= $2"
-    " AND type = ANY($3::text[]) ORDER BY position"
+    " AND type = ANY($3::text[])"
+)
+READ_RANGE = _RANGE + " ORDER BY position"
+# The same for the tenants one of $4 partitions holds ($5: which; a partitioned rebuild).
+READ_RANGE_OF_PARTITION = (
+    _RANGE + " AND (hashtext(tenant_id::text) & 2147483647) % $4 = $5 ORDER BY position"
 )
 HEAD = "SELECT coalesce(max(position), 0) FROM event"
 

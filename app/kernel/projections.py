@@ -266,9 +266,17 @@ _BATCH_COLUMNS = (
 
 
 async def read_batch(
-    connection: AsyncConnection, after: int, span: int, types: Iterable[str]
+    connection: AsyncConnection,
+    after: int,
+    span: int,
+    types: Iterable[str],
+    *,
+    until: int | None = None,
+    partition: tuple[int, int] | None = None,
 ) -> tuple[list[StoredEvent], int]:
-    """The events of `types` in (after, upto], and upto: at most `span` positions further.
+    """The events of `types` in (after, upto], and upto: at most `span` positions further,
+    and not past `until` (default: the head). `partition` (index, count), PostgreSQL only:
+    only the events of the tenants that partition holds (a partitioned rebuild).
 
     Appends are serialised and gapless (sqlstore), so every position up to the visible head
     is committed: the checkpoint may move to `upto` even past events of other types.
@@ -277,11 +285,20 @@ async def read_batch(
         # Straight on the driver: a rebuild reads every event of the store through here, and
         # SQLAlchemy's result processing cost as much as decoding the events.
         driver: Any = (await connection.get_raw_connection()).driver_connection
-        upto = min(int(await driver.fetchval(pgstore.HEAD)), after + span)
+        if until is None:
+            until = int(await driver.fetchval(pgstore.HEAD))
+        upto = min(until, after + span)
         if upto <= after:
             return [], after
-        rows = await driver.fetch(pgstore.READ_RANGE, after, upto, list(types))
+        if partition is None:
+            rows = await driver.fetch(pgstore.READ_RANGE, after, upto, list(types))
+        else:
+            index, count = partition
+            rows = await driver.fetch(
+                pgstore.READ_RANGE_OF_PARTITION, after, upto, list(types), count, index
+            )
         return [pgstore.stored_event(row) for row in rows], upto
+    assert partition is None and until is None, "partitioned reads are PostgreSQL's"
     head = int(
         await connection.scalar(sa.select(sa.func.coalesce(sa.func.max(_e.position), 0))) or 0
     )

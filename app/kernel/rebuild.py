@@ -20,12 +20,11 @@ import dataclasses
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, TextIO
+from typing import TextIO
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.kernel import pgstore
 from app.kernel.clock import Clock, utc_now
 from app.kernel.db import make_engine, projection_checkpoint
 from app.kernel.eventstore import StoredEvent
@@ -36,12 +35,6 @@ SHADOW = "__rebuild"
 SHADOW_PREFIX = "rb_"
 # Below this many events a second process costs more (start-up, imports) than it saves.
 PARTITION_THRESHOLD = 50_000
-
-# One partition's events of some types in (after, upto]: tenants hashed into `n` partitions.
-_READ_PARTITION = (
-    pgstore.READ_RANGE.replace(" ORDER BY position", "")
-    + " AND (hashtext(tenant_id::text) & 2147483647) % $4 = $5 ORDER BY position"
-)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -157,9 +150,9 @@ async def _bulk(
 
     async def fetch(after: int) -> tuple[list[StoredEvent], int]:
         async with engine.connect() as reader:
-            if partition is None or upto is None:
-                return await read_batch(reader, after, batch_size, builder.handles)
-            return await _read_partition(reader, after, batch_size, builder, upto, partition)
+            return await read_batch(
+                reader, after, batch_size, builder.handles, until=upto, partition=partition
+            )
 
     # Read one batch ahead on a second connection: the store's read and decoding overlap with
     # applying (and writing) the batch before it. Each partition's shadow rows have one writer.
@@ -185,25 +178,6 @@ async def _bulk(
             with contextlib.suppress(asyncio.CancelledError):
                 await ahead
     return position, events
-
-
-async def _read_partition(
-    connection: AsyncConnection,
-    after: int,
-    span: int,
-    builder: Projector,
-    upto: int,
-    partition: tuple[int, int],
-) -> tuple[list[StoredEvent], int]:
-    reached = min(upto, after + span)
-    if reached <= after:
-        return [], after
-    driver: Any = (await connection.get_raw_connection()).driver_connection
-    index, count = partition
-    rows = await driver.fetch(
-        _READ_PARTITION, after, reached, list(builder.handles), count, index
-    )
-    return [pgstore.stored_event(row) for row in rows], reached
 
 
 async def _bulk_in_partitions(

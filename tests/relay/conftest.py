@@ -117,6 +117,9 @@ def worker_env(database_url: str, redis_url: str, prefix: str) -> dict[str, str]
         REDIS_URL=redis_url,
         CHANNEL_PREFIX=prefix,
         SECRET_KEY="relay-test-secret-key-0123456789",
+        # These workers are under test as relays: the worker's projection runner (on by
+        # default) would only add load to their timing.
+        RUN_PROJECTIONS="0",
     )
     return env
 

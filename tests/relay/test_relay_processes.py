@@ -7,9 +7,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.bootstrap import bootstrap
 from app.kernel.sqlstore import head_position
+from app.tenants.passwords import Argon2Hasher
+from tests.readside.script import Script
 from tests.relay.relay_support import (
     TIMEOUT,
     WorkerProcess,
@@ -19,6 +23,7 @@ from tests.relay.relay_support import (
     expected_channels,
     subscribed,
 )
+from tests.support import settings_for
 
 # A cold Python process imports SQLAlchemy, asyncpg and redis before it can lead.
 BOOT = 15 * TIMEOUT
@@ -105,3 +110,44 @@ async def test_of_two_relay_processes_only_one_publishes_and_the_other_takes_ove
         assert_complete_and_ordered(subscriber.received, await expected_channels(engine, prefix))
         assert takeover < 5 * TIMEOUT
         assert standby.terminate() == 0
+
+
+async def test_a_worker_without_the_relay_keeps_the_read_models(
+    engine: AsyncEngine,
+    database_url: str,
+    worker_env: dict[str, str],
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    # The split deployment's worker: projections only (no Redis needed), the API serving.
+    env = {**worker_env, "RUN_PROJECTIONS": "1", "RUN_RELAY": "0"}
+    env.pop("REDIS_URL")
+    spawn(workers, env, tmp_path / "projections.log")
+    # Real commands through the bus (the relay's synthetic workload is no domain history).
+    services = bootstrap(settings_for(database_url), engine, hasher=Argon2Hasher(fast=True))
+    try:
+        script = Script(services.bus)
+        owner = await script.tenant("Split Ltd", "Sue")
+        project = await script.project(owner, "Split")
+        for n in range(10):
+            await script.task(owner, project, f"Task {n}")
+    finally:
+        await services.close()
+    head = await head_position(engine)
+
+    async def lowest_checkpoint() -> int:
+        async with engine.connect() as connection:
+            low = await connection.scalar(
+                sa.text("SELECT min(position) FROM projection_checkpoint")
+            )
+        return int(low or 0)
+
+    deadline = time.monotonic() + BOOT
+    while await lowest_checkpoint() < head:
+        assert time.monotonic() < deadline, "the worker's projections did not reach the head"
+        await asyncio.sleep(0.05)
+    async with engine.connect() as connection:
+        names = set(
+            (await connection.execute(sa.text("SELECT name FROM projection_checkpoint"))).scalars()
+        )
+    assert names == {"users", "projects", "board", "activity"}
