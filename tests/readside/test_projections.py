@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import readmodels
-from app.kernel import rebuild as rebuild_module
 from app.bootstrap import Services
+from app.kernel import rebuild as rebuild_module
 from app.kernel.projection_runner import ProjectionRunner, catch_up
 from app.kernel.projections import snapshot
 from app.kernel.sqlstore import head_position
