@@ -34,7 +34,8 @@ log = logging.getLogger("realtime.presence")
 
 class PresenceStore(ABC):
     @abstractmethod
-    async def put(self, key: str, member: str, expires: float) -> None: ...
+    async def put(self, key: str, member: str, expires: float) -> bool:
+        """Record or refresh a member; True if it was not there (new, or swept meanwhile)."""
 
     @abstractmethod
     async def remove(self, key: str, member: str) -> None: ...
@@ -54,8 +55,10 @@ class MemoryPresenceStore(PresenceStore):
     def __init__(self) -> None:
         self._sets: defaultdict[str, dict[str, float]] = defaultdict(dict)
 
-    async def put(self, key: str, member: str, expires: float) -> None:
+    async def put(self, key: str, member: str, expires: float) -> bool:
+        added = member not in self._sets[key]
         self._sets[key][member] = expires
+        return added
 
     async def remove(self, key: str, member: str) -> None:
         self._sets[key].pop(member, None)
@@ -77,11 +80,12 @@ class RedisPresenceStore(PresenceStore):
                                                         timeout=10)
         self._redis = aioredis.Redis(connection_pool=pool)
 
-    async def put(self, key: str, member: str, expires: float) -> None:
+    async def put(self, key: str, member: str, expires: float) -> bool:
         pipe = self._redis.pipeline(transaction=False)
         pipe.zadd(key, {member: expires})
         pipe.expireat(key, int(expires) + 60)
-        await pipe.execute()
+        added, _ = await pipe.execute()
+        return bool(added)
 
     async def remove(self, key: str, member: str) -> None:
         await self._redis.zrem(key, member)
@@ -91,13 +95,15 @@ class RedisPresenceStore(PresenceStore):
         return [_text(m) for m in raw]
 
     async def claim_expired(self, key: str, now: float) -> list[str]:
-        raw = await self._redis.zrangebyscore(key, "-inf", now)
-        won = []
-        for m in raw:
-            member = _text(m)
-            if await self._redis.zrem(key, member):
-                won.append(member)
-        return won
+        # One MULTI: the members read are exactly the members removed. Read-then-remove in two
+        # steps could remove a member its node refreshed in between (announcing a live user as
+        # gone); here a refreshed member scores above `now` and stays, and each expired member
+        # is claimed by exactly one node, whose sweep announces it.
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.zrangebyscore(key, "-inf", now)
+        pipe.zremrangebyscore(key, "-inf", now)
+        expired, _ = await pipe.execute()
+        return [_text(m) for m in expired]
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -198,13 +204,23 @@ class Presence:
     async def _beat(self) -> None:
         now = time.time()
         for key, members in list(self.local.items()):
-            for member in list(members):
-                await self.store.put(key, member, now + self.ttl)
+            # A member missing at its refresh was swept by another node while this one stalled
+            # past the ttl, and announced gone: announce it back.
+            back = [m for m in list(members) if await self.store.put(key, m, now + self.ttl)]
             gone = await self.store.claim_expired(key, now)
+            tenant, project = key.split(":")[-2:]
+            live = f"{self.prefix}:{tenant}:project:{project}:live"
+            if back:
+                await self._back(key, live, back, now)
             if gone:
-                tenant, project = key.split(":")[-2:]
-                live = f"{self.prefix}:{tenant}:project:{project}:live"
                 await self._left(key, live, gone)
+
+    async def _back(self, key: str, live: str, back: list[str], now: float) -> None:
+        # Users with another member present were never announced gone.
+        others = {_person(m)["user"] for m in await self.store.members(key, now) if m not in back}
+        people = [p for p in _distinct(back) if p["user"] not in others]
+        if people:
+            await self._publish(live, {"k": "presence", "joined": people})
 
 
 def _distinct(members: list[str]) -> list[dict[str, str]]:

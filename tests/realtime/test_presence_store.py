@@ -1,0 +1,99 @@
+"""The presence store's contract, on the in-memory twin and on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import orjson
+import pytest
+from gateway_helpers import REDIS_URL
+
+from realtime.broker import MemoryBroker
+from realtime.fanout import Fanout
+from realtime.metrics import Metrics
+from realtime.presence import (
+    MemoryPresenceStore,
+    Presence,
+    PresenceStore,
+    RedisPresenceStore,
+)
+
+STORES: dict[str, Callable[[], PresenceStore]] = {
+    "memory": MemoryPresenceStore,
+    "redis": lambda: RedisPresenceStore(REDIS_URL),
+}
+
+
+@pytest.fixture(params=sorted(STORES))
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[PresenceStore]:
+    made = STORES[request.param]()
+    yield made
+    await made.close()
+
+
+# Expiry times are real clock times: the Redis key itself expires a minute after its last one.
+NOW = time.time()
+PAST, FUTURE = NOW - 30, NOW + 30
+
+
+def _key() -> str:
+    # The Redis server is shared: every test uses its own key (they expire by themselves).
+    return f"cs-test-{uuid.uuid4().hex}:presence:t:p"
+
+
+async def test_expired_members_are_claimed_once_and_live_ones_stay(store: PresenceStore) -> None:
+    key = _key()
+    await store.put(key, "u1|s1|Ann", PAST)
+    await store.put(key, "u2|s2|Bob", FUTURE)
+    assert await store.members(key, NOW) == ["u2|s2|Bob"]
+    assert await store.claim_expired(key, NOW) == ["u1|s1|Ann"]
+    assert await store.claim_expired(key, NOW) == []
+    assert await store.members(key, NOW) == ["u2|s2|Bob"]
+
+
+async def test_a_refreshed_member_is_not_claimed(store: PresenceStore) -> None:
+    key = _key()
+    await store.put(key, "u1|s1|Ann", PAST)
+    await store.put(key, "u1|s1|Ann", FUTURE)  # its node's heartbeat, before anyone sweeps
+    assert await store.claim_expired(key, NOW) == []
+    assert await store.members(key, NOW) == ["u1|s1|Ann"]
+
+
+async def test_nodes_sweeping_together_each_claim_a_disjoint_share() -> None:
+    key = _key()
+    nodes = [RedisPresenceStore(REDIS_URL) for _ in range(3)]
+    try:
+        expired = {f"u{n}|s{n}|User {n}" for n in range(300)}
+        for member in expired:
+            await nodes[0].put(key, member, PAST)
+        await nodes[0].put(key, "live|s|Live", FUTURE)
+        shares = await asyncio.gather(*(node.claim_expired(key, NOW) for node in nodes))
+        claimed = [member for share in shares for member in share]
+        assert sorted(claimed) == sorted(expired)  # every one, and none twice
+        assert await nodes[1].members(key, NOW) == ["live|s|Live"]
+    finally:
+        for node in nodes:
+            await node.close()
+
+
+async def test_a_member_swept_while_its_node_stalled_is_announced_back() -> None:
+    store = MemoryPresenceStore()
+    broker = MemoryBroker()
+    heard: list[dict[str, object]] = []
+    await broker.start(lambda channel, data: heard.append(orjson.loads(data)))
+    fanout = Fanout(broker, Metrics(), slow_consumer_bytes=1 << 20, max_batch_events=100)
+    presence = Presence(store, fanout, "cs-test", ttl=20.0)
+    key, live = presence.key("t", "p"), "cs-test:t:project:p:live"
+    await broker.subscribe(live)
+    await presence.join(key, live, "u1|s1|Ann")
+    assert heard == [{"k": "presence", "joined": [{"user": "u1", "name": "Ann"}]}]
+    # This node stalls past the ttl: another node's sweep claims the member (and says "left").
+    assert await store.claim_expired(key, time.time() + 60) == ["u1|s1|Ann"]
+    await presence._beat()  # the node wakes: its refresh finds the member gone
+    assert heard[-1] == {"k": "presence", "joined": [{"user": "u1", "name": "Ann"}]}
+    assert await store.members(key, time.time()) == ["u1|s1|Ann"]
+    await presence._beat()  # a normal refresh announces nothing
+    assert len(heard) == 2
