@@ -267,6 +267,10 @@ class ProjectionRunner:
                 if ready:
                     full = await self._cycle(session, driver, ready, retry_at)
             if not full:
+                if not led:
+                    # A standby applies nothing: a commit gives it nothing to do before its
+                    # next try for the locks. Left set, the wake made this loop spin until then.
+                    self._wake_any.clear()
                 # Wake at the latest for the polling fallback, a projector's retry, or (as a
                 # standby for some projections) the next try for their locks.
                 deadlines = [*retry_at.values()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -174,6 +175,25 @@ async def test_a_standby_runner_takes_over_when_the_leader_stops(
             await script.project(owner, "After the takeover")
             assert await second.wait_for(script.head, TICK * 100)
             assert second.leading == set(readmodels.NAMES)
+
+
+async def test_a_standby_runner_sleeps_through_commits(
+    engine: AsyncEngine, script: Script
+) -> None:
+    # A standby leads nothing, so a commit gives it nothing to do until its next try for the
+    # locks. It used to wake and loop without waiting until then (a second API replica burned
+    # a core, and its requests waited seconds). CPU time, not wall time: this process's own.
+    owner = await script.tenant("Quiet Standby", "Sam")
+    async with running(engine) as first:
+        await asyncio.sleep(TICK * 2)
+        async with running(engine, standby_interval=30.0) as second:
+            await asyncio.sleep(TICK * 2)
+            assert first.leading == set(readmodels.NAMES) and second.leading == set()
+            await script.project(owner, "A commit both runners hear")
+            assert await second.wait_for(script.head, TICK * 40)
+            started = time.process_time()
+            await asyncio.sleep(1.0)
+            assert time.process_time() - started < 0.5
 
 
 async def test_read_your_writes_waits_for_the_position_a_command_returned(
