@@ -24,7 +24,7 @@ from app.tenants import handlers as uh
 from app.tenants.gate import ActiveUserGate
 from app.tenants.passwords import Argon2Hasher
 from app.tenants.ports import DirectoryFactory, PasswordHasher
-from app.tenants.ratelimit import LoginThrottle
+from app.tenants.ratelimit import Throttle, login_throttle
 from app.tenants.tables import directory_for
 
 
@@ -42,12 +42,13 @@ class Services:
     directory: DirectoryFactory
     clock: Clock
     signal: CommitSignal
-    login_throttle: LoginThrottle
+    login_throttle: Throttle
     gate: ActiveUserGate
     # The lean PostgreSQL write path's asyncpg pool (None on SQLite); closed by the lifespan.
     pool: PgPool | None = None
 
     async def close(self) -> None:
+        await self.login_throttle.close()
         if self.pool is not None:
             await self.pool.close()
 
@@ -112,7 +113,7 @@ def bootstrap(
         directory=directory_for,
         clock=clock,
         signal=signal,
-        login_throttle=LoginThrottle(clock=clock),
+        login_throttle=login_throttle(settings.redis_url, settings.channel_prefix, clock),
         gate=ActiveUserGate(make_uow, directory_for),
         pool=pool,
     )

@@ -23,6 +23,8 @@ ADMIN_URL = os.environ.get(
     "TEST_PG_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 SECRET = "test-secret-key-0123456789abcdef"
+# The shared Redis: tests use their own key and channel prefixes on it and never flush it.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _url_for(name: str) -> str:

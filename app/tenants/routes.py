@@ -84,7 +84,7 @@ async def login(call: Call[LoginBody, None]) -> Reply:
     services = call.services
     account = call.body.email.lower()
     address = call.request.client.host if call.request.client else "unknown"
-    wait = services.login_throttle.retry_after(account, address)
+    wait = await services.login_throttle.retry_after(account, address)
     if wait:
         raise HttpProblem(
             429,
@@ -103,9 +103,9 @@ async def login(call: Call[LoginBody, None]) -> Reply:
         or not entry.active
         or not hasher.verify(entry.password_hash, call.body.password)
     ):
-        services.login_throttle.failed(account, address)
+        await services.login_throttle.failed(account, address)
         raise HttpProblem(401, "bad_credentials", "wrong e-mail or password")
-    services.login_throttle.succeeded(account)
+    await services.login_throttle.succeeded(account)
     return Reply(_token(call, entry.tenant_id, entry.user_id, entry.role))
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -13,15 +15,17 @@ from app.main import create_app
 from app.tenants.passwords import Argon2Hasher
 from tests.reliability.stack import Stack
 from tests.security.wsclient import user
-from tests.support import settings_for, sign_up
+from tests.support import REDIS_URL, settings_for, sign_up
 
 PASSWORD = "correct horse"
 
 
 @asynccontextmanager
-async def clients(pg_url: str, *addresses: str) -> AsyncIterator[list[httpx.AsyncClient]]:
+async def clients(
+    pg_url: str, *addresses: str, **settings: Any
+) -> AsyncIterator[list[httpx.AsyncClient]]:
     """One app, one client per source address (the per-address limit reads the peer)."""
-    app = create_app(settings_for(pg_url), hasher=Argon2Hasher(fast=True))
+    app = create_app(settings_for(pg_url, **settings), hasher=Argon2Hasher(fast=True))
     async with LifespanManager(app) as manager:
         made = [httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app,
                                                                 client=(a, 1234)),
@@ -68,6 +72,39 @@ async def test_a_success_resets_the_account_but_not_the_address(pg_url: str) -> 
         for _ in range(4):
             assert (await login(c, owner["email"], "wrong")).status_code == 401
         assert (await login(c, owner["email"], PASSWORD)).status_code == 200
+
+
+async def test_replicas_sharing_redis_share_the_account_limit(pg_url: str) -> None:
+    # Two API replicas (two apps) on one Redis: guesses spread over both still hit one budget.
+    shared = {"redis_url": REDIS_URL, "channel_prefix": f"cs-test-{uuid.uuid4().hex[:10]}"}
+    async with (
+        clients(pg_url, "10.0.3.1", **shared) as (one,),
+        clients(pg_url, "10.0.3.2", **shared) as (two,),
+    ):
+        owner = await sign_up(one)
+        for i in range(5):
+            assert (await login((one, two)[i % 2], owner["email"], "wrong")).status_code == 401
+        for c in (one, two):
+            blocked = await login(c, owner["email"], PASSWORD)
+            assert blocked.status_code == 429, blocked.text
+            assert 0 < int(blocked.headers["retry-after"]) <= 300
+    async with clients(pg_url, "10.0.3.3") as (alone,):
+        # Without Redis a replica counts alone: the same account is not blocked there.
+        assert (await login(alone, owner["email"], PASSWORD)).status_code == 200
+
+
+async def test_with_redis_unreachable_logins_work_and_are_throttled_per_replica(
+    pg_url: str,
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    async with clients(pg_url, "10.0.4.1", redis_url=dead) as (c,):
+        owner = await sign_up(c)
+        assert (await login(c, owner["email"], PASSWORD)).status_code == 200
+        for _ in range(5):
+            assert (await login(c, owner["email"], "wrong")).status_code == 401
+        assert (await login(c, owner["email"], PASSWORD)).status_code == 429
 
 
 async def test_passwords_are_never_logged_or_returned(stack: Stack) -> None:
