@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.kernel.clock import Clock, utc_now
-from app.kernel.db import make_engine, projection_checkpoint
+from app.kernel.db import event, make_engine, projection_checkpoint
 from app.kernel.eventstore import StoredEvent
 from app.kernel.projections import Projector, ensure_checkpoint, read_batch, read_checkpoint
 
@@ -91,7 +91,11 @@ async def rebuild_projection(
                 await _carry_compression(connection, live.name, shadows[live.name].name)
     started = time.perf_counter()
     head = await _head(engine)
-    if engine.dialect.name != "postgresql" or head < PARTITION_THRESHOLD:
+    if (
+        engine.dialect.name != "postgresql"
+        or head < PARTITION_THRESHOLD
+        or await _count_handled(engine, projector) < PARTITION_THRESHOLD
+    ):
         partitions = 1
     if partitions > 1:
         position, events = await _bulk_in_partitions(
@@ -132,6 +136,16 @@ async def _head(engine: AsyncEngine) -> int:
         return int(
             await connection.scalar(sa.text("SELECT coalesce(max(position), 0) FROM event")) or 0
         )
+
+
+async def _count_handled(engine: AsyncEngine, projector: Projector) -> int:
+    """How many events the projection applies: a large store may hold few of them (`users`),
+    and then starting other processes costs more than they save."""
+    async with engine.connect() as connection:
+        found = await connection.scalar(
+            sa.select(sa.func.count()).where(event.c.type.in_(list(projector.handles)))
+        )
+    return int(found or 0)
 
 
 async def _bulk(
