@@ -46,6 +46,20 @@ async def running(engine: AsyncEngine, **options: object) -> AsyncIterator[Proje
         await runner.stop()
 
 
+@asynccontextmanager
+async def leader_and_standby(
+    engine: AsyncEngine, **standby_options: object
+) -> AsyncIterator[tuple[ProjectionRunner, ProjectionRunner]]:
+    """Two runners on one store: the first leads every projection, the second none."""
+    async with running(engine) as first:
+        await asyncio.sleep(TICK * 2)
+        async with running(engine, **standby_options) as second:
+            await asyncio.sleep(TICK * 4)
+            assert first.leading == set(readmodels.NAMES)
+            assert second.leading == set()
+            yield first, second
+
+
 async def rebuild_all(engine: AsyncEngine) -> None:
     for name in readmodels.NAMES:
         await readmodels.rebuild(engine, name, batch_size=7)
@@ -163,18 +177,13 @@ async def test_a_standby_runner_takes_over_when_the_leader_stops(
     engine: AsyncEngine, script: Script
 ) -> None:
     owner = await script.tenant("Standby Inc", "Sam")
-    async with running(engine) as first:
-        await asyncio.sleep(TICK * 2)
-        async with running(engine) as second:
-            await asyncio.sleep(TICK * 4)
-            assert first.leading == set(readmodels.NAMES)
-            assert second.leading == set()
-            await script.project(owner, "While the first leads")
-            assert await second.wait_for(script.head, TICK * 40)
-            await first.stop()
-            await script.project(owner, "After the takeover")
-            assert await second.wait_for(script.head, TICK * 100)
-            assert second.leading == set(readmodels.NAMES)
+    async with leader_and_standby(engine) as (first, second):
+        await script.project(owner, "While the first leads")
+        assert await second.wait_for(script.head, TICK * 40)
+        await first.stop()
+        await script.project(owner, "After the takeover")
+        assert await second.wait_for(script.head, TICK * 100)
+        assert second.leading == set(readmodels.NAMES)
 
 
 async def test_a_standby_runner_sleeps_through_commits(
@@ -184,16 +193,12 @@ async def test_a_standby_runner_sleeps_through_commits(
     # locks. It used to wake and loop without waiting until then (a second API replica burned
     # a core, and its requests waited seconds). CPU time, not wall time: this process's own.
     owner = await script.tenant("Quiet Standby", "Sam")
-    async with running(engine) as first:
-        await asyncio.sleep(TICK * 2)
-        async with running(engine, standby_interval=30.0) as second:
-            await asyncio.sleep(TICK * 2)
-            assert first.leading == set(readmodels.NAMES) and second.leading == set()
-            await script.project(owner, "A commit both runners hear")
-            assert await second.wait_for(script.head, TICK * 40)
-            started = time.process_time()
-            await asyncio.sleep(1.0)
-            assert time.process_time() - started < 0.5
+    async with leader_and_standby(engine, standby_interval=30.0) as (_, second):
+        await script.project(owner, "A commit both runners hear")
+        assert await second.wait_for(script.head, TICK * 40)
+        started = time.process_time()
+        await asyncio.sleep(1.0)
+        assert time.process_time() - started < 0.5
 
 
 async def test_read_your_writes_waits_for_the_position_a_command_returned(
