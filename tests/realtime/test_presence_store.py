@@ -34,9 +34,11 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[PresenceStore]:
     await made.close()
 
 
-# Expiry times are real clock times: the Redis key itself expires a minute after its last one.
-NOW = time.time()
-PAST, FUTURE = NOW - 30, NOW + 30
+# Expiry times are real clock times, taken when each test runs: the Redis key itself expires a
+# minute after the latest expiry put in it.
+def _times() -> tuple[float, float, float]:
+    now = time.time()
+    return now - 30, now, now + 30
 
 
 def _key() -> str:
@@ -45,35 +47,38 @@ def _key() -> str:
 
 
 async def test_expired_members_are_claimed_once_and_live_ones_stay(store: PresenceStore) -> None:
+    past, now, future = _times()
     key = _key()
-    await store.put(key, "u1|s1|Ann", PAST)
-    await store.put(key, "u2|s2|Bob", FUTURE)
-    assert await store.members(key, NOW) == ["u2|s2|Bob"]
-    assert await store.claim_expired(key, NOW) == ["u1|s1|Ann"]
-    assert await store.claim_expired(key, NOW) == []
-    assert await store.members(key, NOW) == ["u2|s2|Bob"]
+    await store.put(key, "u1|s1|Ann", past)
+    await store.put(key, "u2|s2|Bob", future)
+    assert await store.members(key, now) == ["u2|s2|Bob"]
+    assert await store.claim_expired(key, now) == ["u1|s1|Ann"]
+    assert await store.claim_expired(key, now) == []
+    assert await store.members(key, now) == ["u2|s2|Bob"]
 
 
 async def test_a_refreshed_member_is_not_claimed(store: PresenceStore) -> None:
+    past, now, future = _times()
     key = _key()
-    await store.put(key, "u1|s1|Ann", PAST)
-    await store.put(key, "u1|s1|Ann", FUTURE)  # its node's heartbeat, before anyone sweeps
-    assert await store.claim_expired(key, NOW) == []
-    assert await store.members(key, NOW) == ["u1|s1|Ann"]
+    await store.put(key, "u1|s1|Ann", past)
+    await store.put(key, "u1|s1|Ann", future)  # its node's heartbeat, before anyone sweeps
+    assert await store.claim_expired(key, now) == []
+    assert await store.members(key, now) == ["u1|s1|Ann"]
 
 
 async def test_nodes_sweeping_together_each_claim_a_disjoint_share() -> None:
+    past, now, future = _times()
     key = _key()
     nodes = [RedisPresenceStore(REDIS_URL) for _ in range(3)]
     try:
         expired = {f"u{n}|s{n}|User {n}" for n in range(300)}
         for member in expired:
-            await nodes[0].put(key, member, PAST)
-        await nodes[0].put(key, "live|s|Live", FUTURE)
-        shares = await asyncio.gather(*(node.claim_expired(key, NOW) for node in nodes))
+            await nodes[0].put(key, member, past)
+        await nodes[0].put(key, "live|s|Live", future)
+        shares = await asyncio.gather(*(node.claim_expired(key, now) for node in nodes))
         claimed = [member for share in shares for member in share]
         assert sorted(claimed) == sorted(expired)  # every one, and none twice
-        assert await nodes[1].members(key, NOW) == ["live|s|Live"]
+        assert await nodes[1].members(key, now) == ["live|s|Live"]
     finally:
         for node in nodes:
             await node.close()
