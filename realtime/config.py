@@ -51,6 +51,7 @@ class GatewayConfig:
     recovery_buffer: int = 10_000  # live events held per resuming connection
     drop_every_n: int = 0  # TEST HOOK: discard every Nth broker event message (0: off)
     presence_ttl_s: float = 20.0  # a dead node's presence entries go within ttl * 1.25
+    presence_batch_ms: float = 50.0  # presence changes merged per channel for this long
     ephemeral_per_s: float = 5.0
     ephemeral_burst: int = 10
 
@@ -82,6 +83,7 @@ class GatewayConfig:
                 backfill_concurrency=int(env.get("BACKFILL_CONCURRENCY", "8")),
                 drop_every_n=int(env.get("DROP_EVERY_N", "0")),
                 presence_ttl_s=float(env.get("PRESENCE_TTL_SECONDS", "20")),
+                presence_batch_ms=float(env.get("PRESENCE_BATCH_MS", "50")),
             )
         except ValueError as exc:
             raise ConfigError(f"bad numeric setting: {exc}") from None

@@ -119,11 +119,47 @@ def _person(member: str) -> dict[str, str]:
     return {"user": user, "name": name}
 
 
+class PresenceBatch:
+    """Presence changes received for this node's channels, merged per channel and user until
+    the next flush: when many users join a big project at once (a deploy's reconnect storm),
+    each subscriber gets one frame per window instead of one per join, which is quadratic."""
+
+    def __init__(self) -> None:
+        # id(state) -> (state, user -> (joined?, person)); the last change of a user wins.
+        self._changes: dict[int, tuple[ChannelState[Any], dict[str, tuple[bool, Any]]]] = {}
+
+    def add(self, state: ChannelState[Any], joined: list[Any], left: list[Any]) -> bool:
+        """Merge one message's changes; True if nothing was pending before (schedule a flush)."""
+        first = not self._changes
+        _, users = self._changes.setdefault(id(state), (state, {}))
+        for present, people in ((True, joined), (False, left)):
+            for person in people:
+                if isinstance(person, dict) and isinstance(person.get("user"), str):
+                    users[person["user"]] = (present, person)
+        return first
+
+    def drain(self) -> list[tuple[ChannelState[Any], dict[str, list[Any]]]]:
+        """Each channel's net changes, as `presence` frame fields; and forget them."""
+        out = []
+        for state, users in self._changes.values():
+            change: dict[str, list[Any]] = {}
+            for present, person in users.values():
+                change.setdefault("joined" if present else "left", []).append(person)
+            if change:
+                out.append((state, change))
+        self._changes.clear()
+        return out
+
+
 class Presence:
-    def __init__(self, store: PresenceStore, fanout: Fanout, prefix: str, ttl: float) -> None:
+    def __init__(
+        self, store: PresenceStore, fanout: Fanout, prefix: str, ttl: float, *,
+        batch_s: float = 0.05,
+    ) -> None:
         self.store, self.fanout, self.prefix, self.ttl = store, fanout, prefix, ttl
         self.local: defaultdict[str, set[str]] = defaultdict(set)  # key -> local members
         self._task: asyncio.Task[None] | None = None
+        self._batch, self._batch_s = PresenceBatch(), batch_s
 
     def key(self, tenant: str, project: str) -> str:
         return f"{self.prefix}:presence:{tenant}:{project}"
@@ -179,11 +215,14 @@ class Presence:
             return
         if not isinstance(msg, dict):
             return
-        members = [s for s in state.members if not s.closing]
         if msg.get("k") == "presence":
-            change = {k: msg[k] for k in ("joined", "left") if isinstance(msg.get(k), list)}
-            frame = protocol.presence(state.client_name, **change)
-        elif msg.get("k") == "broadcast" and isinstance(msg.get("from"), dict):
+            joined, left = msg.get("joined"), msg.get("left")
+            if self._batch.add(state, joined if isinstance(joined, list) else [],
+                               left if isinstance(left, list) else []):
+                asyncio.get_running_loop().call_later(self._batch_s, self._flush)
+            return
+        members = [s for s in state.members if not s.closing]
+        if msg.get("k") == "broadcast" and isinstance(msg.get("from"), dict):
             sender = msg["from"].get("session")
             members = [s for s in members if s.session_id != sender]
             self.fanout.metrics.ephemeral.inc()
@@ -194,6 +233,11 @@ class Presence:
         else:
             return
         broadcast([s.ws for s in members], frame, text=True)
+
+    def _flush(self) -> None:
+        for state, change in self._batch.drain():
+            frame = protocol.presence(state.client_name, **change)
+            broadcast([s.ws for s in state.members if not s.closing], frame, text=True)
 
     async def _heartbeat(self) -> None:
         while True:

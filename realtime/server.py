@@ -47,7 +47,7 @@ class Gateway:
             self.fanout.repair = functools.partial(repair.repair, self.fanout, coalescer)
         store = presence_store or MemoryPresenceStore()
         self.presence = Presence(store, self.fanout, config.channel_prefix,
-                                 config.presence_ttl_s)
+                                 config.presence_ttl_s, batch_s=config.presence_batch_ms / 1000)
         self.ctx.presence = self.presence
         self.fanout.on_live = self.presence.on_live
         self.draining = False

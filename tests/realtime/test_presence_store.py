@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -17,9 +18,11 @@ from realtime.metrics import Metrics
 from realtime.presence import (
     MemoryPresenceStore,
     Presence,
+    PresenceBatch,
     PresenceStore,
     RedisPresenceStore,
 )
+from realtime.registry import ChannelState
 
 STORES: dict[str, Callable[[], PresenceStore]] = {
     "memory": MemoryPresenceStore,
@@ -102,3 +105,18 @@ async def test_a_member_swept_while_its_node_stalled_is_announced_back() -> None
     assert await store.members(key, time.time()) == ["u1|s1|Ann"]
     await presence._beat()  # a normal refresh announces nothing
     assert len(heard) == 2
+
+
+def test_a_batch_keeps_each_users_last_change_per_channel() -> None:
+    batch = PresenceBatch()
+    one, two = ChannelState[Any]("b1", "project:1", "project"), ChannelState[Any]("b2", "", "live")
+    ann, bob, cy = ({"user": u, "name": u.title()} for u in ("ann", "bob", "cy"))
+    assert batch.add(one, [ann], []) is True  # the first change schedules the flush
+    assert batch.add(one, [bob], []) is False
+    assert batch.add(one, [], [ann]) is False  # Ann joined and left within the window
+    assert batch.add(two, [cy], [{"user": 7}, "junk"]) is False  # malformed entries are dropped
+    assert batch.drain() == [
+        (one, {"left": [ann], "joined": [bob]}),
+        (two, {"joined": [cy]}),
+    ]
+    assert batch.drain() == []
