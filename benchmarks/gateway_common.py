@@ -217,3 +217,15 @@ def bucket_quantile(before: dict[float, float], after: dict[float, float], q: fl
         if total and n >= q * total:
             return le
     return float("nan")
+
+
+def tear_down(
+    readers: list[asyncio.Task[None]], clients: list[ClientConnection], nodes: list[Node]
+) -> None:
+    """Stop reading, drop every client connection at once, and stop the nodes."""
+    for reader in readers:
+        reader.cancel()
+    for ws in clients:
+        ws.transport.abort()
+    for node in nodes:
+        node.stop()

@@ -29,6 +29,7 @@ from gateway_common import (
     raise_nofile,
     redis_client,
     self_cpu_s,
+    tear_down,
 )
 from websockets.asyncio.client import ClientConnection
 
@@ -110,12 +111,7 @@ async def main(first_seconds: float, rates: list[float]) -> None:
             f"gateway CPU {(sum(n.cpu_s() for n in nodes) - cpu_n0) / wall * 100:.0f}%  "
             f"load client CPU {(self_cpu_s() - cpu_s0) / wall * 100:.0f}%"
         )
-    for r in readers:
-        r.cancel()
-    for ws in clients:
-        ws.transport.abort()
-    for n in nodes:
-        n.stop()
+    tear_down(readers, clients, nodes)
 
 
 if __name__ == "__main__":

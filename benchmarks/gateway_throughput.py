@@ -24,6 +24,7 @@ from gateway_common import (
     raise_nofile,
     redis_client,
     self_cpu_s,
+    tear_down,
 )
 from websockets.asyncio.client import ClientConnection
 
@@ -85,13 +86,8 @@ async def main(seconds: float) -> None:
         f"per delivery; load client + publisher CPU: {cpu_self:.1f} s "
         f"({cpu_self / elapsed * 100:.0f}% of a core)"
     )
-    for r in readers:
-        r.cancel()
-    for ws in clients:
-        ws.transport.abort()
     await redis.aclose()
-    for n in nodes:
-        n.stop()
+    tear_down(readers, clients, nodes)
 
 
 if __name__ == "__main__":

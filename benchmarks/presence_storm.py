@@ -16,7 +16,7 @@ import time
 import uuid
 
 import orjson
-from gateway_common import Node, new_id, open_client, raise_nofile, ticket
+from gateway_common import Node, new_id, open_client, raise_nofile, tear_down, ticket
 from websockets.asyncio.client import ClientConnection
 
 
@@ -63,12 +63,7 @@ async def main(n: int) -> None:
         f"{settled_s:.1f} s; gateway CPU {cpu:.1f} s; presence change frames received "
         f"{frames:,} (announced joins {announced:,}); clients closed {closed}"
     )
-    for r in readers:
-        r.cancel()
-    for ws in clients:
-        ws.transport.abort()
-    for node in nodes:
-        node.stop()
+    tear_down(readers, clients, nodes)
 
 
 if __name__ == "__main__":
