@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app import readmodels
 from app.kernel.backfill import BackfillQuery, backfill
 from app.kernel.broker import InMemoryPublisher, Publisher, RedisPublisher
+from app.kernel.checkpoint_watch import CheckpointWatch
 from app.kernel.projection_runner import ProjectionRunner
 from app.kernel.relay import Relay
 from app.kernel.signals import CommitSignal
@@ -37,6 +38,9 @@ class Runtime:
     runner: ProjectionRunner | None = None
     relay: Relay | None = None
     gateway: Gateway | None = None
+    # What `?min_position=` waits on: the runner when this process runs the projections, else
+    # the checkpoints as another process (the worker) writes them.
+    read_progress: ProjectionRunner | CheckpointWatch | None = None
 
     @property
     def gateway_port(self) -> int | None:
@@ -71,6 +75,9 @@ async def running(
                 coalesce_interval=settings.projection_coalesce_ms / 1000,
             )
             await runtime.runner.start()
+            runtime.read_progress = runtime.runner
+        else:
+            runtime.read_progress = CheckpointWatch(engine, readmodels.NAMES)
         if settings.redis_url is None and settings.embedded_gateway:
             broker = MemoryBroker()
             config = GatewayConfig(
@@ -98,6 +105,8 @@ async def running(
             await runtime.gateway.close()
         if runtime.runner is not None:
             await runtime.runner.stop()
+        elif isinstance(runtime.read_progress, CheckpointWatch):
+            await runtime.read_progress.close()
         if publisher is not None:
             await publisher.close()
         if broker is not None:

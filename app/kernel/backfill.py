@@ -20,8 +20,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kernel.db import event as event_table
+from app.kernel.db import scope_to_tenant
+from app.kernel.projections import snapshot
 from app.kernel.relay_cursors import envelope_of, scoped_channels
-from app.kernel.relay_store import RelayStore, Scope
+from app.kernel.relay_store import Scope, previous_on_query
 from app.kernel.sqlstore import to_stored
 from realtime.envelope import ACCESS_EVENT_TYPES, project_channel, tenant_channel
 
@@ -61,7 +63,12 @@ def parse_query(params: dict[str, str]) -> BackfillQuery:
 
 
 async def backfill(engine: AsyncEngine, prefix: str, q: BackfillQuery) -> dict[str, Any]:
-    """`{"events": [envelope...], "complete": bool}` for the query, in position order."""
+    """`{"events": [envelope...], "complete": bool}` for the query, in position order.
+
+    Runs as whoever `engine` connects as, scoped to the query's tenant: the API passes its
+    request engine (the app role), so row-level security shows this tenant's rows only, and
+    every statement also names the tenant. Rows and the first `prev` come from one snapshot.
+    """
     e = event_table
     query = e.select().where(e.c.position > q.after, e.c.tenant_id == uuid.UUID(q.tenant))
     channel: str | None
@@ -78,13 +85,15 @@ async def backfill(engine: AsyncEngine, prefix: str, q: BackfillQuery) -> dict[s
         query = query.where(e.c.type.in_(sorted(ACCESS_EVENT_TYPES)))
         channel = None
     query = query.order_by(e.c.position).limit(q.limit + 1)
-    async with engine.connect() as conn:
+    prev: int | None = None
+    async with snapshot(engine) as conn:
+        await scope_to_tenant(conn, q.tenant)
         rows = [to_stored(row) for row in await conn.execute(query)]
+        if rows and channel is not None:
+            found = await conn.scalar(previous_on_query(scope, rows[0].position))
+            prev = None if found is None else int(found)
     complete = len(rows) <= q.limit
     rows = rows[: q.limit]
-    prev: int | None = None
-    if rows and channel is not None:
-        prev = await _previous(engine, scope, rows[0].position)
     events = []
     for stored in rows:
         env = envelope_of(stored)
@@ -95,11 +104,3 @@ async def backfill(engine: AsyncEngine, prefix: str, q: BackfillQuery) -> dict[s
         events.append(env.on_channel(channel, prev).to_dict())
         prev = stored.position
     return {"events": events, "complete": complete}
-
-
-async def _previous(engine: AsyncEngine, scope: Scope, before: int) -> int | None:
-    store = RelayStore(engine)
-    try:
-        return await store.previous_on(scope, before)
-    finally:
-        await store.close()

@@ -13,7 +13,8 @@ holds no lock across the network:
    Idempotency-Key response), and queue the NOTIFY: one statement (see _APPEND), which is its
    own transaction.
 
-Positions are allocated by `UPDATE event_head SET position = position + n`: its row lock
+Positions are allocated by `UPDATE event_head SET position = position + n` (inside the
+`collabspace_append` function of migration 0006, the only way the app role may append): its row lock
 serialises appends until the statement's commit and the update re-reads the latest committed
 head, so commit order equals position order and positions have no holes (DESIGN.md, "Global
 position is the spine"). Because that statement commits by itself, the lock is held for the
@@ -69,24 +70,14 @@ ORDER BY 2, 3
 """
 
 # Every event a unit of work wrote, across its streams, in one statement; $1..$9 are arrays with
-# one element per event. Run on its own it is its own transaction (see the module docstring).
+# one element per event. `collabspace_append` (migration 0006) allocates the positions under the
+# head's row lock and inserts them: the app role may not touch `event_head` or insert events
+# itself. Run on its own the statement is its own transaction (see the module docstring).
 _WRITTEN = """
-WITH head AS (
-    UPDATE event_head SET position = position + cardinality($2::text[]) WHERE id = 1
-    RETURNING position - cardinality($2::text[]) AS p
-),
-written AS (
-    INSERT INTO event (position, stream_id, version, tenant_id, project_id, type,
-                       schema_version, data, metadata, recorded_at)
-    SELECT head.p + e.n, e.stream_id, e.version, $1::uuid, e.project_id::uuid, e.type,
-           e.schema_version, e.data::jsonb, e.metadata::jsonb, e.recorded_at
-    FROM head, unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::int2[], $7::text[],
-                      $8::text[], $9::timestamptz[])
-        WITH ORDINALITY AS e(stream_id, version, project_id, type, schema_version, data,
-                             metadata, recorded_at, n)
-    RETURNING position
-),
-last AS (SELECT max(position) AS position FROM written)
+WITH last AS (
+    SELECT collabspace_append($1::uuid, $2::text[], $3::int[], $4::text[], $5::text[],
+                              $6::int2[], $7::text[], $8::text[], $9::timestamptz[]) AS position
+)
 """
 _NOTIFY = f"SELECT position, pg_notify('{NOTIFY_CHANNEL}', position::text) FROM last"
 _APPEND = _WRITTEN + _NOTIFY

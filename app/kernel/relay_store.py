@@ -98,26 +98,31 @@ class RelayStore:
 
     async def previous_on(self, scope: Scope, before: int) -> int | None:
         """The position of the last event before `before` that went out on the scope's channel."""
-        kind, tenant, key = scope
-        e = event_table
-        query = sa.select(sa.func.max(e.c.position)).where(e.c.position < before)
-        if kind == "project":
-            query = query.where(e.c.project_id == _uuid(key))
-        elif kind == "tenant":
-            query = query.where(e.c.tenant_id == _uuid(tenant))
-        elif kind == "user":
-            # No index serves this (it walks the tenant's events backwards), but it only runs on
-            # a cache miss: the first access event of a user after a restart.
-            query = query.where(
-                e.c.tenant_id == _uuid(tenant),
-                e.c.type.in_(sorted(ACCESS_EVENT_TYPES)),
-                e.c.data["user_id"].as_string() == key,
-            )
-        else:
-            raise ValueError(f"unknown scope {kind!r}")
         async with self._connection() as conn:
-            value = await conn.scalar(query)
+            value = await conn.scalar(previous_on_query(scope, before))
         return None if value is None else int(value)
+
+
+def previous_on_query(scope: Scope, before: int) -> sa.Select[tuple[int | None]]:
+    """The last position before `before` on the scope's channel (NULL: none)."""
+    kind, tenant, key = scope
+    e = event_table
+    query = sa.select(sa.func.max(e.c.position)).where(e.c.position < before)
+    if kind == "project":
+        query = query.where(e.c.project_id == _uuid(key))
+    elif kind == "tenant":
+        query = query.where(e.c.tenant_id == _uuid(tenant))
+    elif kind == "user":
+        # No index serves this (it walks the tenant's events backwards), but it only runs on
+        # a cache miss: the first access event of a user after a restart.
+        query = query.where(
+            e.c.tenant_id == _uuid(tenant),
+            e.c.type.in_(sorted(ACCESS_EVENT_TYPES)),
+            e.c.data["user_id"].as_string() == key,
+        )
+    else:
+        raise ValueError(f"unknown scope {kind!r}")
+    return query
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:

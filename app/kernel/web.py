@@ -309,9 +309,9 @@ READ_YOUR_WRITES_WAIT_S = 2.0
 async def wait_for_min_position(call: Call[Any, Any]) -> None:
     """Read-your-writes: give the projections a short while to reach ?min_position=."""
     wanted = getattr(call.query, "min_position", None)
-    runner = getattr(getattr(call.request.state, "runtime", None), "runner", None)
-    if wanted and runner is not None:
-        await runner.wait_for(wanted, READ_YOUR_WRITES_WAIT_S)
+    progress = getattr(getattr(call.request.state, "runtime", None), "read_progress", None)
+    if wanted and progress is not None:
+        await progress.wait_for(wanted, READ_YOUR_WRITES_WAIT_S)
 
 
 def read_reply(call: Call[Any, Any], body: Any, position: int | None = None) -> Reply:

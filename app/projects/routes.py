@@ -223,9 +223,9 @@ async def project_dashboard(call: Call[None, ReadParams]) -> Reply:
     # One statement, one primary-key lookup: the document the projection keeps, sent as is.
     async with pool.autocommit() as raw:
         found = await views.dashboard_document(raw, call.actor, project_id)
-        if found is None:
-            body = await views.composed_dashboard_one_statement(raw, call.actor, project_id)
-            return read_reply(call, body)
+    if found is None:
+        # A project not written since migration 0005 has no document yet: compose it.
+        return await query_read_model(call, views.project_dashboard, call.actor, project_id)
     document, position = found
     return read_reply(call, orjson.Fragment(document), position)
 

@@ -217,56 +217,6 @@ async def dashboard_document(
     return f'{document[:-1]},"as_of_position":{position}}}'.encode(), int(position)
 
 
-async def project_dashboard_one_statement(
-    connection: Any, actor: Actor, project_id: str
-) -> dict[str, Any]:
-    """`project_dashboard` on a raw asyncpg connection (same answer), as a dict."""
-    found = await dashboard_document(connection, actor, project_id)
-    if found is None:
-        return await composed_dashboard_one_statement(connection, actor, project_id)
-    body: dict[str, Any] = orjson.loads(found[0])
-    return body
-
-
-# The composed dashboard in one statement (migration 0004's `collabspace_dashboard`): the
-# summary row, the lower of both checkpoints and the newest activity entries, as JSON.
-COMPOSED_SQL = "SELECT collabspace_dashboard($1, $2, $3::text[], $4)"
-_SUMMARY_TIMES = {c.name for c in project_summary.columns if isinstance(c.type, sa.DateTime)}
-_ENTRY_TIMES = {c.name for c in activity.activity_entry.columns if isinstance(c.type, sa.DateTime)}
-
-
-async def composed_dashboard_one_statement(
-    connection: Any, actor: Actor, project_id: str
-) -> dict[str, Any]:
-    """The dashboard composed per request in one statement (documents not written yet)."""
-    found = await connection.fetchval(
-        COMPOSED_SQL, actor.tenant_id, project_id, list(COMPOSED_READS), RECENT_ACTIVITY
-    )
-    document = None if found is None else orjson.loads(found)
-    row = None if document is None else document["summary"]
-    if row is None or not (
-        actor.is_admin or any(m["user_id"] == actor.user_id for m in row["members"])
-    ):
-        raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
-    for column in _SUMMARY_TIMES:
-        row[column] = datetime.fromisoformat(row[column])
-    entries = document["recent_activity"] if document is not None else []
-    for entry in entries:
-        for column in _ENTRY_TIMES:
-            if entry[column] is not None:
-                entry[column] = datetime.fromisoformat(entry[column])
-    return {
-        **_list_item(row),
-        "description": row["description"],
-        "created_by": {"user_id": row["created_by"], "name": row["created_by_name"]},
-        "members": row["members"],
-        "budget_cents": row["budget_cents"],
-        "spend_cents": row["spend_cents"],
-        "recent_activity": [activity.item_of(e) for e in entries],
-        "as_of_position": int((document or {}).get("as_of_position") or 0),
-    }
-
-
 async def project_history(uow: UnitOfWork, actor: Actor, project_id: str) -> dict[str, Any]:
     """The project's events in order; readable only by who may read the project now."""
     async with uow:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from app.kernel.db import make_engine
 from app.kernel.domain import Actor
 from app.kernel.pgstore import PgPool
@@ -43,8 +45,9 @@ async def test_one_statement_dashboard_equals_the_sqlalchemy_one(pg_url: str) ->
         async with snapshot(engine) as connection:
             expected = await views.project_dashboard(connection, actor, project["id"])
         async with pool.autocommit() as raw:
-            got = await views.project_dashboard_one_statement(raw, actor, project["id"])
-        assert got == expected == via_api.json()
+            found = await views.dashboard_document(raw, actor, project["id"])
+        assert found is not None
+        assert orjson.loads(found[0]) == expected == via_api.json()
         # The same pooled connection, now for the other tenant: row security hides the project.
         # And outside the function, the connection carries no tenant: it sees no rows at all.
         async with pool.autocommit() as raw:
@@ -52,7 +55,7 @@ async def test_one_statement_dashboard_equals_the_sqlalchemy_one(pg_url: str) ->
         stranger = Actor(theirs["tenant_id"], theirs["id"], "owner")
         async with pool.autocommit() as raw:
             try:
-                await views.project_dashboard_one_statement(raw, stranger, project["id"])
+                await views.dashboard_document(raw, stranger, project["id"])
             except views.ProjectNotFoundError:
                 pass
             else:
