@@ -182,6 +182,17 @@ class Socket:
                         f"position {last} on {channel}", timeout)
         return self.positions(channel)
 
+    async def positions_until(self, channel: str, last: int,
+                              timeout: float = 4 * T) -> list[int]:
+        """Positions received on `channel` by the time `last` arrived, or by the timeout: the
+        caller asserts the exact list, so a miss fails with what did arrive."""
+        try:
+            await self.wait(lambda: any(p >= last for p in self.positions(channel)),
+                            f"position {last} on {channel}", timeout)
+        except AssertionError:
+            pass
+        return self.positions(channel)
+
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [f for f in self.frames if f["type"] == kind]
 
