@@ -124,6 +124,21 @@ class Topology:
         self.nodes[i].start()  # the same command, env and port
         await self.node_ready(i)
 
+    async def metrics(self, i: int, *names: str) -> dict[str, float]:
+        """Counters of gateway node `i` from its /metrics (summed over labels; 0 if down)."""
+        url = f"http://127.0.0.1:{self.node_ports[i]}/metrics"
+        try:
+            async with httpx.AsyncClient(timeout=T) as client:
+                text = (await client.get(url)).text
+        except httpx.HTTPError:
+            return {}
+        found = dict.fromkeys(names, 0.0)
+        for line in text.splitlines():
+            for name in names:
+                if line.startswith(f"collabspace_gateway_{name}_total"):
+                    found[name] += float(line.rsplit(" ", 1)[1])
+        return found
+
     async def head(self) -> int:
         conn = await asyncpg.connect(plain(self.db_url))
         try:
