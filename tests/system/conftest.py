@@ -16,7 +16,7 @@ async def topology() -> AsyncIterator[Topology]:
         yield started
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def faulty() -> AsyncIterator[tuple[Topology, OwnRedis]]:
     """A second instance on a private redis-server that tests stop, and nodes they kill."""
     async with running_with_own_redis("own-redis") as started:

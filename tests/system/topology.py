@@ -17,6 +17,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import sys
@@ -158,10 +159,23 @@ class Topology:
             await conn.close()
 
     def close(self) -> None:
-        """SIGTERM, then SIGKILL after a bound; keep the logs under var/system-logs/."""
+        """SIGTERM to every process at once, SIGKILL what is left after a bound; keep the logs
+        under var/system-logs/ (a process that needed SIGKILL is named in its log)."""
         LOGS.mkdir(parents=True, exist_ok=True)
-        for proc in self.processes:
-            proc.stop()
+        running = [p for p in self.processes if p.alive]
+        for proc in running:
+            assert proc.proc is not None
+            proc.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 2 * T
+        for proc in running:
+            assert proc.proc is not None
+            try:
+                proc.proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                with proc.log.open("a") as log:
+                    log.write(f"\n[system tests] {proc.name} ignored SIGTERM for {2 * T}s: "
+                              "SIGKILL\n")
         for proc in [self.release, *self.processes]:
             assert proc.proc is None or proc.proc.poll() is not None, f"{proc.name} survived"
             (LOGS / f"{proc.name}.log").write_text(proc.text())
