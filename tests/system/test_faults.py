@@ -33,11 +33,12 @@ COUNTERS = ("gaps", "gap_repairs", "resyncs", "backfilled_events")
 
 def record(name: str, figures: Tally, **extra: Any) -> dict[str, Any]:
     report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
-    report[name] = {**dataclasses.asdict(figures), **extra}
+    entry = {**dataclasses.asdict(figures), **extra}
+    report[name] = entry
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(json.dumps(report, indent=2))
-    print(name, report[name])
-    return report[name]
+    print(name, entry)
+    return entry
 
 
 def check(figures: Tally, load: Load) -> None:

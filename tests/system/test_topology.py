@@ -18,8 +18,8 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from tests.system.clients import Browser, Socket, summary
 from tests.support import APP_ROLE
+from tests.system.clients import Browser, Socket
 from tests.system.topology import T, Topology, plain
 
 pytestmark = pytest.mark.system
@@ -77,8 +77,9 @@ async def test_resume_on_the_other_node_after_20_missed_events(topology: Topolog
     a = await owner.socket(0)
     ack = await a.subscribe(channel)
     assert ack["type"] == "ack", ack
-    task, first = await owner.create_task(project)
-    seen = await a.positions_through(channel, first)
+    task, _ = await owner.create_task(project)
+    shown = [await owner.edit_task(task, f"seen {n}") for n in range(3)]
+    seen = await a.positions_through(channel, shown[-1])
     last_seen = seen[-1]
     await a.close()
 
@@ -128,9 +129,12 @@ async def test_a_member_removed_while_away_gets_the_replay_up_to_the_removal_onl
         await resumed.wait(lambda: resumed.of_type("unsubscribed"), "unsubscribed", T)
     revoked = {"type": "unsubscribed", "channel": channel, "reason": "access_revoked",
                "position": removal}
-    seen = [("events", e["position"]) if f["type"] == "events" else (f["type"], f.get("reason"))
-            for f in resumed.frames if f["type"] in ("events", "unsubscribed", "resync")
-            for e in (f["events"] if f["type"] == "events" else [None])]
+    seen: list[tuple[str, Any]] = []  # what the member got, in arrival order
+    for f in resumed.frames:
+        if f["type"] == "events":
+            seen += [("events", e["position"]) for e in f["events"]]
+        elif f["type"] in ("unsubscribed", "resync"):
+            seen.append((f["type"], f.get("reason")))
     expected = [*(("events", p) for p in [*before, removal]), ("unsubscribed", "access_revoked")]
     assert (ack.get("recovered"), seen) == (True, expected), (
         f"since={last_seen}, removal at {removal}, after it {[*after, later]}: ack {ack}; "

@@ -19,8 +19,8 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -112,6 +112,9 @@ class Topology:
 
     async def node_ready(self, i: int) -> None:
         await _until_200(f"http://127.0.0.1:{self.node_ports[i]}/healthz", self.nodes[i], 4 * T)
+        # Told HOST/REALTIME_HOST=127.0.0.1, the node listens on loopback only.
+        found = re.findall(r"gateway listening on (\S+):(\d+)", self.nodes[i].text())
+        assert found and found[-1] == ("127.0.0.1", str(self.node_ports[i])), found
 
     async def worker_ready(self) -> None:
         """The worker's relay leads (it logs so once it holds the advisory lock)."""
