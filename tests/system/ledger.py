@@ -1,10 +1,12 @@
 """The reliability ledger (tests/reliability/ledger.py) in the system topology, with resyncs apart.
 
-A `resync` is the protocol's honest "I could not replay this, refetch": an `ack` with
-`resync: true` after a `since`, a `resync` notice on the live stream, or a `prev` above the last
-position seen. Each one excuses the interval the client would refetch over REST (its last kept
-position up to the store head when it was told). Those events count as re-synced, never as
-delivered and never as lost: `lost` is an owed event neither delivered nor covered by a resync.
+A `resync` is the protocol's honest "I could not replay this, refetch": an `ack` without
+`recovered: true` after a `since` (protocol 7.1), or a `resync` notice on the live stream (7.3).
+Each one excuses the interval the client would refetch over REST (its last kept position up to
+the store head when it was told). Those events count as re-synced, never as delivered and never
+as lost: `lost` is an owed event neither delivered nor covered by a resync. A `prev` above the
+last position kept, with no resync from the server, excuses nothing (unlike the reliability
+ledger): it means the server promised a stream it did not deliver, so those events are lost.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections import Counter
 from typing import Any
 
 from tests.reliability.ledger import LedgerClient, caught_up, store_channels, store_head
@@ -25,7 +28,16 @@ class Client(LedgerClient):
     def __init__(self, topology: Topology, token: str, channels: list[str], node: int) -> None:
         super().__init__(topology, token, channels, node)  # type: ignore[arg-type]
         self.notices = 0
+        self.prev_gaps = 0
+        self.failures: Counter[str] = Counter()  # why sessions ended, for the figures
         self._pending: list[asyncio.Task[None]] = []
+
+    async def _session(self) -> None:
+        try:
+            await super()._session()
+        except Exception as exc:
+            self.failures[type(exc).__name__ + ": " + str(exc)[:60]] += 1
+            raise
 
     def _on_frame(self, frame: dict[str, Any], seen: dict[str, int]) -> None:
         if frame["type"] == "resync" and frame.get("channel") in self.subs:
@@ -34,7 +46,27 @@ class Client(LedgerClient):
             last = sub.kept[-1] if sub.kept else sub.start
             self._pending.append(asyncio.create_task(self._excuse(sub, last)))
             return
-        super()._on_frame(frame, seen)
+        if frame["type"] != "events" or frame["channel"] not in self.subs:
+            return
+        sub = self.subs[frame["channel"]]
+        for event in frame["events"]:
+            position, prev = event["position"], event["prev"]
+            sub.raw += 1
+            last_here = seen.get(frame["channel"])
+            if last_here is not None and position <= last_here:
+                if position == last_here or position in sub.kept:
+                    sub.in_connection_duplicates += 1
+                else:
+                    sub.disorder += 1
+                continue
+            seen[frame["channel"]] = position
+            if sub.kept and position <= sub.kept[-1]:
+                continue  # a copy from before a reconnect: dropped by position, as documented
+            if sub.kept and prev is not None and prev > sub.kept[-1]:
+                # The server skipped events without saying so (no resync): counted, and what
+                # was skipped stays owed, so it shows up as lost.
+                self.prev_gaps += 1
+            sub.kept.append(position)
 
     async def _excuse(self, sub: Any, last: int) -> None:
         head = await store_head(self.stack)
@@ -55,9 +87,11 @@ class Tally:
     lost: int = 0  # owed, not delivered, not covered by a resync
     duplicated: int = 0
     disorder: int = 0
-    resync_intervals: int = 0  # acks with resync, resync notices, prev gaps
+    resync_intervals: int = 0  # acks with resync after `since`, and resync notices
     resync_notices: int = 0
+    prev_gaps: int = 0  # a `prev` above the last position kept, with no resync: not excused
     reconnects: int = 0
+    session_ends: dict[str, int] = dataclasses.field(default_factory=dict)
     lost_sample: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
 
@@ -65,7 +99,10 @@ def tally(clients: list[Client], store: dict[str, list[int]]) -> Tally:
     figures = Tally(committed=len(store.get("tenant", [])))
     for client in clients:
         figures.resync_notices += client.notices
+        figures.prev_gaps += client.prev_gaps
         figures.reconnects += client.reconnects
+        for why, n in client.failures.items():
+            figures.session_ends[why] = figures.session_ends.get(why, 0) + n
         for channel, sub in client.subs.items():
             owed = [p for p in store.get(channel, []) if p > sub.start]
             kept = set(sub.kept)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.reliability.load import Load, seed
+from tests.system.clients import Browser
 from tests.system.ledger import Client, Tally, settle
 from tests.system.topology import ROOT, OwnRedis, Topology
 
@@ -54,7 +55,13 @@ def check(figures: Tally, load: Load) -> None:
 async def start_clients(topology: Topology, count: int) -> tuple[Load, list[Client], str]:
     owner, projects, tasks = await seed(topology, projects=2)  # type: ignore[arg-type]
     channels = ["tenant", *(f"project:{p}" for p in projects)]
-    clients = [Client(topology, owner["access_token"], [channels[i % 3]] if i % 2 else channels,
+    # Two tabs per user: a node caps one user's connections (20), as a browser fleet would not.
+    boss = Browser(topology, owner["access_token"], owner["user_id"], owner["tenant_id"])
+    tokens = [owner["access_token"]]
+    for n in range((count + 1) // 2 - 1):
+        tokens.append((await boss.invite(f"Admin{n}", role="admin")).token)
+    await boss.close()
+    clients = [Client(topology, tokens[i // 2], [channels[i % 3]] if i % 2 else channels,
                       node=i % 2) for i in range(count)]
     for client in clients:
         client.start()
@@ -99,15 +106,15 @@ async def test_a_ledger_under_a_gateway_sigkill_and_a_redis_outage_loses_nothing
     load.rate = 5
     load.start()
     try:
-        await asyncio.sleep(4)
+        await asyncio.sleep(3)
         topology.nodes[0].kill()  # its clients reconnect to node 1 with `since`
-        await asyncio.sleep(3)
+        await asyncio.sleep(2)
         await topology.restart_node(0)
-        await asyncio.sleep(3)
+        await asyncio.sleep(1)
         redis.stop()
-        await asyncio.sleep(3)
+        await asyncio.sleep(REDIS_DOWN_S)
         await redis.start()
-        await asyncio.sleep(7)
+        await asyncio.sleep(5)
     finally:
         await load.stop()
     figures = await settle(topology, clients, tenant)

@@ -161,9 +161,15 @@ class Topology:
         finally:
             await conn.close()
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """SIGTERM to every process at once, SIGKILL what is left after a bound; keep the logs
-        under var/system-logs/ (a process that needed SIGKILL is named in its log)."""
+        under var/system-logs/ (a process that needed SIGKILL is named in its log).
+
+        The waiting runs in a thread: the event loop must keep running so that clients still
+        open answer the nodes' closing handshakes (1012) instead of holding their drain."""
+        await asyncio.to_thread(self._stop_all)
+
+    def _stop_all(self) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
         running = [p for p in self.processes if p.alive]
         for proc in running:
@@ -229,7 +235,7 @@ async def running(name: str, redis_url: str = REDIS_URL) -> AsyncIterator[Topolo
             await topology.start()
             yield topology
         finally:
-            topology.close()
+            await topology.close()
 
 
 class OwnRedis:
