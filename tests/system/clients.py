@@ -33,6 +33,7 @@ class Browser:
         self.headers = {"Authorization": f"Bearer {token}"}
         self.token = token
         self.http = httpx.AsyncClient(base_url=topology.api_url, timeout=2 * T)
+        topology.http_clients.append(self.http)
 
     @classmethod
     async def sign_up(cls, topology: Topology, tenant: str = "Sys") -> Browser:

@@ -67,6 +67,7 @@ class Topology:
         self.api_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.node_ports = [free_port() for _ in range(nodes)]
+        self.http_clients: list[httpx.AsyncClient] = []  # the tests' browsers, closed at the end
         base = {k: v for k, v in os.environ.items() if k not in OURS}
         base.update(SECRET_KEY=SECRET, REDIS_URL=redis_url, CHANNEL_PREFIX=self.prefix)
         self.release = Proc([*collabspace(), "migrate"], {**base, "DATABASE_URL": db_url},
@@ -167,6 +168,8 @@ class Topology:
 
         The waiting runs in a thread: the event loop must keep running so that clients still
         open answer the nodes' closing handshakes (1012) instead of holding their drain."""
+        for client in self.http_clients:
+            await client.aclose()
         await asyncio.to_thread(self._stop_all)
 
     def _stop_all(self) -> None:
