@@ -246,3 +246,18 @@ async def test_the_api_connects_to_postgresql_as_the_app_role_only(topology: Top
         await conn.close()
     api = sorted({r["usename"] for r in rows if r["client_port"] in ports})
     assert api == [APP_ROLE], f"the web process's PostgreSQL sessions run as {api}"
+
+
+async def test_a_member_just_added_may_subscribe_with_the_next_ticket(topology: Topology) -> None:
+    """Read-your-writes for tickets: the ticket lists projects from the worker's read model."""
+    owner, project, _ = await owner_with_project(topology)
+    refused = []
+    for n in range(5):
+        member = await owner.invite(f"New{n}")
+        await owner.add_member(project, member.user_id)
+        sock = await member.socket(n % 2)
+        reply = await sock.subscribe(f"project:{project}")
+        if reply["type"] != "ack":
+            refused.append(reply)
+        await sock.close()
+    assert refused == [], f"{len(refused)} of 5 members just added were refused: {refused}"
