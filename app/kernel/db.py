@@ -143,3 +143,12 @@ async def scope_to_tenant(connection: AsyncConnection, tenant_id: str) -> None:
     """Set the tenant for row-level security on this connection's current transaction."""
     if connection.dialect.name == "postgresql":
         await connection.execute(_SET_TENANT, {"tenant": tenant_id})
+
+
+async def tenant_head(connection: AsyncConnection, tenant_id: str) -> int:
+    """The position of the tenant's last committed event (0: none), by the (tenant, position)
+    index: what a read of that tenant's models waits for to include every write before it."""
+    found = await connection.scalar(
+        sa.select(sa.func.max(event.c.position)).where(event.c.tenant_id == tenant_id)
+    )
+    return int(found or 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.kernel.db import tenant_connection
+from app.kernel.db import tenant_connection, tenant_head
 from app.kernel.problems import HttpProblem
 from app.kernel.web import Api, Call, MutationResult, Reply, execute, path_id
 from app.projects import api as projects
@@ -209,9 +209,13 @@ TICKET_CATCH_UP_S = 1.0
 async def realtime_ticket(call: Call[None, None]) -> Reply:
     """Sign what the gateway needs to authorise subscriptions without a database round trip."""
     services, actor = call.services, call.actor
-    runner = call.request.state.runtime.runner
-    if runner is not None:
-        await runner.wait_for(services.signal.head, TICKET_CATCH_UP_S)
+    progress = call.request.state.runtime.read_progress
+    if progress is not None:
+        # Whichever replica committed it, and wherever the projections run: wait for the
+        # tenant's last event (an index lookup under row-level security).
+        async with tenant_connection(services.engine, actor.tenant_id) as connection:
+            head = await tenant_head(connection, actor.tenant_id)
+        await progress.wait_for(head, TICKET_CATCH_UP_S)
     async with tenant_connection(services.engine, actor.tenant_id) as connection:
         project_ids = await projects.projects_of_user(connection, actor.tenant_id, actor.user_id)
     async with services.uow_factory() as uow:
