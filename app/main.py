@@ -258,7 +258,9 @@ def create_app(
             request_engine = make_engine(settings.app_database_url, pool_size=settings.db_pool_size)
         services = bootstrap(settings, request_engine, hasher=hasher or Argon2Hasher())
         try:
-            async with runtime.running(settings, engine, services.signal) as parts:
+            async with runtime.running(
+                settings, engine, services.signal, request_engine=request_engine
+            ) as parts:
                 if serving:
                     gctuning.settle()
                 yield {

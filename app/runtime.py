@@ -59,8 +59,15 @@ def direct_backfill(engine: AsyncEngine, config: GatewayConfig) -> Fetch:
 
 @contextlib.asynccontextmanager
 async def running(
-    settings: Settings, engine: AsyncEngine, signal: CommitSignal
+    settings: Settings,
+    engine: AsyncEngine,
+    signal: CommitSignal,
+    *,
+    request_engine: AsyncEngine | None = None,
 ) -> AsyncIterator[Runtime]:
+    """`engine` is the owner's (relay, projections); `request_engine` the app role's, for what
+    this process reads on behalf of requests (checkpoints, the embedded gateway's backfill)."""
+    reads = request_engine or engine
     runtime = Runtime()
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
@@ -77,7 +84,7 @@ async def running(
             await runtime.runner.start()
             runtime.read_progress = runtime.runner
         else:
-            runtime.read_progress = CheckpointWatch(engine, readmodels.NAMES)
+            runtime.read_progress = CheckpointWatch(reads, readmodels.NAMES)
         if settings.redis_url is None and settings.embedded_gateway:
             broker = MemoryBroker()
             config = GatewayConfig(
@@ -86,7 +93,7 @@ async def running(
                 port=settings.realtime_port,
                 channel_prefix=settings.channel_prefix,
             )
-            runtime.gateway = Gateway(config, broker, backfill=direct_backfill(engine, config))
+            runtime.gateway = Gateway(config, broker, backfill=direct_backfill(reads, config))
             await runtime.gateway.start()
             log.info("embedded gateway on ws://%s:%d/ws", config.host, runtime.gateway.port)
         if settings.run_relay:
