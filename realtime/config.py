@@ -16,7 +16,9 @@ class ConfigError(Exception):
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
     secret_key: str
-    host: str = "0.0.0.0"
+    # Loopback unless told otherwise: a node behind a load balancer on another host needs
+    # REALTIME_HOST=0.0.0.0 (the Procfile passes --host 0.0.0.0), nothing else should listen wide.
+    host: str = "127.0.0.1"
     port: int = 8001
     redis_url: str | None = None
     channel_prefix: str = "cs"
@@ -66,7 +68,7 @@ class GatewayConfig:
         try:
             return cls(
                 secret_key=secret,
-                host=env.get("HOST", "0.0.0.0"),
+                host=env.get("REALTIME_HOST") or "127.0.0.1",
                 port=int(port),
                 redis_url=env.get("REDIS_URL") or None,
                 channel_prefix=env.get("CHANNEL_PREFIX", "cs") or "cs",

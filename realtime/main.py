@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
+import os
 import signal
 from collections.abc import Sequence
 
@@ -22,6 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="collabspace gateway",
                                      description="CollabSpace WebSocket gateway node")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--host", default=None,
+                        help="interface to listen on (overrides REALTIME_HOST; default 127.0.0.1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -30,6 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
+    if args.host:
+        config = dataclasses.replace(config, host=args.host)
+    if os.environ.get("HOST") and not os.environ.get("REALTIME_HOST") and not args.host:
+        # HOST was read by older releases; it is ignored now so that a stray, generic variable
+        # cannot open the node to every interface.
+        log.warning("HOST is ignored; set REALTIME_HOST (listening on %s)", config.host)
     asyncio.run(_serve(config))
     return 0
 
