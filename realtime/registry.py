@@ -32,6 +32,12 @@ class ChannelState(Generic[M]):
     recovering: set[M] = field(default_factory=set)
     # Not None while a gap is being repaired: events received meanwhile wait here, in order.
     held: list[Envelope] | None = None
+    # Bumped when a repair starts or gives up: a repair task that finds another epoch stops.
+    repair_epoch: int = 0
+    # Resumed members whose replay (empty) is not yet proven to reach the live stream, with their
+    # `since`: the first live event's `prev` settles each (fanout.deliver). Only while
+    # `last_position` is None: once the node has seen an event of the channel it links itself.
+    unproven: dict[M, int] = field(default_factory=dict)
 
 
 class Registry(Generic[M]):
@@ -67,6 +73,7 @@ class Registry(Generic[M]):
             return False
         state.members.discard(member)
         state.recovering.discard(member)
+        state.unproven.pop(member, None)
         if not state.members and not state.recovering:
             del self._channels[broker_name]
             return True

@@ -10,6 +10,12 @@
    a live member in the same loop turn as the last write, so nothing falls between.
 Too much to replay (a page over the limit, or a queue overflow) answers `recovered: false,
 resync: true` and goes live: never a partial replay presented as complete.
+
+`recovered: true` needs proof, not the backfill's word (`complete` alone once acked a replay of
+nothing while events were missed): the replay's `prev` chain must close from `since` (replay.
+chain_closes), and the first live event after it must link to its end (replay.continues). A
+break found before the ack answers `resync`; one found after it (the tail, or the first live
+event once the session is a member) sends a `resync` notice for the channel.
 """
 
 from __future__ import annotations
@@ -54,12 +60,20 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
                                            else "forbidden")
     elif not page.complete or not access_page.complete:
         outcome = replay.Plan("resync" if s.access.may_read(channel) else "forbidden")
+    elif not replay.chain_closes(page.events, since):
+        m.resume_gaps.labels("replay").inc()
+        outcome = replay.Plan("resync" if s.access.may_read(channel) else "forbidden")
     else:
         outcome = replay.plan(s.user, s.access, channel, page.events, access_page.events)
     if outcome.outcome == "forbidden":
         _abandon(ctx, s, name)
         m.resumes.labels("forbidden").inc()
         raise ProtocolError(ErrorCode.FORBIDDEN, "not a member of this project", rid)
+    replayed_to = outcome.events[-1].position if outcome.events else None
+    if outcome.outcome == "recovered" and outcome.revoked_at is None and not _links(
+            s.recovery, since, replayed_to):
+        m.resume_gaps.labels("tail").inc()  # the live stream already says the replay is short
+        outcome = replay.Plan("resync")
     if outcome.outcome == "resync" or s.recovery is None:
         await _go_live_resync(ctx, s, channel, name, state, rid)
         return
@@ -72,6 +86,7 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
                                               outcome.revoked_at), text=True)
         m.resumes.labels("revoked").inc()
         return
+    linked = False  # has a live event been seen to continue the replay?
     # Drain the queue: each write may await, and more live events may arrive meanwhile.
     while True:
         queue = s.recovery
@@ -82,6 +97,11 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
         if not tail and state.held is None:
             break
         s.recovery = []
+        if tail and not linked:
+            linked = True
+            if not replay.continues(min(tail, key=lambda e: e.position), since, replayed_to):
+                m.resume_gaps.labels("tail").inc()
+                await _notify_gap(ctx, s, channel)
         if tail:
             sent = await _write(ctx, s, channel, tail, sent, None)
         elif state.held is not None:  # a gap repair is in flight: its events come to the queue
@@ -89,10 +109,40 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
     s.recovery = None
     if s.closing or ctx.fanout.registry.get(name) is not state:
         return
+    if not linked and _unproven(ctx, s, state, since, replayed_to, sent):
+        await _notify_gap(ctx, s, channel)
     ctx.fanout.promote(s, state)
     s.channels[name] = channel
     m.subscriptions.inc()
     m.resumes.labels("recovered").inc()
+
+
+def _links(queue: list[Envelope] | None, since: int, replayed_to: int | None) -> bool:
+    """False if the live events queued so far show that the replay stops short of them."""
+    after = since if replayed_to is None else replayed_to
+    tail = [e for e in queue or () if e.position > after]
+    return not tail or replay.continues(min(tail, key=lambda e: e.position), since, replayed_to)
+
+
+def _unproven(ctx: Context, s: Session, state: ChannelState[Session], since: int,
+              replayed_to: int | None, sent: int) -> bool:
+    """No live event continued the replay yet: True if the node's own stream of the channel
+    proves a hole now; otherwise leave the proof to the next live event (fanout checks it)."""
+    last = state.last_position
+    if last is not None:
+        # `last` is a real event of the channel; the client must have it if it is past `since`.
+        return last > sent
+    if replayed_to is not None:
+        state.last_position = replayed_to  # the fanout's gap check (and repair) links from here
+    else:
+        state.unproven[s] = since  # the first live event's `prev` settles it (fanout.deliver)
+    return False
+
+
+async def _notify_gap(ctx: Context, s: Session, channel: Channel) -> None:
+    """After `recovered: true`: the replay proved short; the client refetches this channel."""
+    ctx.metrics.resyncs.inc()
+    await s.ws.send(protocol.resync(channel.name, "gap"), text=True)
 
 
 async def _write(ctx: Context, s: Session, channel: Channel, events: list[Envelope],

@@ -37,6 +37,7 @@ class Gateway:
                              max_batch_events=config.max_batch_events)
         self.fanout.drop_every = config.drop_every_n
         self.fanout.recovery_limit = config.recovery_buffer
+        self.fanout.hold_limit = config.repair_hold_limit
         self.ctx = session.Context(config, self.fanout, self.metrics)
         self.fanout.on_access = access.make_handler(self.ctx)
         if backfill is not None:
@@ -44,7 +45,9 @@ class Gateway:
                                   max_concurrent=config.backfill_concurrency,
                                   on_fetch=self.metrics.backfill_fetches.inc)
             self.ctx.coalescer = coalescer
-            self.fanout.repair = functools.partial(repair.repair, self.fanout, coalescer)
+            self.fanout.repair = functools.partial(repair.repair, self.fanout, coalescer,
+                                                   max_reads=config.repair_max_reads,
+                                                   timeout_s=config.repair_timeout_s)
         store = presence_store or MemoryPresenceStore()
         self.presence = Presence(store, self.fanout, config.channel_prefix,
                                  config.presence_ttl_s, batch_s=config.presence_batch_ms / 1000)
