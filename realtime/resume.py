@@ -70,8 +70,8 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
         m.resumes.labels("forbidden").inc()
         raise ProtocolError(ErrorCode.FORBIDDEN, "not a member of this project", rid)
     replayed_to = outcome.events[-1].position if outcome.events else None
-    if outcome.outcome == "recovered" and outcome.revoked_at is None and not _links(
-            s.recovery, since, replayed_to):
+    if outcome.outcome == "recovered" and outcome.revoked_at is None and _short(
+            state, s.recovery, since, replayed_to):
         m.resume_gaps.labels("tail").inc()  # the live stream already says the replay is short
         outcome = replay.Plan("resync")
     if outcome.outcome == "resync" or s.recovery is None:
@@ -117,11 +117,18 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
     m.resumes.labels("recovered").inc()
 
 
-def _links(queue: list[Envelope] | None, since: int, replayed_to: int | None) -> bool:
-    """False if the live events queued so far show that the replay stops short of them."""
+def _short(state: ChannelState[Session], queue: list[Envelope] | None, since: int,
+           replayed_to: int | None) -> bool:
+    """True if what the node has seen of the channel already shows the replay stops short: the
+    first queued live event does not link to it, or the node delivered an event past `since`
+    before this session joined (`last_position`, a real event of the channel) that neither the
+    replay nor the queue holds."""
     after = since if replayed_to is None else replayed_to
     tail = [e for e in queue or () if e.position > after]
-    return not tail or replay.continues(min(tail, key=lambda e: e.position), since, replayed_to)
+    if tail and not replay.continues(min(tail, key=lambda e: e.position), since, replayed_to):
+        return True
+    end = max([after, *(e.position for e in queue or ())])
+    return state.last_position is not None and state.last_position > end
 
 
 def _unproven(ctx: Context, s: Session, state: ChannelState[Session], since: int,
