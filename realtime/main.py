@@ -15,6 +15,7 @@ from realtime.broker import Broker, MemoryBroker, RedisBroker
 from realtime.config import ConfigError, GatewayConfig
 from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
 from realtime.server import run_gateway
+from realtime.tickets import MemoryTicketStore, RedisTicketStore, TicketStore
 
 log = logging.getLogger("realtime")
 
@@ -62,9 +63,14 @@ async def _serve(config: GatewayConfig) -> None:
         log.warning("API_URL not set: resume and gap repair are off (subscribers get resync)")
     store: PresenceStore = (RedisPresenceStore(config.redis_url) if config.redis_url
                             else MemoryPresenceStore())
+    # Used tickets are remembered where every node sharing the Redis sees them.
+    tickets: TicketStore = (RedisTicketStore(config.redis_url, config.channel_prefix)
+                            if config.redis_url else MemoryTicketStore())
     try:
-        await run_gateway(config, broker, stop, backfill=backfill, presence_store=store)
+        await run_gateway(config, broker, stop, backfill=backfill, presence_store=store,
+                          tickets=tickets)
     finally:
+        await tickets.close()
         await broker.close()
         if backfill is not None:
             await backfill.close()

@@ -18,6 +18,7 @@ from realtime.fanout import Fanout
 from realtime.metrics import Metrics
 from realtime.presence import MemoryPresenceStore, Presence, PresenceStore
 from realtime.protocol import CloseCode
+from realtime.tickets import MemoryTicketStore, TicketStore
 
 log = logging.getLogger("realtime.server")
 DRAIN_TICK_S = 0.05
@@ -28,7 +29,8 @@ class Gateway:
 
     def __init__(self, config: GatewayConfig, broker: Broker,
                  metrics: Metrics | None = None, *, backfill: Fetch | None = None,
-                 presence_store: PresenceStore | None = None) -> None:
+                 presence_store: PresenceStore | None = None,
+                 tickets: TicketStore | None = None) -> None:
         self.config = config
         self.broker = broker
         self.metrics = metrics or Metrics()
@@ -38,7 +40,8 @@ class Gateway:
         self.fanout.drop_every = config.drop_every_n
         self.fanout.recovery_limit = config.recovery_buffer
         self.fanout.hold_limit = config.repair_hold_limit
-        self.ctx = session.Context(config, self.fanout, self.metrics)
+        self.ctx = session.Context(config, self.fanout, self.metrics,
+                                   tickets=tickets or MemoryTicketStore())
         self.fanout.on_access = access.make_handler(self.ctx)
         if backfill is not None:
             coalescer = Coalescer(backfill, limit=config.backfill_limit,
@@ -136,9 +139,11 @@ class Gateway:
 
 async def run_gateway(config: GatewayConfig, broker: Broker, stop_event: asyncio.Event, *,
                       backfill: Fetch | None = None,
-                      presence_store: PresenceStore | None = None) -> None:
+                      presence_store: PresenceStore | None = None,
+                      tickets: TicketStore | None = None) -> None:
     """Serve until `stop_event` is set, then drain. Embeddable: the API runs it in-process."""
-    gateway = Gateway(config, broker, backfill=backfill, presence_store=presence_store)
+    gateway = Gateway(config, broker, backfill=backfill, presence_store=presence_store,
+                      tickets=tickets)
     await gateway.start()
     log.info("gateway listening on %s:%d", config.host, gateway.port)
     await stop_event.wait()
