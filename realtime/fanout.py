@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import broadcast
 
-from realtime import protocol
+from realtime import protocol, replay
 from realtime.broker import Broker
 from realtime.envelope import Envelope, EnvelopeError, decode
 from realtime.metrics import Metrics
@@ -219,13 +219,14 @@ class Fanout:
             asyncio.get_running_loop().call_soon(self.flush)
 
     def _settle(self, state: ChannelState[Session], env: Envelope) -> None:
-        """The first live event after resumes that replayed nothing: a `prev` past a member's
-        `since` is an event the store did not return to it; that member refetches (resync)."""
-        for session, since in list(state.unproven.items()):
-            if env.position <= since:
+        """The first live event after a resume not yet proven exact: if it does not continue the
+        member's replay (a `prev` past it), the store did not return everything; that member
+        refetches the channel (resync notice before the event)."""
+        for session, (since, replayed_to) in list(state.unproven.items()):
+            if env.position <= (since if replayed_to is None else replayed_to):
                 continue  # the client had it already: no evidence either way
             del state.unproven[session]
-            if env.prev is not None and env.prev > since and session in state.members:
+            if not replay.continues(env, since, replayed_to) and session in state.members:
                 self.metrics.resume_gaps.labels("live").inc()
                 self.metrics.resyncs.inc()
                 # Pending was flushed when it became a member: the notice precedes this event.

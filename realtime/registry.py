@@ -34,10 +34,11 @@ class ChannelState(Generic[M]):
     held: list[Envelope] | None = None
     # Bumped when a repair starts or gives up: a repair task that finds another epoch stops.
     repair_epoch: int = 0
-    # Resumed members whose replay (empty) is not yet proven to reach the live stream, with their
-    # `since`: the first live event's `prev` settles each (fanout.deliver). Only while
-    # `last_position` is None: once the node has seen an event of the channel it links itself.
-    unproven: dict[M, int] = field(default_factory=dict)
+    # Resumed members whose replay is not yet proven to reach the live stream, with their
+    # (`since`, last replayed position or None): the first live event past it settles each
+    # (fanout.deliver, replay.continues). Added only while `last_position` is None: once the
+    # node has delivered an event of the channel, a resume is checked against it at once.
+    unproven: dict[M, tuple[int, int | None]] = field(default_factory=dict)
 
 
 class Registry(Generic[M]):

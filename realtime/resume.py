@@ -24,6 +24,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from websockets.asyncio.server import broadcast
+
 from realtime import protocol, replay
 from realtime.backfill import BackfillUnavailableError, Page
 from realtime.envelope import Envelope
@@ -101,7 +103,7 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
             linked = True
             if not replay.continues(min(tail, key=lambda e: e.position), since, replayed_to):
                 m.resume_gaps.labels("tail").inc()
-                await _notify_gap(ctx, s, channel)
+                _notify_gap(ctx, s, channel)
         if tail:
             sent = await _write(ctx, s, channel, tail, sent, None)
         elif state.held is not None:  # a gap repair is in flight: its events come to the queue
@@ -109,8 +111,9 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
     s.recovery = None
     if s.closing or ctx.fanout.registry.get(name) is not state:
         return
-    if not linked and _unproven(ctx, s, state, since, replayed_to, sent):
-        await _notify_gap(ctx, s, channel)
+    if not linked and _unproven(s, state, since, replayed_to, sent):
+        m.resume_gaps.labels("tail").inc()
+        _notify_gap(ctx, s, channel)
     ctx.fanout.promote(s, state)
     s.channels[name] = channel
     m.subscriptions.inc()
@@ -131,25 +134,29 @@ def _short(state: ChannelState[Session], queue: list[Envelope] | None, since: in
     return state.last_position is not None and state.last_position > end
 
 
-def _unproven(ctx: Context, s: Session, state: ChannelState[Session], since: int,
-              replayed_to: int | None, sent: int) -> bool:
+def _unproven(s: Session, state: ChannelState[Session], since: int, replayed_to: int | None,
+              sent: int) -> bool:
     """No live event continued the replay yet: True if the node's own stream of the channel
     proves a hole now; otherwise leave the proof to the next live event (fanout checks it)."""
     last = state.last_position
     if last is not None:
         # `last` is a real event of the channel; the client must have it if it is past `since`.
         return last > sent
-    if replayed_to is not None:
-        state.last_position = replayed_to  # the fanout's gap check (and repair) links from here
+    if replayed_to is not None and state.recovering == {s} and not state.unproven:
+        # The channel's live stream links from the replay's end: the fanout's gap check (and
+        # bounded repair) guards it, and a late relay copy of a replayed event is a duplicate.
+        # Not while other resumes of the channel are in flight: their replays may end earlier.
+        state.last_position = replayed_to
     else:
-        state.unproven[s] = since  # the first live event's `prev` settles it (fanout.deliver)
+        state.unproven[s] = (since, replayed_to)  # settled by the first live event past it
     return False
 
 
-async def _notify_gap(ctx: Context, s: Session, channel: Channel) -> None:
-    """After `recovered: true`: the replay proved short; the client refetches this channel."""
+def _notify_gap(ctx: Context, s: Session, channel: Channel) -> None:
+    """After `recovered: true`: the replay proved short; the client refetches this channel.
+    Synchronous (written before any later event), so nothing can slip past a promotion."""
     ctx.metrics.resyncs.inc()
-    await s.ws.send(protocol.resync(channel.name, "gap"), text=True)
+    broadcast([s.ws], protocol.resync(channel.name, "gap"), text=True)
 
 
 async def _write(ctx: Context, s: Session, channel: Channel, events: list[Envelope],

@@ -264,3 +264,38 @@ async def test_events_held_during_a_repair_are_bounded_then_resync(
     assert await node.metric('collabspace_gateway_gaps_unrepaired_total{reason="held"}') >= 1
     with contextlib.suppress(Exception):
         await c.close()
+
+
+async def test_a_replay_that_ends_short_is_completed_by_gap_repair_once_live_shows_it(
+        node: Node, relay: Relay, backfill: FaultyBackfill) -> None:
+    tenant, project = new_id(), new_id()
+    channel = f"project:{project}"
+    scope = (tenant, f"project:{project}")
+    e1, e2, e3 = await relay.publish(*(relay.event(tenant, project) for _ in range(3)))
+    # The first answer stops at e2 yet says complete; later reads have e3.
+    backfill.pages[scope] = [_stored(relay, e2, e1.position)]
+    c = await Client.open(node.port, _ticket(tenant))
+    assert (await _resume(c, channel, e1.position))["recovered"] is True
+    assert [e["position"] for e in await c.events(channel, 1)] == [e2.position]
+    backfill.pages[scope].append(_stored(relay, e3, e2.position))
+    (e4,) = await relay.publish(relay.event(tenant, project))  # prev e3: the replay was short
+    got = await c.events(channel, 2)
+    assert [e["position"] for e in got] == [e3.position, e4.position]
+    await c.nothing_more()
+    await c.close()
+
+
+async def test_a_replay_that_ends_short_and_stays_short_ends_in_resync(
+        node: Node, relay: Relay, backfill: FaultyBackfill) -> None:
+    tenant, project = new_id(), new_id()
+    channel = f"project:{project}"
+    e1, e2, e3 = await relay.publish(*(relay.event(tenant, project) for _ in range(3)))
+    backfill.pages[(tenant, f"project:{project}")] = [_stored(relay, e2, e1.position)]
+    c = await Client.open(node.port, _ticket(tenant))
+    assert (await _resume(c, channel, e1.position))["recovered"] is True
+    assert [e["position"] for e in await c.events(channel, 1)] == [e2.position]
+    (e4,) = await relay.publish(relay.event(tenant, project))
+    notice = await _next_frame(c, "resync", timeout=REPAIR_TIMEOUT_S + T)
+    assert notice == {"type": "resync", "channel": channel, "reason": "gap"}
+    assert [e["position"] for e in await c.events(channel, 1)] == [e4.position]
+    await c.close()
