@@ -186,6 +186,7 @@ class Fanout:
                   text=True)
         for session in state.recovering:
             session.recovery = None  # its replay cannot be joined to the live stream exactly
+            session.recovery_lost = "gap"
         state.last_position = None
         state.unproven.clear()  # told to refetch already
         for env in held:

@@ -45,6 +45,7 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
     assert coalescer is not None
     m = ctx.metrics
     s.recovery = []
+    s.recovery_lost = "overflow"
     state = await ctx.fanout.join_recovering(s, name, channel.name, channel.kind)
     page: Page | None
     access_page: Page | None
@@ -189,7 +190,7 @@ async def _go_live_resync(ctx: Context, s: Session, channel: Channel, name: str,
     s.channels[name] = channel
     ctx.metrics.subscriptions.inc()
     if acked:
-        frame = protocol.resync(channel.name, "overflow")
+        frame = protocol.resync(channel.name, s.recovery_lost)
     else:
         frame = protocol.ack(rid, "subscribe", channel.name, recovered=False, resync=True)
     await s.ws.send(frame, text=True)

@@ -42,6 +42,7 @@ class Session:
     channels: dict[str, Channel] = field(default_factory=dict)
     # Live events of the channel being resumed, held until its replay is written (bounded).
     recovery: list[Envelope] | None = None
+    recovery_lost: str = "overflow"  # the resync reason if `recovery` is dropped meanwhile
     name: str = ""
     session_id: str = ""
     eph_tokens: float = 0.0

@@ -34,6 +34,7 @@ class FaultyBackfill:
     def __init__(self) -> None:
         self.pages: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (tenant, scope) -> events
         self.hang: set[str] = set()  # tenants whose reads never answer
+        self.hang_after: set[tuple[str, int]] = set()  # (tenant, after) reads that never answer
         self.reads: Counter[tuple[str, str]] = Counter()
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
@@ -58,7 +59,8 @@ class FaultyBackfill:
             query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(target).query))
             key = (query["tenant"], query["scope"])
             self.reads[key] += 1
-            if query["tenant"] in self.hang:
+            if (query["tenant"] in self.hang
+                    or (query["tenant"], int(query["after"])) in self.hang_after):
                 await asyncio.sleep(6 * T)
             after = int(query["after"])
             events = [e for e in self.pages.get(key, []) if e["position"] > after]
@@ -299,3 +301,30 @@ async def test_a_replay_that_ends_short_and_stays_short_ends_in_resync(
     assert notice == {"type": "resync", "channel": channel, "reason": "gap"}
     assert [e["position"] for e in await c.events(channel, 1)] == [e4.position]
     await c.close()
+
+
+async def test_a_resume_waiting_on_a_gap_repair_that_gives_up_gets_resync(
+        node: Node, relay: Relay, backfill: FaultyBackfill) -> None:
+    tenant, project = new_id(), new_id()
+    channel = f"project:{project}"
+    watcher = await Client.open(node.port, _ticket(tenant))
+    await watcher.subscribe(channel)
+    (e1,) = await relay.publish(relay.event(tenant, project))
+    await watcher.events(channel, 1)
+    # The repair reads after e1 and never gets an answer; the resume (since before e1) does.
+    backfill.hang_after.add((tenant, e1.position))
+    backfill.pages[(tenant, f"project:{project}")] = [_stored(relay, e1, None)]
+    _lose(relay, relay.event(tenant, project))
+    (e3,) = await relay.publish(relay.event(tenant, project))
+    await asyncio.sleep(0.2)  # the repair is under way, holding e3
+    c = await Client.open(node.port, _ticket(tenant))
+    assert (await _resume(c, channel, e1.position - 1))["recovered"] is True
+    assert [e["position"] for e in await c.events(channel, 1)] == [e1.position]
+    # The repair gives up at its time bound: the resuming client is told, like the members.
+    notice = await _next_frame(c, "resync", timeout=REPAIR_TIMEOUT_S + T)
+    assert notice == {"type": "resync", "channel": channel, "reason": "gap"}
+    assert (await _next_frame(watcher, "resync"))["reason"] == "gap"
+    (e4,) = await relay.publish(relay.event(tenant, project))
+    assert [e["position"] for e in await c.events(channel, 1)] == [e4.position]
+    await c.close()
+    await watcher.close()
