@@ -58,16 +58,7 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
     if s.closing:
         _abandon(ctx, s, name)
         return
-    if page is None or access_page is None:
-        outcome: replay.Plan = replay.Plan("resync" if s.access.may_read(channel)
-                                           else "forbidden")
-    elif not page.complete or not access_page.complete:
-        outcome = replay.Plan("resync" if s.access.may_read(channel) else "forbidden")
-    elif not replay.chain_closes(page.events, since):
-        m.resume_gaps.labels("replay").inc()
-        outcome = replay.Plan("resync" if s.access.may_read(channel) else "forbidden")
-    else:
-        outcome = replay.plan(s.user, s.access, channel, page.events, access_page.events)
+    outcome = _decide(ctx, s, channel, since, page, access_page)
     if outcome.outcome == "forbidden":
         _abandon(ctx, s, name)
         m.resumes.labels("forbidden").inc()
@@ -89,26 +80,11 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
                                               outcome.revoked_at), text=True)
         m.resumes.labels("revoked").inc()
         return
-    linked = False  # has a live event been seen to continue the replay?
-    # Drain the queue: each write may await, and more live events may arrive meanwhile.
-    while True:
-        queue = s.recovery
-        if queue is None:  # overflowed while we wrote: the client must refetch
-            await _go_live_resync(ctx, s, channel, name, state, rid, acked=True)
-            return
-        tail = [e for e in queue if e.position > sent]
-        if not tail and state.held is None:
-            break
-        s.recovery = []
-        if tail and not linked:
-            linked = True
-            if not replay.continues(min(tail, key=lambda e: e.position), since, replayed_to):
-                m.resume_gaps.labels("tail").inc()
-                _notify_gap(ctx, s, channel)
-        if tail:
-            sent = await _write(ctx, s, channel, tail, sent, None)
-        elif state.held is not None:  # a gap repair is in flight: its events come to the queue
-            await asyncio.sleep(0.01)
+    drained = await _drain(ctx, s, channel, state, since, replayed_to, sent)
+    if drained is None:  # the queue overflowed (or a gap repair gave up) while we wrote
+        await _go_live_resync(ctx, s, channel, name, state, rid, acked=True)
+        return
+    sent, linked = drained
     s.recovery = None
     if s.closing or ctx.fanout.registry.get(name) is not state:
         return
@@ -119,6 +95,45 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
     s.channels[name] = channel
     m.subscriptions.inc()
     m.resumes.labels("recovered").inc()
+
+
+def _decide(ctx: Context, s: Session, channel: Channel, since: int, page: Page | None,
+            access_page: Page | None) -> replay.Plan:
+    """What the backfill allows: a replay plan, or resync/forbidden when it is not exact."""
+    fallback = replay.Plan("resync" if s.access.may_read(channel) else "forbidden")
+    if page is None or access_page is None:
+        return fallback
+    if not page.complete or not access_page.complete:
+        return fallback
+    if not replay.chain_closes(page.events, since):
+        ctx.metrics.resume_gaps.labels("replay").inc()
+        return fallback
+    return replay.plan(s.user, s.access, channel, page.events, access_page.events)
+
+
+async def _drain(ctx: Context, s: Session, channel: Channel, state: ChannelState[Session],
+                 since: int, replayed_to: int | None, sent: int) -> tuple[int, bool] | None:
+    """Write the queued live tail until it is empty (each write may await, and more live events
+    arrive meanwhile). Returns the last position written and whether a live event was seen to
+    continue the replay; None if the queue was dropped (the client must refetch)."""
+    linked = False
+    while True:
+        queue = s.recovery
+        if queue is None:
+            return None
+        tail = [e for e in queue if e.position > sent]
+        if not tail and state.held is None:
+            return sent, linked
+        s.recovery = []
+        if tail and not linked:
+            linked = True
+            if not replay.continues(min(tail, key=lambda e: e.position), since, replayed_to):
+                ctx.metrics.resume_gaps.labels("tail").inc()
+                _notify_gap(ctx, s, channel)
+        if tail:
+            sent = await _write(ctx, s, channel, tail, sent, None)
+        elif state.held is not None:  # a gap repair is in flight: its events come to the queue
+            await asyncio.sleep(0.01)
 
 
 def _short(state: ChannelState[Session], queue: list[Envelope] | None, since: int,
