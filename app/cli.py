@@ -133,9 +133,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["gateway"]:
+        # The gateway parses its own options (`collabspace gateway --host 0.0.0.0`): argparse's
+        # REMAINDER would refuse those that start with "-".
+        return _gateway(argparse.Namespace(rest=argv[1:]), Settings())
     args = parser().parse_args(argv)
-    if args.command == "gateway":
-        return _gateway(args, Settings())
     if args.command == "loadtest":
         # A client of the API: it needs none of the server's settings.
         return _loadtest(args, Settings())

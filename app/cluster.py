@@ -104,7 +104,7 @@ class Cluster:
                     f"gateway-{k}",
                     url,
                     ["gateway"],
-                    HOST=self.host,
+                    REALTIME_HOST=self.host,
                     REALTIME_PORT=str(self.base_port + k),
                     API_URL=self.api_url,
                 )

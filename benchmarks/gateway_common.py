@@ -67,7 +67,7 @@ class Node:
             **os.environ,
             "REDIS_URL": REDIS_URL,
             "SECRET_KEY": SECRET,
-            "HOST": "127.0.0.1",
+            "REALTIME_HOST": "127.0.0.1",
             "PORT": "0",
             "CHANNEL_PREFIX": prefix,
             "MAX_CONNECTIONS": "100000",

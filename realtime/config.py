@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 KIB = 1024
+N = TypeVar("N", int, float)
 
 
 class ConfigError(Exception):
@@ -16,7 +18,9 @@ class ConfigError(Exception):
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
     secret_key: str
-    host: str = "0.0.0.0"
+    # Loopback unless told otherwise: a node behind a load balancer on another host needs
+    # REALTIME_HOST=0.0.0.0 (the Procfile passes --host 0.0.0.0), nothing else should listen wide.
+    host: str = "127.0.0.1"
     port: int = 8001
     redis_url: str | None = None
     channel_prefix: str = "cs"
@@ -49,6 +53,10 @@ class GatewayConfig:
     backfill_limit: int = 2000  # more missed events than this on a channel: resync
     backfill_concurrency: int = 8  # backfill requests in flight per node
     recovery_buffer: int = 10_000  # live events held per resuming connection
+    # Gap repair bounds, per gap (realtime/repair.py): then `resync` for the channel.
+    repair_max_reads: int = 5  # backfill reads; 5 pages of backfill_limit cover 10,000 events
+    repair_timeout_s: float = 10.0  # shorter than a client's patience, longer than an API blip
+    repair_hold_limit: int = 5_000  # live events held per channel while its gap is repaired
     drop_every_n: int = 0  # TEST HOOK: discard every Nth broker event message (0: off)
     presence_ttl_s: float = 20.0  # a dead node's presence entries go within ttl * 1.25
     presence_batch_ms: float = 50.0  # presence changes merged per channel for this long
@@ -66,7 +74,7 @@ class GatewayConfig:
         try:
             return cls(
                 secret_key=secret,
-                host=env.get("HOST", "0.0.0.0"),
+                host=env.get("REALTIME_HOST") or "127.0.0.1",
                 port=int(port),
                 redis_url=env.get("REDIS_URL") or None,
                 channel_prefix=env.get("CHANNEL_PREFIX", "cs") or "cs",
@@ -82,8 +90,17 @@ class GatewayConfig:
                 backfill_limit=int(env.get("BACKFILL_LIMIT", "2000")),
                 backfill_concurrency=int(env.get("BACKFILL_CONCURRENCY", "8")),
                 drop_every_n=int(env.get("DROP_EVERY_N", "0")),
+                repair_max_reads=_positive(int(env.get("REPAIR_MAX_READS", "5"))),
+                repair_timeout_s=_positive(float(env.get("REPAIR_TIMEOUT_SECONDS", "10"))),
+                repair_hold_limit=_positive(int(env.get("REPAIR_HOLD_LIMIT", "5000"))),
                 presence_ttl_s=float(env.get("PRESENCE_TTL_SECONDS", "20")),
                 presence_batch_ms=float(env.get("PRESENCE_BATCH_MS", "50")),
             )
         except ValueError as exc:
             raise ConfigError(f"bad numeric setting: {exc}") from None
+
+
+def _positive(value: N) -> N:
+    if value <= 0:
+        raise ValueError(f"{value} is not positive")
+    return value

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import broadcast
 
-from realtime import protocol
+from realtime import protocol, replay
 from realtime.broker import Broker
 from realtime.envelope import Envelope, EnvelopeError, decode
 from realtime.metrics import Metrics
@@ -46,6 +46,7 @@ class Fanout:
         self.repair: Callable[[ChannelState[Session]], Coroutine[Any, Any, None]] | None = None
         self.drop_every = 0
         self.recovery_limit = 10_000
+        self.hold_limit = 5_000  # events held per channel while a gap is repaired
         self._received = 0
         self._dirty: list[ChannelState[Session]] = []
         self._flush_scheduled = False
@@ -156,6 +157,8 @@ class Fanout:
             return
         if state.held is not None:  # a gap is being repaired: keep the order
             state.held.append(env)
+            if len(state.held) > self.hold_limit:
+                self.abandon_repair(state, "held")  # bounded memory per channel
             return
         last = state.last_position
         if last is not None and env.position <= last:
@@ -165,15 +168,38 @@ class Fanout:
             self.metrics.gaps.inc()
             if self.repair is not None:
                 state.held = [env]
+                state.repair_epoch += 1
                 self.spawn(self.repair(state))
                 return
         self.deliver(state, env)
+
+    def abandon_repair(self, state: ChannelState[Session], reason: str) -> None:
+        """A gap that cannot be repaired within the bounds: members are told to refetch the
+        channel (`resync`), resuming sessions answer resync too, and the channel goes on live
+        from what it held. Synchronous: the held events go out before any newer one."""
+        held, state.held = state.held or [], None
+        state.repair_epoch += 1  # the repair task, if still waiting, stops
+        self.metrics.gaps_unrepaired[reason].inc()
+        self.metrics.resyncs.inc()
+        self.flush_now(state)
+        broadcast([s.ws for s in state.members], protocol.resync(state.client_name, "gap"),
+                  text=True)
+        for session in state.recovering:
+            session.recovery = None  # its replay cannot be joined to the live stream exactly
+            session.recovery_lost = "gap"
+        state.last_position = None
+        state.unproven.clear()  # told to refetch already
+        for env in held:
+            self.deliver(state, env)
+        self.flush()
 
     def deliver(self, state: ChannelState[Session], env: Envelope) -> None:
         """Hand one in-order event to the channel's live members and resuming sessions."""
         if state.last_position is not None and env.position <= state.last_position:
             self.metrics.drops["duplicate"].inc()
             return
+        if state.unproven:
+            self._settle(state, env)
         state.last_position = env.position
         for session in state.recovering:
             queue = session.recovery
@@ -192,6 +218,21 @@ class Fanout:
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
+
+    def _settle(self, state: ChannelState[Session], env: Envelope) -> None:
+        """The first live event after a resume not yet proven exact: if it does not continue the
+        member's replay (a `prev` past it), the store did not return everything; that member
+        refetches the channel (resync notice before the event)."""
+        for session, (since, replayed_to) in list(state.unproven.items()):
+            if env.position <= (since if replayed_to is None else replayed_to):
+                continue  # the client had it already: no evidence either way
+            del state.unproven[session]
+            if not replay.continues(env, since, replayed_to) and session in state.members:
+                self.metrics.resume_gaps.labels("live").inc()
+                self.metrics.resyncs.inc()
+                # Pending was flushed when it became a member: the notice precedes this event.
+                self.flush_now(state)
+                broadcast([session.ws], protocol.resync(state.client_name, "gap"), text=True)
 
     def flush_now(self, state: ChannelState[Session]) -> None:
         """Write the channel's pending batch before its membership changes."""

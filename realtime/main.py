@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
+import os
 import signal
 from collections.abc import Sequence
 
@@ -13,6 +15,7 @@ from realtime.broker import Broker, MemoryBroker, RedisBroker
 from realtime.config import ConfigError, GatewayConfig
 from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
 from realtime.server import run_gateway
+from realtime.tickets import MemoryTicketStore, RedisTicketStore, TicketStore
 
 log = logging.getLogger("realtime")
 
@@ -22,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="collabspace gateway",
                                      description="CollabSpace WebSocket gateway node")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--host", default=None,
+                        help="interface to listen on (overrides REALTIME_HOST; default 127.0.0.1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -30,6 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
+    if args.host:
+        config = dataclasses.replace(config, host=args.host)
+    if os.environ.get("HOST") and not os.environ.get("REALTIME_HOST") and not args.host:
+        # HOST was read by older releases; it is ignored now so that a stray, generic variable
+        # cannot open the node to every interface.
+        log.warning("HOST is ignored; set REALTIME_HOST (listening on %s)", config.host)
     asyncio.run(_serve(config))
     return 0
 
@@ -52,9 +63,14 @@ async def _serve(config: GatewayConfig) -> None:
         log.warning("API_URL not set: resume and gap repair are off (subscribers get resync)")
     store: PresenceStore = (RedisPresenceStore(config.redis_url) if config.redis_url
                             else MemoryPresenceStore())
+    # Used tickets are remembered where every node sharing the Redis sees them.
+    tickets: TicketStore = (RedisTicketStore(config.redis_url, config.channel_prefix)
+                            if config.redis_url else MemoryTicketStore())
     try:
-        await run_gateway(config, broker, stop, backfill=backfill, presence_store=store)
+        await run_gateway(config, broker, stop, backfill=backfill, presence_store=store,
+                          tickets=tickets)
     finally:
+        await tickets.close()
         await broker.close()
         if backfill is not None:
             await backfill.close()

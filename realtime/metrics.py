@@ -13,6 +13,7 @@ from prometheus_client import (
 
 CLOSE_REASONS = ("auth", "slow_consumer", "rate_limit", "deactivated", "lifetime", "overloaded",
                  "user_cap", "drain")
+GAP_REASONS = ("reads", "time", "held", "unavailable")
 DROP_REASONS = ("duplicate", "malformed", "unsubscribed", "test_hook")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -42,6 +43,16 @@ class Metrics:
                                   registry=r)
         self.gap_repairs = Counter(p + "gap_repairs", "Live-stream gaps repaired by backfill",
                                    registry=r)
+        self.resume_gaps = Counter(p + "resume_gaps",
+                                   "Resumes whose replay proved short (prev chain broken), by "
+                                   "where it showed: replay, tail (queued live events), live",
+                                   ["stage"], registry=r)
+        self.repair_reads = Counter(p + "repair_reads", "Backfill reads made by gap repair",
+                                    registry=r)
+        unrepaired = Counter(p + "gaps_unrepaired",
+                             "Gaps given up (resync sent): reads, time or held bound reached, "
+                             "or the backfill unavailable", ["reason"], registry=r)
+        self.gaps_unrepaired = {reason: unrepaired.labels(reason) for reason in GAP_REASONS}
         self.resyncs = Counter(p + "resyncs", "Resync answers and notices sent", registry=r)
         self.backfill_fetches = Counter(p + "backfill_fetches",
                                         "Backfill reads from the API (after coalescing)",

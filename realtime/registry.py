@@ -32,6 +32,13 @@ class ChannelState(Generic[M]):
     recovering: set[M] = field(default_factory=set)
     # Not None while a gap is being repaired: events received meanwhile wait here, in order.
     held: list[Envelope] | None = None
+    # Bumped when a repair starts or gives up: a repair task that finds another epoch stops.
+    repair_epoch: int = 0
+    # Resumed members whose replay is not yet proven to reach the live stream, with their
+    # (`since`, last replayed position or None): the first live event past it settles each
+    # (fanout.deliver, replay.continues). Added only while `last_position` is None: once the
+    # node has delivered an event of the channel, a resume is checked against it at once.
+    unproven: dict[M, tuple[int, int | None]] = field(default_factory=dict)
 
 
 class Registry(Generic[M]):
@@ -67,6 +74,7 @@ class Registry(Generic[M]):
             return False
         state.members.discard(member)
         state.recovering.discard(member)
+        state.unproven.pop(member, None)
         if not state.members and not state.recovering:
             del self._channels[broker_name]
             return True

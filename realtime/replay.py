@@ -57,3 +57,31 @@ def plan(user: str, access: Access, channel: Channel, events: list[Envelope],
         return Plan("resync" if readable_now else "forbidden")
     cut = first.position
     return Plan("recovered", [e for e in events if e.position <= cut], revoked_at=cut)
+
+
+# --- Proof that a replay is exact (docs/protocol.md 7.1, "What proves a replay exact") -------
+# `prev` is the position of the previous event on the same channel (null: there is none), set by
+# the relay and by the backfill alike. A replay covers `since` up to the live stream only if its
+# `prev` chain closes at both ends; anything else is a hole that the gateway must not paper over.
+
+
+def chain_closes(events: list[Envelope], since: int) -> bool:
+    """The first event's predecessor is at or before `since`, and each next event's is the one
+    before it: nothing of the channel after `since` is missing between them."""
+    last: int | None = None
+    for env in events:
+        if last is None:
+            if env.prev is not None and env.prev > since:
+                return False
+        elif env.prev != last:
+            return False
+        last = env.position
+    return True
+
+
+def continues(env: Envelope, since: int, replayed_to: int | None) -> bool:
+    """The first live event after a replay links to its last event (to `since` when nothing was
+    replayed: then a predecessor at or before `since`, or none at all, closes it)."""
+    if replayed_to is None:
+        return env.prev is None or env.prev <= since
+    return env.prev == replayed_to

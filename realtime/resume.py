@@ -10,6 +10,12 @@
    a live member in the same loop turn as the last write, so nothing falls between.
 Too much to replay (a page over the limit, or a queue overflow) answers `recovered: false,
 resync: true` and goes live: never a partial replay presented as complete.
+
+`recovered: true` needs proof, not the backfill's word (`complete` alone once acked a replay of
+nothing while events were missed): the replay's `prev` chain must close from `since` (replay.
+chain_closes), and the first live event after it must link to its end (replay.continues). A
+break found before the ack answers `resync`; one found after it (the tail, or the first live
+event once the session is a member) sends a `resync` notice for the channel.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import broadcast
 
 from realtime import protocol, replay
 from realtime.backfill import BackfillUnavailableError, Page
@@ -37,6 +45,7 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
     assert coalescer is not None
     m = ctx.metrics
     s.recovery = []
+    s.recovery_lost = "overflow"
     state = await ctx.fanout.join_recovering(s, name, channel.name, channel.kind)
     page: Page | None
     access_page: Page | None
@@ -49,17 +58,16 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
     if s.closing:
         _abandon(ctx, s, name)
         return
-    if page is None or access_page is None:
-        outcome: replay.Plan = replay.Plan("resync" if s.access.may_read(channel)
-                                           else "forbidden")
-    elif not page.complete or not access_page.complete:
-        outcome = replay.Plan("resync" if s.access.may_read(channel) else "forbidden")
-    else:
-        outcome = replay.plan(s.user, s.access, channel, page.events, access_page.events)
+    outcome = _decide(ctx, s, channel, since, page, access_page)
     if outcome.outcome == "forbidden":
         _abandon(ctx, s, name)
         m.resumes.labels("forbidden").inc()
         raise ProtocolError(ErrorCode.FORBIDDEN, "not a member of this project", rid)
+    replayed_to = outcome.events[-1].position if outcome.events else None
+    if outcome.outcome == "recovered" and outcome.revoked_at is None and _short(
+            state, s.recovery, since, replayed_to):
+        m.resume_gaps.labels("tail").inc()  # the live stream already says the replay is short
+        outcome = replay.Plan("resync")
     if outcome.outcome == "resync" or s.recovery is None:
         await _go_live_resync(ctx, s, channel, name, state, rid)
         return
@@ -72,27 +80,99 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
                                               outcome.revoked_at), text=True)
         m.resumes.labels("revoked").inc()
         return
-    # Drain the queue: each write may await, and more live events may arrive meanwhile.
-    while True:
-        queue = s.recovery
-        if queue is None:  # overflowed while we wrote: the client must refetch
-            await _go_live_resync(ctx, s, channel, name, state, rid, acked=True)
-            return
-        tail = [e for e in queue if e.position > sent]
-        if not tail and state.held is None:
-            break
-        s.recovery = []
-        if tail:
-            sent = await _write(ctx, s, channel, tail, sent, None)
-        elif state.held is not None:  # a gap repair is in flight: its events come to the queue
-            await asyncio.sleep(0.01)
+    drained = await _drain(ctx, s, channel, state, since, replayed_to, sent)
+    if drained is None:  # the queue overflowed (or a gap repair gave up) while we wrote
+        await _go_live_resync(ctx, s, channel, name, state, rid, acked=True)
+        return
+    sent, linked = drained
     s.recovery = None
     if s.closing or ctx.fanout.registry.get(name) is not state:
         return
+    if not linked and _unproven(s, state, since, replayed_to, sent):
+        m.resume_gaps.labels("tail").inc()
+        _notify_gap(ctx, s, channel)
     ctx.fanout.promote(s, state)
     s.channels[name] = channel
     m.subscriptions.inc()
     m.resumes.labels("recovered").inc()
+
+
+def _decide(ctx: Context, s: Session, channel: Channel, since: int, page: Page | None,
+            access_page: Page | None) -> replay.Plan:
+    """What the backfill allows: a replay plan, or resync/forbidden when it is not exact."""
+    fallback = replay.Plan("resync" if s.access.may_read(channel) else "forbidden")
+    if page is None or access_page is None:
+        return fallback
+    if not page.complete or not access_page.complete:
+        return fallback
+    if not replay.chain_closes(page.events, since):
+        ctx.metrics.resume_gaps.labels("replay").inc()
+        return fallback
+    return replay.plan(s.user, s.access, channel, page.events, access_page.events)
+
+
+async def _drain(ctx: Context, s: Session, channel: Channel, state: ChannelState[Session],
+                 since: int, replayed_to: int | None, sent: int) -> tuple[int, bool] | None:
+    """Write the queued live tail until it is empty (each write may await, and more live events
+    arrive meanwhile). Returns the last position written and whether a live event was seen to
+    continue the replay; None if the queue was dropped (the client must refetch)."""
+    linked = False
+    while True:
+        queue = s.recovery
+        if queue is None:
+            return None
+        tail = [e for e in queue if e.position > sent]
+        if not tail and state.held is None:
+            return sent, linked
+        s.recovery = []
+        if tail and not linked:
+            linked = True
+            if not replay.continues(min(tail, key=lambda e: e.position), since, replayed_to):
+                ctx.metrics.resume_gaps.labels("tail").inc()
+                _notify_gap(ctx, s, channel)
+        if tail:
+            sent = await _write(ctx, s, channel, tail, sent, None)
+        elif state.held is not None:  # a gap repair is in flight: its events come to the queue
+            await asyncio.sleep(0.01)
+
+
+def _short(state: ChannelState[Session], queue: list[Envelope] | None, since: int,
+           replayed_to: int | None) -> bool:
+    """True if what the node has seen of the channel already shows the replay stops short: the
+    first queued live event does not link to it, or the node delivered an event past `since`
+    before this session joined (`last_position`, a real event of the channel) that neither the
+    replay nor the queue holds."""
+    after = since if replayed_to is None else replayed_to
+    tail = [e for e in queue or () if e.position > after]
+    if tail and not replay.continues(min(tail, key=lambda e: e.position), since, replayed_to):
+        return True
+    end = max([after, *(e.position for e in queue or ())])
+    return state.last_position is not None and state.last_position > end
+
+
+def _unproven(s: Session, state: ChannelState[Session], since: int, replayed_to: int | None,
+              sent: int) -> bool:
+    """No live event continued the replay yet: True if the node's own stream of the channel
+    proves a hole now; otherwise leave the proof to the next live event (fanout checks it)."""
+    last = state.last_position
+    if last is not None:
+        # `last` is a real event of the channel; the client must have it if it is past `since`.
+        return last > sent
+    if replayed_to is not None and state.recovering == {s} and not state.unproven:
+        # The channel's live stream links from the replay's end: the fanout's gap check (and
+        # bounded repair) guards it, and a late relay copy of a replayed event is a duplicate.
+        # Not while other resumes of the channel are in flight: their replays may end earlier.
+        state.last_position = replayed_to
+    else:
+        state.unproven[s] = (since, replayed_to)  # settled by the first live event past it
+    return False
+
+
+def _notify_gap(ctx: Context, s: Session, channel: Channel) -> None:
+    """After `recovered: true`: the replay proved short; the client refetches this channel.
+    Synchronous (written before any later event), so nothing can slip past a promotion."""
+    ctx.metrics.resyncs.inc()
+    broadcast([s.ws], protocol.resync(channel.name, "gap"), text=True)
 
 
 async def _write(ctx: Context, s: Session, channel: Channel, events: list[Envelope],
@@ -125,7 +205,7 @@ async def _go_live_resync(ctx: Context, s: Session, channel: Channel, name: str,
     s.channels[name] = channel
     ctx.metrics.subscriptions.inc()
     if acked:
-        frame = protocol.resync(channel.name, "overflow")
+        frame = protocol.resync(channel.name, s.recovery_lost)
     else:
         frame = protocol.ack(rid, "subscribe", channel.name, recovered=False, resync=True)
     await s.ws.send(frame, text=True)

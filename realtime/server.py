@@ -18,6 +18,7 @@ from realtime.fanout import Fanout
 from realtime.metrics import Metrics
 from realtime.presence import MemoryPresenceStore, Presence, PresenceStore
 from realtime.protocol import CloseCode
+from realtime.tickets import MemoryTicketStore, TicketStore
 
 log = logging.getLogger("realtime.server")
 DRAIN_TICK_S = 0.05
@@ -28,7 +29,8 @@ class Gateway:
 
     def __init__(self, config: GatewayConfig, broker: Broker,
                  metrics: Metrics | None = None, *, backfill: Fetch | None = None,
-                 presence_store: PresenceStore | None = None) -> None:
+                 presence_store: PresenceStore | None = None,
+                 tickets: TicketStore | None = None) -> None:
         self.config = config
         self.broker = broker
         self.metrics = metrics or Metrics()
@@ -37,14 +39,18 @@ class Gateway:
                              max_batch_events=config.max_batch_events)
         self.fanout.drop_every = config.drop_every_n
         self.fanout.recovery_limit = config.recovery_buffer
-        self.ctx = session.Context(config, self.fanout, self.metrics)
+        self.fanout.hold_limit = config.repair_hold_limit
+        self.ctx = session.Context(config, self.fanout, self.metrics,
+                                   tickets=tickets or MemoryTicketStore())
         self.fanout.on_access = access.make_handler(self.ctx)
         if backfill is not None:
             coalescer = Coalescer(backfill, limit=config.backfill_limit,
                                   max_concurrent=config.backfill_concurrency,
                                   on_fetch=self.metrics.backfill_fetches.inc)
             self.ctx.coalescer = coalescer
-            self.fanout.repair = functools.partial(repair.repair, self.fanout, coalescer)
+            self.fanout.repair = functools.partial(repair.repair, self.fanout, coalescer,
+                                                   max_reads=config.repair_max_reads,
+                                                   timeout_s=config.repair_timeout_s)
         store = presence_store or MemoryPresenceStore()
         self.presence = Presence(store, self.fanout, config.channel_prefix,
                                  config.presence_ttl_s, batch_s=config.presence_batch_ms / 1000)
@@ -133,9 +139,11 @@ class Gateway:
 
 async def run_gateway(config: GatewayConfig, broker: Broker, stop_event: asyncio.Event, *,
                       backfill: Fetch | None = None,
-                      presence_store: PresenceStore | None = None) -> None:
+                      presence_store: PresenceStore | None = None,
+                      tickets: TicketStore | None = None) -> None:
     """Serve until `stop_event` is set, then drain. Embeddable: the API runs it in-process."""
-    gateway = Gateway(config, broker, backfill=backfill, presence_store=presence_store)
+    gateway = Gateway(config, broker, backfill=backfill, presence_store=presence_store,
+                      tickets=tickets)
     await gateway.start()
     log.info("gateway listening on %s:%d", config.host, gateway.port)
     await stop_event.wait()

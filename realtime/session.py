@@ -21,6 +21,7 @@ from realtime.fanout import Fanout
 from realtime.metrics import Metrics
 from realtime.presence import Presence
 from realtime.protocol import Channel, CloseCode, ErrorCode, ProtocolError
+from realtime.tickets import MemoryTicketStore, TicketStore, TicketStoreError
 
 log = logging.getLogger("realtime.session")
 
@@ -41,6 +42,7 @@ class Session:
     channels: dict[str, Channel] = field(default_factory=dict)
     # Live events of the channel being resumed, held until its replay is written (bounded).
     recovery: list[Envelope] | None = None
+    recovery_lost: str = "overflow"  # the resync reason if `recovery` is dropped meanwhile
     name: str = ""
     session_id: str = ""
     eph_tokens: float = 0.0
@@ -59,6 +61,7 @@ class Context:
     per_user: dict[str, int] = field(default_factory=dict)  # user -> open sessions on this node
     coalescer: Coalescer | None = None
     presence: Presence | None = None
+    tickets: TicketStore = field(default_factory=MemoryTicketStore)  # used jtis (single use)
 
     @property
     def features(self) -> list[str]:
@@ -149,7 +152,11 @@ async def _authenticate(ctx: Context, ws: ServerConnection) -> Ticket | None:
         frame = protocol.parse_client_frame(raw)
         if not isinstance(frame, protocol.Auth):
             raise ProtocolError(ErrorCode.BAD_FRAME, "first frame must be auth")
-        return verify_ticket(frame.ticket, ctx.config.secret_key)
+        ticket = verify_ticket(frame.ticket, ctx.config.secret_key)
+        # Only a genuine ticket is remembered: forged ones cost no store entry.
+        if not await ctx.tickets.claim(ticket.jti, ticket.expires_at):
+            raise TicketError("ticket already used", expired=True)  # 4001: get a fresh one
+        return ticket
     except ConnectionClosed:
         return None
     except TimeoutError:
@@ -159,6 +166,13 @@ async def _authenticate(ctx: Context, ws: ServerConnection) -> Ticket | None:
     except TicketError as exc:
         code = CloseCode.REAUTHENTICATE if exc.expired else CloseCode.POLICY
         reason = exc.reason
+    except TicketStoreError as exc:
+        # Fail closed: a ticket that cannot be proven unused is not admitted; the client backs
+        # off and retries (with a fresh ticket: this one may have been claimed after all).
+        log.warning("%s", exc)
+        ctx.metrics.closes["overloaded"].inc()
+        await ws.close(CloseCode.OVERLOADED, "ticket store unavailable, retry")
+        return None
     ctx.metrics.closes["auth"].inc()
     await ws.close(code, reason)
     return None

@@ -24,8 +24,6 @@ from websockets.exceptions import ConnectionClosed
 from app.loadtest.stats import Histogram, Ledger, Tally
 
 CONNECT_CONCURRENCY = 100
-# A ticket lives about 60 s; fetch a fresh one per user when the cached one is older than this.
-TICKET_REUSE_S = 20.0
 STEP_S = 0.1
 
 
@@ -64,8 +62,6 @@ class Worker:
         self.bytes = 0
         self.first_at = 0.0
         self.last_at = 0.0
-        self.tickets: dict[int, tuple[float, str]] = {}
-        self.locks: dict[int, asyncio.Lock] = {}
         self.lag_max_s = 0.0
 
     async def watch_lag(self) -> None:
@@ -77,20 +73,15 @@ class Worker:
             self.lag_max_s = max(self.lag_max_s, loop.time() - planned)
 
     async def ticket(self, user: int) -> str:
+        """A fresh ticket for each connection: a ticket opens one connection (docs/client.md)."""
         import httpx
 
-        lock = self.locks.setdefault(user, asyncio.Lock())
-        async with lock:
-            cached = self.tickets.get(user)
-            if cached and time.monotonic() - cached[0] < TICKET_REUSE_S:
-                return cached[1]
-            headers = {"Authorization": f"Bearer {self.plan.tokens[user]}"}
-            async with httpx.AsyncClient(base_url=self.plan.api, timeout=30) as http:
-                reply = await http.post("/auth/realtime-ticket", headers=headers)
-            reply.raise_for_status()
-            value: str = reply.json()["ticket"]
-            self.tickets[user] = (time.monotonic(), value)
-            return value
+        headers = {"Authorization": f"Bearer {self.plan.tokens[user]}"}
+        async with httpx.AsyncClient(base_url=self.plan.api, timeout=30) as http:
+            reply = await http.post("/auth/realtime-ticket", headers=headers)
+        reply.raise_for_status()
+        value: str = reply.json()["ticket"]
+        return value
 
     async def open_one(self, client: Client, gate: asyncio.Semaphore) -> None:
         spec = client.spec

@@ -167,8 +167,9 @@ class Node:
 
     def __init__(self, prefix: str, **env: str) -> None:
         self.log = Path(tempfile.mkstemp(prefix="gateway-", suffix=".log")[1])
-        full = {**os.environ, "REDIS_URL": REDIS_URL, "SECRET_KEY": SECRET, "HOST": "127.0.0.1",
-                "PORT": "0", "CHANNEL_PREFIX": prefix, "AUTH_TIMEOUT_SECONDS": "1", **env}
+        full = {**os.environ, "REDIS_URL": REDIS_URL, "SECRET_KEY": SECRET,
+                "REALTIME_HOST": "127.0.0.1", "PORT": "0", "CHANNEL_PREFIX": prefix,
+                "AUTH_TIMEOUT_SECONDS": "1", **env}
         full.pop("REALTIME_PORT", None)
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "realtime"], env=full,

@@ -88,8 +88,9 @@ async def test_a_node_subscribes_redis_on_first_member_and_unsubscribes_on_last(
 
     tenant, project = new_id(), new_id()
     channel = project_channel(prefix, tenant, project)
-    ticket = mint(tenant, new_id(), projects=[project])
-    one, two = await Client.open(nodes[0].port, ticket), await Client.open(nodes[0].port, ticket)
+    user = new_id()  # one user, two connections: a ticket each (a ticket works once)
+    one = await Client.open(nodes[0].port, mint(tenant, user, projects=[project]))
+    two = await Client.open(nodes[0].port, mint(tenant, user, projects=[project]))
     await one.subscribe(f"project:{project}")
     await two.subscribe(f"project:{project}")
     assert (await relay.redis.pubsub_numsub(channel))[0][1] == 1  # one node, one subscription

@@ -74,14 +74,15 @@ async def test_a_slow_consumer_is_closed_with_4002_and_others_get_everything(
 ) -> None:
     node = await own_node(SLOW_CONSUMER_BYTES=str(256 * 1024)).ready()
     tenant, project = new_id(), new_id()
-    ticket = mint(tenant, new_id(), projects=[project])
-    fast = await Client.open(node.port, ticket)
+    user = new_id()
+    fast = await Client.open(node.port, mint(tenant, user, projects=[project]))
     # A client that stops reading: a tiny receive buffer and a one-frame queue, so the
     # server's transport buffer grows as soon as the kernel buffers are full.
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", node.port))
-    slow = await Client.open(node.port, ticket, sock=sock, max_queue=1)
+    slow = await Client.open(node.port, mint(tenant, user, projects=[project]), sock=sock,
+                             max_queue=1)
     for c in (fast, slow):
         await c.subscribe(f"project:{project}")
     pad = "x" * 4000

@@ -14,6 +14,7 @@ from realtime.auth import Access, TicketError, verify_ticket
 from realtime.envelope import Envelope
 from realtime.protocol import Channel, ErrorCode, ProtocolError, parse_client_frame
 from realtime.registry import Registry
+from realtime.replay import chain_closes, continues
 
 
 def test_a_subscribe_frame_parses_with_a_canonical_project_id() -> None:
@@ -117,3 +118,27 @@ def test_the_registry_reports_first_join_and_last_leave() -> None:
     assert reg.leave("c", "a") is False  # leaving twice is harmless
     assert reg.leave("c", "b") is True
     assert not reg.wanted("c") and len(reg) == 0
+
+
+def _linked(position: int, prev: int | None) -> Envelope:
+    return Envelope(position=position, stream="task-1", version=1, type="TaskMoved",
+                    time="2026-01-01T00:00:00+00:00", tenant="t", project="p", user=None,
+                    correlation=None, data={}, channel="cs:t:project:p", prev=prev)
+
+
+def test_a_replay_is_exact_only_when_its_prev_chain_closes_from_since() -> None:
+    assert chain_closes([], 10)  # nothing to contradict: the live stream must prove it
+    assert chain_closes([_linked(12, 7), _linked(15, 12)], 10)
+    assert chain_closes([_linked(12, None), _linked(15, 12)], 10)  # the channel's first event
+    assert not chain_closes([_linked(12, 11), _linked(15, 12)], 10)  # 11 missing
+    assert not chain_closes([_linked(12, 7), _linked(15, 13)], 10)  # 13 missing
+    assert not chain_closes([_linked(12, 7), _linked(15, None)], 10)
+
+
+def test_the_first_live_event_must_continue_the_replay() -> None:
+    assert continues(_linked(20, 15), 10, 15)
+    assert not continues(_linked(20, 17), 10, 15)  # 17 was never replayed
+    assert not continues(_linked(20, None), 10, 15)  # contradicts the replay
+    assert continues(_linked(20, 9), 10, None)  # empty replay: nothing after since
+    assert continues(_linked(20, None), 10, None)
+    assert not continues(_linked(20, 12), 10, None)  # 12 was missed: the store said nothing

@@ -241,8 +241,10 @@ async def storm(prefix: str, api: Api, node_b: Node, clients: int) -> None:
     try:  # every node this test starts is killed, whatever fails
         target = await gateway(prefix, api, **lifted)
         try:
-            ticket = mint(owner["tenant_id"], owner["user_id"], role="owner", ttl=600)
-            opening = [Client.open(doomed.port, ticket) for _ in range(clients)]
+            def ticket() -> str:  # a ticket works once: one per connection
+                return mint(owner["tenant_id"], owner["user_id"], role="owner", ttl=600)
+
+            opening = [Client.open(doomed.port, ticket()) for _ in range(clients)]
             conns = await asyncio.gather(*opening)
             await asyncio.gather(*[c.subscribe(channel) for c in conns])
             stop = asyncio.Event()
@@ -268,7 +270,7 @@ async def storm(prefix: str, api: Api, node_b: Node, clients: int) -> None:
                 latencies.clear()  # measure the storm itself
 
                 async def back(i: int) -> Client:
-                    c = await Client.open(target.port, ticket)
+                    c = await Client.open(target.port, ticket())
                     await c.send({"type": "subscribe", "id": 1, "channel": channel,
                                   "since": got[i][-1]["position"]})
                     ack = await c.reply(timeout=120)

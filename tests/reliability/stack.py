@@ -82,7 +82,7 @@ class Stack:
         )
         self.nodes = [
             Proc([sys.executable, "-m", "realtime"],
-                 {**base, "HOST": "127.0.0.1", "PORT": "0", "API_URL": self.api_url,
+                 {**base, "REALTIME_HOST": "127.0.0.1", "PORT": "0", "API_URL": self.api_url,
                   **node_env}, f"node{i}")
             for i in range(nodes)
         ]
