@@ -1,4 +1,4 @@
-"""The recommended deployment as separate OS processes, started as the Procfile and README say.
+"""The recommended deployment as separate OS processes, each started by its Procfile line.
 
 - release: `collabspace migrate` as the owner (DATABASE_URL), into a database of our own;
 - web: `collabspace serve` with APP_DATABASE_URL = the same database as `collabspace_app`
@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -50,6 +51,25 @@ def collabspace() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
 
 
+def procfile(name: str) -> tuple[list[str], dict[str, str]]:
+    """The Procfile's `name` process as a platform runs it: leading NAME=value words are its
+    environment, the rest its command. The one change: `--host 0.0.0.0` listens on loopback
+    here, a shared test machine."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        key, _, command = line.partition(":")
+        if key.strip() != name:
+            continue
+        words = shlex.split(command)
+        env: dict[str, str] = {}
+        while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+            var, _, value = words.pop(0).partition("=")
+            env[var] = value
+        program = {"collabspace": collabspace(), "python": [sys.executable]}.get(words[0])
+        argv = [*(program or words[:1]), *words[1:]]
+        return [("127.0.0.1" if w == "0.0.0.0" else w) for w in argv], env
+    raise AssertionError(f"the Procfile has no {name!r} process")
+
+
 def plain(url: str) -> str:
     """An SQLAlchemy URL as asyncpg takes it."""
     return url.replace("postgresql+asyncpg://", "postgresql://")
@@ -70,24 +90,25 @@ class Topology:
         self.http_clients: list[httpx.AsyncClient] = []  # the tests' browsers, closed at the end
         base = {k: v for k, v in os.environ.items() if k not in OURS}
         base.update(SECRET_KEY=SECRET, REDIS_URL=redis_url, CHANNEL_PREFIX=self.prefix)
-        self.release = Proc([*collabspace(), "migrate"], {**base, "DATABASE_URL": db_url},
-                            f"{name}-release")
-        # Procfile: `web: collabspace serve --host 0.0.0.0`; on a shared test machine, loopback.
-        self.web = Proc(
-            [*collabspace(), "serve", "--host", "127.0.0.1", "--port", str(self.api_port)],
-            {**base, "DATABASE_URL": db_url, "APP_DATABASE_URL": self.app_db_url,
-             "RUN_PROJECTIONS": "0", "RUN_RELAY": "0", "DB_POOL_SIZE": "10",
+        # Each process exactly as the Procfile runs it, with the settings the README lists.
+        self.release = self._proc("release", {"DATABASE_URL": db_url}, base)
+        self.web = self._proc(
+            "web",
+            {"DATABASE_URL": db_url, "APP_DATABASE_URL": self.app_db_url,
+             "PORT": str(self.api_port), "DB_POOL_SIZE": "10",
              "REALTIME_PUBLIC_URL": f"ws://127.0.0.1:{self.node_ports[0]}/ws"},
-            f"{name}-web")
-        self.worker = Proc([sys.executable, "-m", "app.worker"],
-                           {**base, "DATABASE_URL": db_url}, f"{name}-worker")
+            base,
+        )
+        self.worker = self._proc("worker", {"DATABASE_URL": db_url}, base)
         self.nodes = [
-            Proc([*collabspace(), "gateway"],
-                 {**base, "API_URL": self.api_url, "REALTIME_PORT": str(port),
-                  "HOST": "127.0.0.1", "REALTIME_HOST": "127.0.0.1"},
-                 f"{name}-node{i}")
+            self._proc("realtime", {"API_URL": self.api_url, "PORT": str(port)}, base, f"node{i}")
             for i, port in enumerate(self.node_ports)
         ]
+
+    def _proc(self, kind: str, env: dict[str, str], base: dict[str, str],
+              label: str | None = None) -> Proc:
+        argv, fixed = procfile(kind)
+        return Proc(argv, {**base, **env, **fixed}, f"{self.name}-{label or kind}")
 
     @property
     def processes(self) -> list[Proc]:
@@ -113,7 +134,7 @@ class Topology:
 
     async def node_ready(self, i: int) -> None:
         await _until_200(f"http://127.0.0.1:{self.node_ports[i]}/healthz", self.nodes[i], 4 * T)
-        # Told HOST/REALTIME_HOST=127.0.0.1, the node listens on loopback only.
+        # Told --host 127.0.0.1 (the Procfile's 0.0.0.0, here), it listens on loopback only.
         found = re.findall(r"gateway listening on (\S+):(\d+)", self.nodes[i].text())
         assert found and found[-1] == ("127.0.0.1", str(self.node_ports[i])), found
 
