@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 KIB = 1024
 N = TypeVar("N", int, float)
@@ -66,41 +66,84 @@ class GatewayConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
         env = os.environ if env is None else env
-        secret = env.get("SECRET_KEY", "")
-        if len(secret) < 16:
+        values: dict[str, Any] = {}
+        try:
+            for setting in SETTINGS:
+                raw = env.get(setting.env, "")
+                # Empty is unset; of two variables for one field, the first listed wins.
+                if raw and setting.field not in values:
+                    values[setting.field] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"bad setting: {exc}") from None
+        if len(values.get("secret_key", "")) < 16:
             # Tickets are signed by the API with this key; without it nobody could connect.
             raise ConfigError("SECRET_KEY must be set (16+ characters, shared with the API)")
-        port = env.get("REALTIME_PORT") or env.get("PORT") or "8001"
-        try:
-            return cls(
-                secret_key=secret,
-                host=env.get("REALTIME_HOST") or "127.0.0.1",
-                port=int(port),
-                redis_url=env.get("REDIS_URL") or None,
-                channel_prefix=env.get("CHANNEL_PREFIX", "cs") or "cs",
-                auth_timeout=float(env.get("AUTH_TIMEOUT_SECONDS", "5")),
-                max_connections=int(env.get("MAX_CONNECTIONS", "20000")),
-                max_connections_per_user=int(env.get("MAX_CONNECTIONS_PER_USER", "20")),
-                rate_per_s=float(env.get("RATE_PER_SECOND", "20")),
-                rate_burst=int(env.get("RATE_BURST", "40")),
-                slow_consumer_bytes=int(env.get("SLOW_CONSUMER_BYTES", str(1024 * KIB))),
-                max_lifetime_s=float(env.get("MAX_LIFETIME_SECONDS", "3600")),
-                drain_seconds=float(env.get("DRAIN_SECONDS", "5")),
-                api_url=env.get("API_URL") or None,
-                backfill_limit=int(env.get("BACKFILL_LIMIT", "2000")),
-                backfill_concurrency=int(env.get("BACKFILL_CONCURRENCY", "8")),
-                drop_every_n=int(env.get("DROP_EVERY_N", "0")),
-                repair_max_reads=_positive(int(env.get("REPAIR_MAX_READS", "5"))),
-                repair_timeout_s=_positive(float(env.get("REPAIR_TIMEOUT_SECONDS", "10"))),
-                repair_hold_limit=_positive(int(env.get("REPAIR_HOLD_LIMIT", "5000"))),
-                presence_ttl_s=float(env.get("PRESENCE_TTL_SECONDS", "20")),
-                presence_batch_ms=float(env.get("PRESENCE_BATCH_MS", "50")),
-            )
-        except ValueError as exc:
-            raise ConfigError(f"bad numeric setting: {exc}") from None
+        return cls(**values)
 
 
-def _positive(value: N) -> N:
-    if value <= 0:
-        raise ValueError(f"{value} is not positive")
-    return value
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One environment variable: the field it sets, how its text is read, what it is for.
+
+    `SETTINGS` is the only place the gateway reads the environment; README's settings table is
+    generated from it (`collabspace settings`), so the two cannot drift apart.
+    """
+
+    env: str
+    field: str
+    parse: Callable[[str], Any]
+    meaning: str
+
+
+def _positive(parse: Callable[[str], N]) -> Callable[[str], N]:
+    def read(raw: str) -> N:
+        value = parse(raw)
+        if value <= 0:
+            raise ValueError(f"{raw} is not positive")
+        return value
+
+    return read
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("SECRET_KEY", "secret_key", str,
+            "the API's signing key (tickets, service tokens); required, 16+ characters"),
+    Setting("REALTIME_HOST", "host", str,
+            "interface to listen on (`--host` overrides; the Procfile passes 0.0.0.0)"),
+    Setting("REALTIME_PORT", "port", int, "port to listen on"),
+    Setting("PORT", "port", int, "the platform's port, when REALTIME_PORT is unset"),
+    Setting("REDIS_URL", "redis_url", str,
+            "Redis for pub/sub, presence and single-use tickets; unset: in-process only"),
+    Setting("CHANNEL_PREFIX", "channel_prefix", str, "namespace of the Redis channels and keys"),
+    Setting("API_URL", "api_url", str,
+            "the API's base URL, for GET /internal/backfill; unset: no resume, gaps resync"),
+    Setting("AUTH_TIMEOUT_SECONDS", "auth_timeout", float,
+            "seconds a new connection has to present its ticket"),
+    Setting("MAX_CONNECTIONS", "max_connections", int, "connections per node"),
+    Setting("MAX_CONNECTIONS_PER_USER", "max_connections_per_user", int,
+            "connections per user per node"),
+    Setting("RATE_PER_SECOND", "rate_per_s", float, "client frames per second, sustained"),
+    Setting("RATE_BURST", "rate_burst", int, "client frames in a burst"),
+    Setting("SLOW_CONSUMER_BYTES", "slow_consumer_bytes", int,
+            "unsent bytes past which a connection is closed 4002 (slow consumer)"),
+    Setting("MAX_LIFETIME_SECONDS", "max_lifetime_s", float,
+            "a connection is asked to reconnect after this long"),
+    Setting("DRAIN_SECONDS", "drain_seconds", float,
+            "on SIGTERM, seconds to move clients away before closing"),
+    Setting("BACKFILL_LIMIT", "backfill_limit", int,
+            "missed events replayed per channel on resume; more: resync"),
+    Setting("BACKFILL_CONCURRENCY", "backfill_concurrency", int,
+            "backfill requests in flight per node"),
+    Setting("REPAIR_MAX_READS", "repair_max_reads", _positive(int),
+            "backfill reads per gap before the channel is resynced"),
+    Setting("REPAIR_TIMEOUT_SECONDS", "repair_timeout_s", _positive(float),
+            "seconds per gap before the channel is resynced"),
+    Setting("REPAIR_HOLD_LIMIT", "repair_hold_limit", _positive(int),
+            "live events held per channel while its gap is repaired"),
+    Setting("PRESENCE_TTL_SECONDS", "presence_ttl_s", float,
+            "a dead node's presence entries expire within 1.25 times this"),
+    Setting("PRESENCE_BATCH_MS", "presence_batch_ms", float,
+            "presence changes merged per channel for this long"),
+    Setting("DROP_EVERY_N", "drop_every_n", int,
+            "test hook: discard every Nth broker event (0: off); never in production"),
+)
