@@ -43,15 +43,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from app import migrate
+    from app import embedded, migrate
     from app.kernel.db import make_engine
 
     async def run() -> None:
-        engine = make_engine(settings.database_url)
-        try:
-            await migrate.upgrade(engine, args.revision)
-        finally:
-            await engine.dispose()
+        async with embedded.running(settings) as active:
+            engine = make_engine(active.database_url)
+            try:
+                await migrate.upgrade(engine, args.revision)
+            finally:
+                await engine.dispose()
 
     asyncio.run(run())
     print(f"migrated to {args.revision}")
@@ -74,7 +75,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
 def _cluster(args: argparse.Namespace, settings: Settings) -> int:
     from app.cluster import Cluster, run_forever
 
-    if not settings.is_postgres or not settings.redis_url:
+    if settings.embedded or not settings.redis_url:
         print("collabspace cluster: needs DATABASE_URL (PostgreSQL) and REDIS_URL", file=sys.stderr)
         return 2
     prefix = os.environ.get("CHANNEL_PREFIX")

@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import gctuning, internal, metrics, migrate, runtime
+from app import embedded, gctuning, internal, metrics, migrate, runtime
 from app.activity.routes import api as activity_api
 from app.bootstrap import Services, bootstrap
 from app.kernel.db import make_engine
@@ -247,30 +247,34 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-        if not settings.is_postgres:
-            # The embedded default migrates itself; PostgreSQL is migrated by the release step.
-            await migrate.upgrade(engine)
-        # Requests connect as the app role when one is configured (row-level security); the
-        # relay and the projections read across tenants with the owner's connection.
-        request_engine = engine
-        if settings.app_database_url and settings.app_database_url != settings.database_url:
-            request_engine = make_engine(settings.app_database_url, pool_size=settings.db_pool_size)
-        services = bootstrap(settings, request_engine, hasher=hasher or Argon2Hasher())
-        try:
-            async with runtime.running(settings, engine, services.signal) as parts:
-                if serving:
-                    gctuning.settle()
-                yield {
-                    "services": services,
-                    "runtime": parts,
-                    "metrics": metrics.registry_for(parts, services.signal),
-                }
-        finally:
-            await services.close()
-            if request_engine is not engine:
-                await request_engine.dispose()
-            await engine.dispose()
+        # The embedded default starts its own PostgreSQL server and migrates it (PostgreSQL
+        # elsewhere is migrated by the release step); from then on it runs as production does.
+        async with embedded.running(settings) as active:
+            engine = make_engine(active.database_url, pool_size=active.db_pool_size)
+            if settings.embedded:
+                await migrate.upgrade(engine)
+            # Requests connect as the app role (row-level security); the relay and the
+            # projections read across tenants with the owner's connection.
+            request_engine = engine
+            if active.request_database_url != active.database_url:
+                request_engine = make_engine(
+                    active.request_database_url, pool_size=active.db_pool_size
+                )
+            services = bootstrap(active, request_engine, hasher=hasher or Argon2Hasher())
+            try:
+                async with runtime.running(active, engine, services.signal) as parts:
+                    if serving:
+                        gctuning.settle()
+                    yield {
+                        "services": services,
+                        "runtime": parts,
+                        "metrics": metrics.registry_for(parts, services.signal),
+                    }
+            finally:
+                await services.close()
+                if request_engine is not engine:
+                    await request_engine.dispose()
+                await engine.dispose()
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
