@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 # An empty DATABASE_URL selects the embedded default: a PostgreSQL server from a wheel under
 # ./var/pgdata, started by the API's lifespan (app.embedded).
@@ -29,9 +29,17 @@ def normalize_database_url(url: str) -> str:
 
 def app_url_for(url: str) -> str:
     """The same server and database as the app role, which row-level security applies to."""
-    return make_url(url).set(username=APP_ROLE, password=None).render_as_string(
-        hide_password=False
+    owner = make_url(url)
+    # Not URL.set(password=None): None there means "keep the owner's password".
+    app = URL.create(
+        owner.drivername,
+        username=APP_ROLE,
+        host=owner.host,
+        port=owner.port,
+        database=owner.database,
+        query=owner.query,
     )
+    return app.render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True, slots=True)
