@@ -21,6 +21,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.port and "REALTIME_PORT" not in os.environ:
         # The embedded gateway listens next to the API unless told otherwise.
         settings = dataclasses.replace(settings, port=args.port, realtime_port=args.port + 1)
+    if args.workers > 1 and settings.embedded:
+        # Each worker would start, and migrate, the same embedded server at once.
+        print("collabspace: --workers > 1 needs DATABASE_URL", file=sys.stderr)
+        return 2
     if args.workers > 1 and settings.redis_url is None and settings.embedded_gateway:
         print(
             "collabspace: --workers > 1 needs REDIS_URL (one gateway, not one per worker)",
