@@ -30,7 +30,10 @@ async def backfill_endpoint(request: Request) -> Response:
         query = parse_query(dict(request.query_params))
     except BackfillError as exc:
         return problem_response(400, "bad_request", str(exc))
-    body = await backfill(services.engine, services.settings.channel_prefix, query)
+    # The owner's engine, as the relay reads: the request engine runs as the app role, whose
+    # row-level security shows no row without a tenant; backfill names the tenant in its query.
+    owner = request.state.owner_engine
+    body = await backfill(owner, services.settings.channel_prefix, query)
     return Response(orjson.dumps(body), media_type="application/json")
 
 

@@ -267,6 +267,8 @@ def create_app(
                         gctuning.settle()
                     yield {
                         "services": services,
+                        # The tables' owner, for the internal backfill (app.internal).
+                        "owner_engine": engine,
                         "runtime": parts,
                         "metrics": metrics.registry_for(parts, services.signal),
                     }
