@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 metadata = sa.MetaData(
@@ -113,9 +114,22 @@ async def tenant_connection(engine: AsyncEngine, tenant_id: str) -> AsyncIterato
     `app.tenant_id` is set for the transaction (set_config(..., true)): with the app role, the
     policies then show only that tenant's rows (docs/security.md).
     """
-    async with engine.connect() as connection:
-        await scope_to_tenant(connection, tenant_id)
+    for attempt in range(2):
+        connection = await engine.connect()
+        try:
+            await scope_to_tenant(connection, tenant_id)
+            break
+        except DBAPIError as exc:
+            await connection.close()
+            # A pooled session that died while idle (a database restart, pg_terminate_backend)
+            # fails here, on the first statement, with nothing done yet: SQLAlchemy has then
+            # invalidated the pool, and one fresh connection is worth a try before a 503.
+            if attempt or not exc.connection_invalidated:
+                raise
+    try:
         yield connection
+    finally:
+        await connection.close()
 
 
 async def scope_to_tenant(connection: AsyncConnection, tenant_id: str) -> None:
