@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -26,7 +27,7 @@ from app.kernel.pgstore import CONNECTION_ERRORS
 from app.kernel.problems import HttpProblem, from_domain_error, from_http_problem, problem_response
 from app.kernel.web import Endpoint, handler_for
 from app.projects.routes import api as projects_api
-from app.settings import Settings
+from app.settings import Settings, SettingsError
 from app.tasks.routes import api as tasks_api
 from app.tenants.passwords import Argon2Hasher
 from app.tenants.ports import PasswordHasher
@@ -231,6 +232,25 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(500, "internal_error", "an unexpected error occurred")
 
 
+async def _check_request_role(engine: AsyncEngine, settings: Settings) -> None:
+    """Refuse to start when the request paths cannot log in as their role (SQLSTATE 28xxx):
+    a missing collabspace_app or a password it needs, rather than a 503 on every request."""
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+    except DBAPIError as exc:
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(
+            getattr(exc.orig, "__cause__", None), "sqlstate", None
+        )
+        if isinstance(sqlstate, str) and sqlstate.startswith("28"):
+            where = "APP_DATABASE_URL" if settings.app_database_url else "derived from DATABASE_URL"
+            raise SettingsError(
+                f"the request paths cannot log in ({where}): {exc.orig}; create the role "
+                "collabspace_app (migration 0004 does, given CREATEROLE) or set APP_DATABASE_URL"
+            ) from None
+        raise
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -260,6 +280,7 @@ def create_app(
                 request_engine = make_engine(
                     active.request_database_url, pool_size=active.db_pool_size
                 )
+            await _check_request_role(request_engine, active)
             services = bootstrap(active, request_engine, hasher=hasher or Argon2Hasher())
             try:
                 async with runtime.running(active, engine, services.signal) as parts:
