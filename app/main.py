@@ -234,10 +234,13 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 
 async def _check_request_role(engine: AsyncEngine, settings: Settings) -> None:
     """Refuse to start when the request paths cannot log in as their role (SQLSTATE 28xxx):
-    a missing collabspace_app or a password it needs, rather than a 503 on every request."""
+    a missing collabspace_app or a password it needs, rather than a 503 on every request.
+    A database that is down is no misconfiguration: the API starts, and /readyz says 503."""
     try:
         async with engine.connect() as connection:
             await connection.execute(sa.text("SELECT 1"))
+    except OSError:
+        log.warning("database unreachable at start-up; /readyz answers 503 until it is back")
     except DBAPIError as exc:
         sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(
             getattr(exc.orig, "__cause__", None), "sqlstate", None
@@ -248,7 +251,9 @@ async def _check_request_role(engine: AsyncEngine, settings: Settings) -> None:
                 f"the request paths cannot log in ({where}): {exc.orig}; create the role "
                 "collabspace_app (migration 0004 does, given CREATEROLE) or set APP_DATABASE_URL"
             ) from None
-        raise
+        if not _is_database_outage(exc):
+            raise
+        log.warning("database unavailable at start-up; /readyz answers 503 until it is back")
 
 
 def create_app(
