@@ -13,7 +13,7 @@ from app.kernel.messagebus import Handler, MessageBus
 from app.kernel.pgstore import PgPool, pg_uow_factory
 from app.kernel.signals import CommitSignal
 from app.kernel.tokens import TokenSigner
-from app.kernel.uow import UnitOfWork, uow_factory
+from app.kernel.uow import UnitOfWork
 from app.projects import commands as pc
 from app.projects import handlers as ph
 from app.settings import Settings
@@ -44,13 +44,12 @@ class Services:
     signal: CommitSignal
     login_throttle: Throttle
     gate: ActiveUserGate
-    # The lean PostgreSQL write path's asyncpg pool (None on SQLite); closed by the lifespan.
-    pool: PgPool | None = None
+    # The write path's asyncpg pool (app.kernel.pgstore); closed by the lifespan.
+    pool: PgPool
 
     async def close(self) -> None:
         await self.login_throttle.close()
-        if self.pool is not None:
-            await self.pool.close()
+        await self.pool.close()
 
 
 def handlers(
@@ -89,15 +88,10 @@ def bootstrap(
     hasher: PasswordHasher | None = None,
 ) -> Services:
     signal = CommitSignal()
-    pool: PgPool | None = None
-    make_uow: Callable[..., UnitOfWork]
-    if engine.dialect.name == "postgresql":
-        # Commands run on raw asyncpg with hand-written SQL (app.kernel.pgstore), connecting
-        # with the engine's URL (the app role when row-level security is in use).
-        pool = PgPool(engine.url.render_as_string(hide_password=False), size=settings.db_pool_size)
-        make_uow = pg_uow_factory(pool, clock=clock, on_commit=signal.notify)
-    else:
-        make_uow = uow_factory(engine, clock=clock, on_commit=signal.notify)
+    # Commands run on raw asyncpg with hand-written SQL (app.kernel.pgstore), connecting with
+    # the engine's URL: the app role, under row-level security.
+    pool = PgPool(engine.url.render_as_string(hide_password=False), size=settings.db_pool_size)
+    make_uow = pg_uow_factory(pool, clock=clock, on_commit=signal.notify)
     hasher = hasher or Argon2Hasher()
     bus = MessageBus(
         make_uow,

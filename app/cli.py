@@ -21,6 +21,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.port and "REALTIME_PORT" not in os.environ:
         # The embedded gateway listens next to the API unless told otherwise.
         settings = dataclasses.replace(settings, port=args.port, realtime_port=args.port + 1)
+    if args.workers > 1 and settings.embedded:
+        # Each worker would start, and migrate, the same embedded server at once.
+        print("collabspace: --workers > 1 needs DATABASE_URL", file=sys.stderr)
+        return 2
     if args.workers > 1 and settings.redis_url is None and settings.embedded_gateway:
         print(
             "collabspace: --workers > 1 needs REDIS_URL (one gateway, not one per worker)",
@@ -43,15 +47,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from app import migrate
+    from app import embedded, migrate
     from app.kernel.db import make_engine
 
     async def run() -> None:
-        engine = make_engine(settings.database_url)
-        try:
-            await migrate.upgrade(engine, args.revision)
-        finally:
-            await engine.dispose()
+        async with embedded.running(settings) as active:
+            engine = make_engine(active.database_url)
+            try:
+                await migrate.upgrade(engine, args.revision)
+            finally:
+                await engine.dispose()
 
     asyncio.run(run())
     print(f"migrated to {args.revision}")
@@ -74,7 +79,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
 def _cluster(args: argparse.Namespace, settings: Settings) -> int:
     from app.cluster import Cluster, run_forever
 
-    if not settings.is_postgres or not settings.redis_url:
+    if settings.embedded or not settings.redis_url:
         print("collabspace cluster: needs DATABASE_URL (PostgreSQL) and REDIS_URL", file=sys.stderr)
         return 2
     prefix = os.environ.get("CHANNEL_PREFIX")

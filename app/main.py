@@ -10,13 +10,14 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import gctuning, internal, metrics, migrate, runtime
+from app import embedded, gctuning, internal, metrics, migrate, runtime
 from app.activity.routes import api as activity_api
 from app.bootstrap import Services, bootstrap
 from app.kernel.db import make_engine
@@ -26,7 +27,7 @@ from app.kernel.pgstore import CONNECTION_ERRORS
 from app.kernel.problems import HttpProblem, from_domain_error, from_http_problem, problem_response
 from app.kernel.web import Endpoint, handler_for
 from app.projects.routes import api as projects_api
-from app.settings import Settings
+from app.settings import Settings, SettingsError
 from app.tasks.routes import api as tasks_api
 from app.tenants.passwords import Argon2Hasher
 from app.tenants.ports import PasswordHasher
@@ -231,6 +232,30 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(500, "internal_error", "an unexpected error occurred")
 
 
+async def _check_request_role(engine: AsyncEngine, settings: Settings) -> None:
+    """Refuse to start when the request paths cannot log in as their role (SQLSTATE 28xxx):
+    a missing collabspace_app or a password it needs, rather than a 503 on every request.
+    A database that is down is no misconfiguration: the API starts, and /readyz says 503."""
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+    except OSError:
+        log.warning("database unreachable at start-up; /readyz answers 503 until it is back")
+    except DBAPIError as exc:
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(
+            getattr(exc.orig, "__cause__", None), "sqlstate", None
+        )
+        if isinstance(sqlstate, str) and sqlstate.startswith("28"):
+            where = "APP_DATABASE_URL" if settings.app_database_url else "derived from DATABASE_URL"
+            raise SettingsError(
+                f"the request paths cannot log in ({where}): {exc.orig}; create the role "
+                "collabspace_app (migration 0004 does, given CREATEROLE) or set APP_DATABASE_URL"
+            ) from None
+        if not _is_database_outage(exc):
+            raise
+        log.warning("database unavailable at start-up; /readyz answers 503 until it is back")
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -247,32 +272,37 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-        if not settings.is_postgres:
-            # The embedded default migrates itself; PostgreSQL is migrated by the release step.
-            await migrate.upgrade(engine)
-        # Requests connect as the app role when one is configured (row-level security); the
-        # relay and the projections read across tenants with the owner's connection.
-        request_engine = engine
-        if settings.app_database_url and settings.app_database_url != settings.database_url:
-            request_engine = make_engine(settings.app_database_url, pool_size=settings.db_pool_size)
-        services = bootstrap(settings, request_engine, hasher=hasher or Argon2Hasher())
-        try:
-            async with runtime.running(
-                settings, engine, services.signal, request_engine=request_engine
-            ) as parts:
-                if serving:
-                    gctuning.settle()
-                yield {
-                    "services": services,
-                    "runtime": parts,
-                    "metrics": metrics.registry_for(parts, services.signal),
-                }
-        finally:
-            await services.close()
-            if request_engine is not engine:
-                await request_engine.dispose()
-            await engine.dispose()
+        # The embedded default starts its own PostgreSQL server and migrates it (PostgreSQL
+        # elsewhere is migrated by the release step); from then on it runs as production does.
+        async with embedded.running(settings) as active:
+            engine = make_engine(active.database_url, pool_size=active.db_pool_size)
+            if settings.embedded:
+                await migrate.upgrade(engine)
+            # Requests connect as the app role (row-level security); the relay and the
+            # projections read across tenants with the owner's connection.
+            request_engine = engine
+            if active.request_database_url != active.database_url:
+                request_engine = make_engine(
+                    active.request_database_url, pool_size=active.db_pool_size
+                )
+            await _check_request_role(request_engine, active)
+            services = bootstrap(active, request_engine, hasher=hasher or Argon2Hasher())
+            try:
+                async with runtime.running(
+                    active, engine, services.signal, request_engine=request_engine
+                ) as parts:
+                    if serving:
+                        gctuning.settle()
+                    yield {
+                        "services": services,
+                        "runtime": parts,
+                        "metrics": metrics.registry_for(parts, services.signal),
+                    }
+            finally:
+                await services.close()
+                if request_engine is not engine:
+                    await request_engine.dispose()
+                await engine.dispose()
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),

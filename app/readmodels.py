@@ -8,6 +8,7 @@ from typing import TextIO
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app import embedded
 from app.activity.projections import ActivityProjector
 from app.kernel.db import make_engine
 from app.kernel.projections import Projector
@@ -52,11 +53,12 @@ async def rebuild_command(settings: Settings, name: str | None, out: TextIO = sy
     if name is not None and name not in NAMES:
         out.write(f"unknown projection {name!r}; known: {', '.join(NAMES)}\n")
         return 2
-    engine = make_engine(settings.database_url)
-    try:
-        for each in [name] if name else list(NAMES):
-            # One process per core for the bulk of a large store (app.kernel.rebuild).
-            await rebuild(engine, each, out=out, partitions=os.cpu_count() or 1)
-    finally:
-        await engine.dispose()
+    async with embedded.running(settings) as active:
+        engine = make_engine(active.database_url)
+        try:
+            for each in [name] if name else list(NAMES):
+                # One process per core for the bulk of a large store (app.kernel.rebuild).
+                await rebuild(engine, each, out=out, partitions=os.cpu_count() or 1)
+        finally:
+            await engine.dispose()
     return 0

@@ -7,7 +7,12 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///./var/collabspace.db"
+from sqlalchemy.engine import URL, make_url
+
+# An empty DATABASE_URL selects the embedded default: a PostgreSQL server from a wheel under
+# ./var/pgdata, started by the API's lifespan (app.embedded).
+EMBEDDED_DATABASE_URL = ""
+APP_ROLE = "collabspace_app"
 
 
 class SettingsError(Exception):
@@ -19,16 +24,30 @@ def normalize_database_url(url: str) -> str:
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
-    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
-        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
     return url
+
+
+def app_url_for(url: str) -> str:
+    """The same server and database as the app role, which row-level security applies to."""
+    owner = make_url(url)
+    # Not URL.set(password=None): None there means "keep the owner's password".
+    app = URL.create(
+        owner.drivername,
+        username=APP_ROLE,
+        host=owner.host,
+        port=owner.port,
+        database=owner.database,
+        query=owner.query,
+    )
+    return app.render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = EMBEDDED_DATABASE_URL
-    # The request paths' connection (PostgreSQL): a role subject to row-level security, such
-    # as collabspace_app (docs/security.md). Empty: the same as database_url, no second wall.
+    # The request paths' connection: a role subject to row-level security (docs/security.md).
+    # Empty: derived from database_url, as user collabspace_app with no password (the role
+    # migration 0004 creates), so requests always run under row-level security.
     # DATABASE_URL stays the owner's, for migrations, the relay, projections and rebuilds.
     app_database_url: str = ""
     redis_url: str | None = None
@@ -53,19 +72,25 @@ class Settings:
 
     @property
     def request_database_url(self) -> str:
-        return self.app_database_url or self.database_url
+        return self.app_database_url or app_url_for(self.database_url)
 
     @property
-    def is_postgres(self) -> bool:
-        return self.database_url.startswith("postgresql")
+    def embedded(self) -> bool:
+        """No DATABASE_URL: the embedded PostgreSQL server, started by the API itself."""
+        return not self.database_url
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         database_url = normalize_database_url(env.get("DATABASE_URL", "") or EMBEDDED_DATABASE_URL)
+        if database_url and not database_url.startswith("postgresql"):
+            raise SettingsError("DATABASE_URL must be a PostgreSQL URL (postgresql://...)")
+        app_database_url = normalize_database_url(env.get("APP_DATABASE_URL", ""))
+        if app_database_url and not database_url:
+            raise SettingsError("APP_DATABASE_URL needs DATABASE_URL (embedded: it is derived)")
         secret = env.get("SECRET_KEY", "")
         if not secret:
-            if database_url.startswith("postgresql"):
+            if database_url:
                 # Several processes (API replicas, gateway nodes) must share one signing key.
                 raise SettingsError("SECRET_KEY must be set when DATABASE_URL points at PostgreSQL")
             secret = secrets.token_urlsafe(32)
@@ -75,7 +100,7 @@ class Settings:
             port = int(env.get("PORT", "8000"))
             return cls(
                 database_url=database_url,
-                app_database_url=normalize_database_url(env.get("APP_DATABASE_URL", "")),
+                app_database_url=app_database_url,
                 redis_url=env.get("REDIS_URL") or None,
                 secret_key=secret,
                 port=port,

@@ -27,8 +27,8 @@ log = logging.getLogger("app.worker")
 
 def check(settings: Settings) -> Settings:
     """The worker's settings, refusing configurations where a separate process is pointless."""
-    if not settings.is_postgres:
-        raise SettingsError("the worker needs DATABASE_URL to point at PostgreSQL")
+    if settings.embedded:
+        raise SettingsError("the worker needs DATABASE_URL (the embedded default is one process)")
     if settings.run_relay and not settings.redis_url:
         # An in-memory broker in its own process would reach no gateway.
         raise SettingsError("the standalone relay needs REDIS_URL (or RUN_RELAY=0)")

@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 from app.kernel.broker import RedisPublisher  # noqa: E402
 from app.kernel.db import make_engine  # noqa: E402
 from app.kernel.eventstore import NewEvent  # noqa: E402
+from app.kernel.pgstore import PgPool, pg_uow_factory  # noqa: E402
 from app.kernel.relay import Relay, RelayConfig  # noqa: E402
 from app.kernel.sqlstore import NOTIFY_CHANNEL  # noqa: E402
-from app.kernel.uow import uow_factory  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from realtime.envelope import tenant_channel  # noqa: E402
 
@@ -177,7 +177,8 @@ async def latency(args: argparse.Namespace, db_url: str, redis_url: str) -> None
     relay.mode_redis = args.publish
     await relay.start()
     await asyncio.sleep(3)  # the worker process boots and takes the lock
-    make_uow = uow_factory(engine)
+    pool = PgPool(db_url, size=WRITERS)
+    make_uow = pg_uow_factory(pool)
     interval = WRITERS / args.rate
 
     dsn = db_url.replace("postgresql+asyncpg", "postgresql")
@@ -236,6 +237,7 @@ async def latency(args: argparse.Namespace, db_url: str, redis_url: str) -> None
     done.set()
     listener.join(5)
     await relay.close()
+    await pool.close()
     await engine.dispose()
     # The first second is warm-up (connections, caches, JIT of nothing but still).
     warm = sorted(committed)[int(args.rate) :]

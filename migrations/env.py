@@ -17,7 +17,6 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
     with context.begin_transaction():
@@ -37,4 +36,7 @@ if given is not None:
     _run(given)
 else:
     url = config.get_main_option("sqlalchemy.url") or Settings.from_env().database_url
+    if not url:
+        # The embedded default migrates itself when it starts (`collabspace migrate` too).
+        raise SystemExit("alembic needs DATABASE_URL; the embedded default: `collabspace migrate`")
     asyncio.run(_run_async(url))

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import migrate
 from app.kernel.db import make_engine
 from app.main import create_app
-from app.settings import Settings
+
+# APP_ROLE and app_url_for: the app role's URL, as the settings derive it (re-exported here).
+from app.settings import APP_ROLE, Settings, app_url_for  # noqa: F401
 from app.tenants.passwords import Argon2Hasher
 
 ADMIN_URL = os.environ.get(
@@ -52,12 +56,12 @@ async def fresh_database(prefix: str = "cs_test") -> AsyncIterator[str]:
         await admin.dispose()
 
 
-APP_ROLE = "collabspace_app"
-
-
-def app_url_for(url: str) -> str:
-    """The same database as the app's non-superuser role, subject to row-level security."""
-    return make_url(url).set(username=APP_ROLE, password=None).render_as_string(hide_password=False)
+def stop_embedded_postgres(cwd: Path) -> None:
+    """Kill an embedded-default server left running under `cwd` (its API process was killed)."""
+    pidfile = cwd / "var" / "pgdata" / "postmaster.pid"
+    if pidfile.exists():
+        with contextlib.suppress(ValueError, ProcessLookupError):
+            os.kill(int(pidfile.read_text().split()[0]), signal.SIGQUIT)
 
 
 def settings_for(url: str, **overrides: Any) -> Settings:

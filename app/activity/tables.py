@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
-from app.kernel.db import Json, metadata
+from app.kernel.db import metadata
 from app.kernel.projections import lookup_table
 
 # One entry per event worth telling. Names are copies, kept current by rename events; the text
@@ -26,7 +27,7 @@ activity_entry = sa.Table(
     sa.Column("user_id", sa.String(36), nullable=True),
     sa.Column("user_name", sa.String(200), nullable=True),
     # Historical values (old and new status, amounts, old name): facts, never rewritten.
-    sa.Column("detail", Json, nullable=False),
+    sa.Column("detail", JSONB, nullable=False),
     sa.Index(None, "tenant_id", "position"),
     sa.Index(None, "tenant_id", "project_id", "position"),
     sa.Index(None, "tenant_id", "actor_id"),

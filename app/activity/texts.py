@@ -27,7 +27,7 @@ def actor_of(event: Any, record: StoredEvent) -> str | None:
 
 
 def iso(value: datetime | str) -> str:
-    """A timestamp as the API shows it (naive ones, from SQLite, are UTC)."""
+    """A timestamp as the API shows it (naive ones are UTC)."""
     if isinstance(value, str):
         return value
     return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).isoformat()

@@ -6,15 +6,14 @@ Alembic sees one schema.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy import event as sa_event
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 metadata = sa.MetaData(
@@ -27,9 +26,6 @@ metadata = sa.MetaData(
     }
 )
 
-# JSONB on PostgreSQL, JSON text on SQLite: one column type for both databases.
-Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
 event = sa.Table(
     "event",
     metadata,
@@ -41,8 +37,8 @@ event = sa.Table(
     sa.Column("project_id", sa.Uuid, nullable=True),
     sa.Column("type", sa.String(80), nullable=False),
     sa.Column("schema_version", sa.SmallInteger, nullable=False),
-    sa.Column("data", Json, nullable=False),
-    sa.Column("metadata", Json, nullable=False),
+    sa.Column("data", JSONB, nullable=False),
+    sa.Column("metadata", JSONB, nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("stream_id", "version"),
     sa.Index(None, "tenant_id", "position"),
@@ -66,7 +62,7 @@ idempotency_key = sa.Table(
     sa.Column("key", sa.String(200), primary_key=True),
     sa.Column("request_hash", sa.String(64), nullable=False),
     sa.Column("status", sa.SmallInteger, nullable=False),
-    sa.Column("body", Json, nullable=False),
+    sa.Column("body", JSONB, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -76,14 +72,7 @@ def _dumps(value: Any) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An AsyncEngine for PostgreSQL (asyncpg) or the embedded SQLite file."""
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        engine = create_async_engine(url, json_serializer=_dumps, json_deserializer=orjson.loads)
-        sa_event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
+    """An AsyncEngine for PostgreSQL (asyncpg)."""
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -94,15 +83,6 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         json_serializer=_dumps,
         json_deserializer=orjson.loads,
     )
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers run beside the single writer; busy_timeout waits instead of failing.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
 
 
 # How far the relay has published; one row per relay name.
@@ -131,18 +111,30 @@ _SET_TENANT = sa.select(sa.func.set_config("app.tenant_id", sa.bindparam("tenant
 async def tenant_connection(engine: AsyncEngine, tenant_id: str) -> AsyncIterator[AsyncConnection]:
     """A read connection whose transaction is scoped to one tenant by row-level security.
 
-    On PostgreSQL, `app.tenant_id` is set for the transaction (set_config(..., true)): with the
-    app role, the policies then show only that tenant's rows (docs/security.md).
+    `app.tenant_id` is set for the transaction (set_config(..., true)): with the app role, the
+    policies then show only that tenant's rows (docs/security.md).
     """
-    async with engine.connect() as connection:
-        await scope_to_tenant(connection, tenant_id)
+    for attempt in range(2):
+        connection = await engine.connect()
+        try:
+            await scope_to_tenant(connection, tenant_id)
+            break
+        except DBAPIError as exc:
+            await connection.close()
+            # A pooled session that died while idle (a database restart, pg_terminate_backend)
+            # fails here, on the first statement, with nothing done yet: SQLAlchemy has then
+            # invalidated the pool, and one fresh connection is worth a try before a 503.
+            if attempt or not exc.connection_invalidated:
+                raise
+    try:
         yield connection
+    finally:
+        await connection.close()
 
 
 async def scope_to_tenant(connection: AsyncConnection, tenant_id: str) -> None:
     """Set the tenant for row-level security on this connection's current transaction."""
-    if connection.dialect.name == "postgresql":
-        await connection.execute(_SET_TENANT, {"tenant": tenant_id})
+    await connection.execute(_SET_TENANT, {"tenant": tenant_id})
 
 
 async def tenant_head(connection: AsyncConnection, tenant_id: str) -> int:

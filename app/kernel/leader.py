@@ -3,8 +3,7 @@
 On PostgreSQL the leader holds a session advisory lock on a dedicated connection. The lock lives
 exactly as long as that session, so a leader that dies (killed, partitioned, crashed) frees it
 and a standby's next `pg_try_advisory_lock` wins. The same connection carries LISTEN for commit
-notifications: only the leader needs them, and both die together. On SQLite (embedded, one
-process) the relay is always the leader.
+notifications: only the leader needs them, and both die together.
 """
 
 from __future__ import annotations
@@ -43,24 +42,6 @@ class Leadership(abc.ABC):
 
     @abc.abstractmethod
     async def release(self) -> None: ...
-
-
-class AlwaysLeader(Leadership):
-    """The embedded default: one process owns the SQLite file, so it always leads."""
-
-    def __init__(self) -> None:
-        self._held = False
-
-    @property
-    def held(self) -> bool:
-        return self._held
-
-    async def acquire(self) -> bool:
-        self._held = True
-        return True
-
-    async def release(self) -> None:
-        self._held = False
 
 
 def asyncpg_dsn(url: URL | str) -> str:

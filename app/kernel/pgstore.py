@@ -1,9 +1,9 @@
 """The lean PostgreSQL write path: the unit of work, event store and idempotency store on raw
 asyncpg connections, with hand-written SQL.
 
-Same ports as the SQLAlchemy adapters (`UnitOfWork`, `EventStore`, `IdempotencyStore`), which
-remain the path for the embedded SQLite default. A typical command costs two round trips and
-holds no lock across the network:
+The one adapter of the ports `UnitOfWork`, `EventStore` and `IdempotencyStore` (beside the
+in-memory fakes of the unit tests). A typical command costs two round trips and holds no lock
+across the network:
 
 1. load the aggregate's stream, together with the stream of the project it belongs to (the
    handler checks project access next; that load is then answered from memory). Reads run
@@ -19,7 +19,7 @@ serialises appends until the statement's commit and the update re-reads the late
 head, so commit order equals position order and positions have no holes (DESIGN.md, "Global
 position is the spine"). Because that statement commits by itself, the lock is held for the
 statement and its WAL flush only, never across a round trip to this process, whose event loop
-may be busy with other requests. The SQLAlchemy PostgreSQL path allocates from the same row.
+may be busy with other requests.
 
 Commands that also write other tables (the user directory: sign-up, invitations, user changes)
 open a real transaction at their first such write; their appends then run inside it.

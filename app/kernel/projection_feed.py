@@ -40,8 +40,8 @@ class EventFeed:
         self, connection: AsyncConnection, after: int, span: int, types: Iterable[str]
     ) -> tuple[list[StoredEvent], int]:
         """Events in (after, upto] and upto, like read_batch (but of every type) from memory."""
-        if connection.dialect.name != "postgresql" or after < self._base:
-            # Behind the window (a projector catching up) or SQLite: read the store directly.
+        if after < self._base:
+            # Behind the window (a projector catching up): read the store directly.
             return await read_batch(connection, after, span, types)
         loop = asyncio.get_running_loop()
         if self.head < after + span and loop.time() - self._fetched_at > self._fresh:

@@ -4,7 +4,7 @@ One runner per projection across replicas: the runner of a projection holds a Po
 session advisory lock on a dedicated connection while it applies; the other replicas stand by
 and retry, and take over when the holder's session ends (PostgreSQL frees the lock when the
 process or its connection dies). The compare-and-set checkpoint makes a stale leader's batch
-roll back rather than apply twice. SQLite (the embedded default, one process) needs no lock.
+roll back rather than apply twice.
 """
 
 from __future__ import annotations
@@ -112,9 +112,7 @@ class ProjectionRunner:
         self._retry = retry_interval
         self._coalesce = coalesce_interval
         self._clock = clock
-        self._postgres = engine.dialect.name == "postgresql"
-        self._wake = {name: asyncio.Event() for name in self.names}
-        self._wake_any = asyncio.Event()  # the PostgreSQL runner's one loop
+        self._wake_any = asyncio.Event()  # the runner's one loop
         self._progress = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.feed = EventFeed()
@@ -129,15 +127,10 @@ class ProjectionRunner:
             self.positions.update(await read_checkpoints(connection, self.names))
         self.feed.reset(min(self.positions.values(), default=0))
         spawn = asyncio.get_running_loop().create_task
-        if self._postgres:
-            self._tasks = [
-                spawn(self._run_leader(), name="projections"),
-                spawn(self._listen(), name="projections:listen"),
-            ]
-        else:
-            self._tasks = [
-                spawn(self._run_one(p), name=f"projection:{p.name}") for p in self.projectors
-            ]
+        self._tasks = [
+            spawn(self._run_leader(), name="projections"),
+            spawn(self._listen(), name="projections:listen"),
+        ]
         if self._signal is not None:
             self._unlisten = self._signal.listen(self.notify)
 
@@ -161,10 +154,8 @@ class ProjectionRunner:
 
     def notify(self, position: int) -> None:
         """A commit happened at `position` (wire it to the UoW's on_commit)."""
-        for name, event in self._wake.items():
-            if self.positions[name] < position:
-                event.set()
-                self._wake_any.set()
+        if any(self.positions[name] < position for name in self.names):
+            self._wake_any.set()
 
     # -- read-your-writes -----------------------------------------------------------------
     async def wait_for(
@@ -323,44 +314,6 @@ class ProjectionRunner:
                 self._advanced(name, position)
         self.feed.trim(min(self.positions[n] for n in self.leading))
         return any(count >= self._batch_size for count, _ in results.values())
-
-    # -- SQLite (embedded, one process): one task per projection, no locks --------------
-    async def _run_one(self, projector: Projector) -> None:
-        while True:
-            try:
-                self.leading.add(projector.name)
-                await self._lead(projector)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("projection %s failed; retrying", projector.name)
-                await asyncio.sleep(self._retry)
-            finally:
-                self.leading.discard(projector.name)
-
-    async def _lead(self, projector: Projector) -> None:
-        loop = asyncio.get_running_loop()
-        wake = self._wake[projector.name]
-        applied = 0.0
-        while True:
-            pause = applied + self._coalesce - loop.time()
-            if pause > 0:
-                await asyncio.sleep(pause)
-            applied = loop.time()
-            wake.clear()
-            count, position = await apply_next_batch(
-                self.engine,
-                projector,
-                batch_size=self._batch_size,
-                fault=self.fault,
-                clock=self._clock,
-            )
-            if position != self.positions[projector.name] or count:
-                self._advanced(projector.name, position)
-            if count < self._batch_size:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._poll):
-                        await wake.wait()
 
     # -- wake-ups -------------------------------------------------------------------------
     async def _listen(self) -> None:

@@ -9,19 +9,16 @@ that moves the projection's checkpoint. So a crash anywhere leaves rows and chec
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.kernel import pgstore
 from app.kernel.clock import utc_now
-from app.kernel.db import event as event_table
 from app.kernel.db import metadata, projection_checkpoint
 from app.kernel.domain import Event, event_class
 from app.kernel.eventstore import StoredEvent
@@ -248,23 +245,6 @@ def _decode(record: StoredEvent) -> Event:
 
 # -- reading the store ------------------------------------------------------------------------
 
-_e = event_table.c
-# JSON as text and ids as text: decoding them here is several times cheaper than the driver's
-# per-value codecs, and a rebuild reads every event of the store.
-_BATCH_COLUMNS = (
-    _e.position,
-    _e.stream_id,
-    _e.version,
-    sa.cast(_e.tenant_id, sa.String),
-    sa.cast(_e.project_id, sa.String),
-    _e.type,
-    _e.schema_version,
-    sa.cast(_e.data, sa.Text),
-    sa.cast(_e["metadata"], sa.Text),
-    _e.recorded_at,
-)
-
-
 async def read_batch(
     connection: AsyncConnection,
     after: int,
@@ -281,70 +261,22 @@ async def read_batch(
     Appends are serialised and gapless (sqlstore), so every position up to the visible head
     is committed: the checkpoint may move to `upto` even past events of other types.
     """
-    if connection.dialect.name == "postgresql":
-        # Straight on the driver: a rebuild reads every event of the store through here, and
-        # SQLAlchemy's result processing cost as much as decoding the events.
-        driver: Any = (await connection.get_raw_connection()).driver_connection
-        if until is None:
-            until = int(await driver.fetchval(pgstore.HEAD))
-        upto = min(until, after + span)
-        if upto <= after:
-            return [], after
-        if partition is None:
-            rows = await driver.fetch(pgstore.READ_RANGE, after, upto, list(types))
-        else:
-            index, count = partition
-            rows = await driver.fetch(
-                pgstore.READ_RANGE_OF_PARTITION, after, upto, list(types), count, index
-            )
-        return [pgstore.stored_event(row) for row in rows], upto
-    assert partition is None and until is None, "partitioned reads are PostgreSQL's"
-    head = int(
-        await connection.scalar(sa.select(sa.func.coalesce(sa.func.max(_e.position), 0))) or 0
-    )
-    upto = min(head, after + span)
+    # Straight on the driver: a rebuild reads every event of the store through here, and
+    # SQLAlchemy's result processing cost as much as decoding the events.
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    if until is None:
+        until = int(await driver.fetchval(pgstore.HEAD))
+    upto = min(until, after + span)
     if upto <= after:
         return [], after
-    rows = await connection.execute(
-        sa.select(*_BATCH_COLUMNS)
-        .where(_e.position > after, _e.position <= upto, _e.type.in_(list(types)))
-        .order_by(_e.position)
-    )
-    # A rebuild decodes every event of the store here: positional construction, one lookup
-    # of orjson.loads, UUID parsing only for SQLite's undashed form.
-    loads = orjson.loads
-    events = [
-        StoredEvent(
-            position,
-            stream_id,
-            version,
-            tenant if len(tenant) == 36 else _uuid_text(tenant),
-            None if project is None else _uuid_text(project),
-            type_,
-            schema_version,
-            loads(data),
-            loads(metadata),
-            at if at.tzinfo is not None else at.replace(tzinfo=UTC),
+    if partition is None:
+        rows = await driver.fetch(pgstore.READ_RANGE, after, upto, list(types))
+    else:
+        index, count = partition
+        rows = await driver.fetch(
+            pgstore.READ_RANGE_OF_PARTITION, after, upto, list(types), count, index
         )
-        for (
-            position,
-            stream_id,
-            version,
-            tenant,
-            project,
-            type_,
-            schema_version,
-            data,
-            metadata,
-            at,
-        ) in rows
-    ]
-    return events, upto
-
-
-def _uuid_text(value: str) -> str:
-    # SQLite stores Uuid as 32 hex digits; PostgreSQL casts to the dashed form.
-    return value if len(value) == 36 else str(uuid.UUID(value))
+    return [pgstore.stored_event(row) for row in rows], upto
 
 
 # -- checkpoints --------------------------------------------------------------------------------
@@ -398,10 +330,7 @@ _ADVANCE = (
 
 
 async def lock_checkpoint(connection: AsyncConnection, name: str) -> tuple[int, int | None] | None:
-    """Lock the checkpoint row for this transaction: (position, row version on PostgreSQL)."""
-    if connection.dialect.name != "postgresql":
-        value = await read_checkpoint(connection, name, for_update=True)
-        return None if value is None else (value, None)
+    """Lock the checkpoint row for this transaction: (position, row version)."""
     row = (await connection.execute(_LOCK, {"name": name})).first()
     return None if row is None else (int(row[0]), int(row[1]))
 
@@ -411,32 +340,22 @@ async def advance_checkpoint(
 ) -> int | None:
     """Compare-and-set: a checkpoint that moved under us means this batch must roll back.
 
-    Answers the new row version on PostgreSQL (see lock_checkpoint), None elsewhere.
+    Answers the new row version (see lock_checkpoint).
     """
-    if connection.dialect.name == "postgresql":
-        driver: Any = (await connection.get_raw_connection()).driver_connection
-        version = await driver.fetchval(_ADVANCE, name, old, new, now)
-        if version is None:
-            raise CheckpointMovedError(f"checkpoint {name} moved away from {old}")
-        return int(version)
-    result = await connection.execute(
-        projection_checkpoint.update()
-        .where(projection_checkpoint.c.name == name, projection_checkpoint.c.position == old)
-        .values(position=new, updated_at=now)
-    )
-    if result.rowcount != 1:
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    version = await driver.fetchval(_ADVANCE, name, old, new, now)
+    if version is None:
         raise CheckpointMovedError(f"checkpoint {name} moved away from {old}")
-    return None
+    return int(version)
 
 
 @asynccontextmanager
 async def snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A read-only transaction in which the checkpoint and the rows come from one snapshot."""
     async with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection = await connection.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
+        connection = await connection.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
         async with connection.begin():
             yield connection
 

@@ -1,7 +1,7 @@
 """Rebuild a projection from position zero into shadow tables, then swap them in at once.
 
 The live tables keep serving (and the live runner keeps applying) while the shadow copies fill
-up in batches. On PostgreSQL the bulk of the replay may run in several processes, each taking
+up in batches. The bulk of the replay may run in several processes, each taking
 a disjoint set of tenants (`partitions`): every read model is kept per tenant (rows, copied
 names, renames), so the partitions never touch each other's rows, and applying each tenant's
 events in order is all a projector needs.
@@ -86,16 +86,11 @@ async def rebuild_projection(
         # A crashed earlier rebuild may have left its shadows behind.
         await connection.run_sync(shadow_md.drop_all)
         await connection.run_sync(shadow_md.create_all)
-        if connection.dialect.name == "postgresql":
-            for live in projector.tables:
-                await _carry_compression(connection, live.name, shadows[live.name].name)
+        for live in projector.tables:
+            await _carry_compression(connection, live.name, shadows[live.name].name)
     started = time.perf_counter()
     head = await _head(engine)
-    if (
-        engine.dialect.name != "postgresql"
-        or head < PARTITION_THRESHOLD
-        or await _count_handled(engine, projector) < PARTITION_THRESHOLD
-    ):
+    if head < PARTITION_THRESHOLD or await _count_handled(engine, projector) < PARTITION_THRESHOLD:
         partitions = 1
     if partitions > 1:
         position, events = await _bulk_in_partitions(
@@ -247,38 +242,29 @@ def _bulk_process(
 async def _swap(
     connection: AsyncConnection, live_tables: list[sa.Table], shadows: dict[str, sa.Table]
 ) -> None:
-    postgres = connection.dialect.name == "postgresql"
     quote = connection.dialect.identifier_preparer.quote
-    if postgres:
-        # Readers wait for the swap instead of finding a table missing.
-        names = ", ".join(quote(t.name) for t in live_tables)
-        await connection.execute(sa.text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
+    # Readers wait for the swap instead of finding a table missing.
+    names = ", ".join(quote(t.name) for t in live_tables)
+    await connection.execute(sa.text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
     for live in live_tables:
         shadow = shadows[live.name]
-        if postgres:
-            await _carry_security(connection, live.name, shadow.name)
+        await _carry_security(connection, live.name, shadow.name)
         await connection.execute(sa.text(f"DROP TABLE {quote(live.name)}"))
         await connection.execute(
             sa.text(f"ALTER TABLE {quote(shadow.name)} RENAME TO {quote(live.name)}")
         )
         for index in live.indexes:
             name = str(index.name)
-            if postgres:
-                await connection.execute(
-                    sa.text(f"ALTER INDEX {quote(SHADOW_PREFIX + name)} RENAME TO {quote(name)}")
-                )
-            else:
-                # SQLite cannot rename an index: drop the shadow's, create the live one.
-                await connection.execute(sa.text(f"DROP INDEX {quote(SHADOW_PREFIX + name)}"))
-                await connection.run_sync(_create_index, index)
-        if postgres:
-            pk = str(live.primary_key.name)
             await connection.execute(
-                sa.text(
-                    f"ALTER TABLE {quote(live.name)} RENAME CONSTRAINT "
-                    f"{quote(SHADOW_PREFIX + pk)} TO {quote(pk)}"
-                )
+                sa.text(f"ALTER INDEX {quote(SHADOW_PREFIX + name)} RENAME TO {quote(name)}")
             )
+        pk = str(live.primary_key.name)
+        await connection.execute(
+            sa.text(
+                f"ALTER TABLE {quote(live.name)} RENAME CONSTRAINT "
+                f"{quote(SHADOW_PREFIX + pk)} TO {quote(pk)}"
+            )
+        )
 
 
 async def _carry_compression(connection: AsyncConnection, live: str, shadow: str) -> None:
@@ -334,7 +320,3 @@ async def _carry_security(connection: AsyncConnection, live: str, shadow: str) -
         if with_check is not None:
             statement += f" WITH CHECK ({with_check})"
         await connection.execute(sa.text(statement))
-
-
-def _create_index(sync_connection: sa.Connection, index: sa.Index) -> None:
-    index.create(sync_connection)

@@ -27,7 +27,6 @@ from app.kernel.clock import Clock, utc_now
 from app.kernel.eventstore import StoredEvent
 from app.kernel.leader import (
     RELAY_LOCK_KEY,
-    AlwaysLeader,
     Leadership,
     LeadershipError,
     PostgresLeader,
@@ -83,15 +82,12 @@ class Relay:
         self._clock = clock
         self._store = RelayStore(engine, self.config.name)
         if leadership is None:
-            if engine.dialect.name == "postgresql":
-                leadership = PostgresLeader(
-                    asyncpg_dsn(engine.url),
-                    key=self.config.lock_key,
-                    on_notify=self.notify,
-                    on_lost=self._deposed,
-                )
-            else:
-                leadership = AlwaysLeader()
+            leadership = PostgresLeader(
+                asyncpg_dsn(engine.url),
+                key=self.config.lock_key,
+                on_notify=self.notify,
+                on_lost=self._deposed,
+            )
         self._leader = leadership
         self._cursors = ChannelCursors(self._store.previous_on, self.config.channel_cache_size)
         self._wake = asyncio.Event()

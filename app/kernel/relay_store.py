@@ -1,6 +1,6 @@
 """What the relay reads and writes in the database: the tail of the store and its checkpoint.
 
-Works on PostgreSQL and SQLite alike. The relay keeps one connection in autocommit mode: each
+The relay keeps one connection in autocommit mode: each
 read is one round trip (no pool checkout ping, no BEGIN/ROLLBACK), and a relay waiting on Redis
 never sits idle inside a transaction. Any error drops the connection; the next call opens a
 fresh one.
@@ -39,11 +39,10 @@ class RelayStore:
             conn = await self._engine.connect()
             try:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                if self._engine.dialect.name == "postgresql":
-                    # Only checkpoint writes commit on this session. Losing the last few to a
-                    # database crash just republishes them (at least once), so skip the fsync
-                    # wait that would otherwise sit in every relay cycle.
-                    await conn.execute(sa.text("SET synchronous_commit TO OFF"))
+                # Only checkpoint writes commit on this session. Losing the last few to a
+                # database crash just republishes them (at least once), so skip the fsync
+                # wait that would otherwise sit in every relay cycle.
+                await conn.execute(sa.text("SET synchronous_commit TO OFF"))
             except BaseException:
                 await conn.close()
                 raise

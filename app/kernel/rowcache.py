@@ -175,9 +175,7 @@ class Rows:
     def _key(self, row: Row) -> Key:
         return self._key_of(row)
 
-    def _statements(self, connection: AsyncConnection) -> _PgStatements | None:
-        if connection.dialect.name != "postgresql":
-            return None
+    def _statements(self) -> _PgStatements:
         if self._pg is None:
             self._pg = _PgStatements(self.table, self._key_columns)
         return self._pg
@@ -185,16 +183,9 @@ class Rows:
     async def get(self, connection: AsyncConnection, *key: Any) -> Row | None:
         self.read = True
         if key not in self._rows:
-            pg = self._statements(connection)
-            if pg is not None:
-                record = await (await _driver(connection)).fetchrow(pg.select, *key)
-                found = None if record is None else pg.decode(record)
-            else:
-                condition = sa.and_(
-                    *(self.table.c[c] == v for c, v in zip(self._key_columns, key, strict=True))
-                )
-                result = (await connection.execute(sa.select(self.table).where(condition))).first()
-                found = None if result is None else dict(result._mapping)
+            pg = self._statements()
+            record = await (await _driver(connection)).fetchrow(pg.select, *key)
+            found = None if record is None else pg.decode(record)
             self._rows[key] = found
             self._in_db[key] = found is not None
             if found is not None:
@@ -244,21 +235,16 @@ class Rows:
         return deletes, inserts, updates
 
     async def flush(self, connection: AsyncConnection) -> None:
-        pg = self._statements(connection)
-        if pg is None:
-            await self._flush_sa(connection, *self._take())
-            return
         driver = await _driver(connection)
         for sql_at, arrays in await self.pending(connection):
             await driver.execute(sql_at(0), *arrays)
 
     async def pending(self, connection: AsyncConnection) -> list[Write]:
-        """The dirty rows as statements still to run (PostgreSQL), now counted as written.
+        """The dirty rows as statements still to run, now counted as written.
 
         Large inserts are not deferred: they are copied (COPY) into the table at once.
         """
-        pg = self._statements(connection)
-        assert pg is not None, "PostgreSQL only"
+        pg = self._statements()
         deletes, inserts, updates = self._take()
         writes: list[Write] = []
         if deletes:
@@ -275,31 +261,6 @@ class Rows:
             arrays = pg.arrays(updates, pg.update_order)
             writes.append((functools.partial(pg.sql, "update"), arrays))
         return writes
-
-    async def _flush_sa(
-        self,
-        connection: AsyncConnection,
-        deletes: list[Key],
-        inserts: list[Row],
-        updates: list[Row],
-    ) -> None:
-        cols = self._key_columns
-        where = sa.and_(*(self.table.c[c] == sa.bindparam("k_" + c) for c in cols))
-        if deletes:
-            params = [{"k_" + c: v for c, v in zip(cols, key, strict=True)} for key in deletes]
-            await connection.execute(self.table.delete().where(where), params)
-        if inserts:
-            await connection.execute(self.table.insert(), inserts)
-        if updates:
-            others = [c.name for c in self.table.columns if c.name not in cols]
-            statement = (
-                self.table.update().where(where).values({c: sa.bindparam("v_" + c) for c in others})
-            )
-            params = [
-                {**{"k_" + c: r[c] for c in cols}, **{"v_" + c: r[c] for c in others}}
-                for r in updates
-            ]
-            await connection.execute(statement, params)
 
     def update_cached(self, where: Mapping[str, Any], values: Mapping[str, Any]) -> None:
         """Change the cached rows that match `where` (the SQL UPDATE covers the stored ones).
@@ -329,8 +290,8 @@ class Rows:
         self, connection: AsyncConnection, where: Mapping[str, Any], values: Mapping[str, Any]
     ) -> None:
         """UPDATE every stored row matching `where` (equality on each column) with `values`."""
-        pg = self._statements(connection)
-        if pg is None or any(v is None for v in where.values()):
+        pg = self._statements()
+        if any(v is None for v in where.values()):
             # (SQLAlchemy turns `== None` into IS NULL; the hand-written SQL does not.)
             condition = sa.and_(*(self.table.c[c] == v for c, v in where.items()))
             await connection.execute(self.table.update().where(condition).values(**values))

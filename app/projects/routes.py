@@ -216,12 +216,9 @@ async def list_projects(call: Call[None, ListParams]) -> Reply:
 )
 async def project_dashboard(call: Call[None, ReadParams]) -> Reply:
     project_id = path_id(call, "project_id")
-    pool = call.services.pool
-    if pool is None:
-        return await query_read_model(call, views.project_dashboard, call.actor, project_id)
     await wait_for_min_position(call)
     # One statement, one primary-key lookup: the document the projection keeps, sent as is.
-    async with pool.autocommit() as raw:
+    async with call.services.pool.autocommit() as raw:
         found = await views.dashboard_document(raw, call.actor, project_id)
     if found is None:
         # A project not written since migration 0005 has no document yet: compose it.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
-from app.kernel.db import Json, metadata
+from app.kernel.db import metadata
 from app.kernel.projections import lookup_table
 
 # One row per project: everything the list and the dashboard show, counts included.
@@ -26,12 +27,12 @@ project_summary = sa.Table(
     sa.Column("task_total", sa.Integer, nullable=False),
     sa.Column("task_done", sa.Integer, nullable=False),
     # [{"user_id", "name"}] in the order they joined.
-    sa.Column("members", Json, nullable=False),
+    sa.Column("members", JSONB, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_position", sa.BigInteger, nullable=False),
     # The newest activity entries of the project (at most RECENT), newest first, with the ids
     # and copied names they mention, so that renames can reach them (migration 0005).
-    sa.Column("recent", Json, nullable=False),
+    sa.Column("recent", JSONB, nullable=False),
     # The dashboard as the API answers it, ready JSON text without as_of_position: the
     # dashboard read is one primary-key lookup. NULL until the projection first writes the row
     # after migration 0005 (the dashboard is then composed per request).

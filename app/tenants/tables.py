@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from app.kernel.db import metadata
 from app.kernel.pgstore import PgUnitOfWork
-from app.kernel.uow import SqlUnitOfWork, UnitOfWork
+from app.kernel.uow import UnitOfWork
 from app.tenants.errors import EmailTakenError
 from app.tenants.ports import Directory, DirectoryEntry
 
@@ -27,85 +23,6 @@ tenant_user = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("password_hash", sa.String(200), nullable=False),
 )
-
-
-def _entry(row: Any) -> DirectoryEntry:
-    return DirectoryEntry(
-        user_id=str(row.user_id),
-        tenant_id=str(row.tenant_id),
-        email=row.email,
-        name=row.name,
-        role=row.role,
-        active=row.active,
-        password_hash=row.password_hash,
-    )
-
-
-class SqlDirectory(Directory):
-    def __init__(self, uow: UnitOfWork) -> None:
-        assert isinstance(uow, SqlUnitOfWork)
-        self._connection = uow.connection
-
-    async def add(self, entry: DirectoryEntry) -> None:
-        try:
-            await self._connection.execute(
-                tenant_user.insert().values(
-                    user_id=uuid.UUID(entry.user_id),
-                    tenant_id=uuid.UUID(entry.tenant_id),
-                    email=entry.email,
-                    name=entry.name,
-                    role=entry.role,
-                    active=entry.active,
-                    password_hash=entry.password_hash,
-                )
-            )
-        except IntegrityError:
-            raise EmailTakenError("this e-mail is already registered", field="email") from None
-
-    async def update(
-        self,
-        user_id: str,
-        *,
-        name: str | None = None,
-        role: str | None = None,
-        active: bool | None = None,
-    ) -> None:
-        values = {
-            k: v for k, v in {"name": name, "role": role, "active": active}.items() if v is not None
-        }
-        if values:
-            await self._connection.execute(
-                tenant_user.update()
-                .where(tenant_user.c.user_id == uuid.UUID(user_id))
-                .values(**values)
-            )
-
-    async def by_email(self, email: str) -> DirectoryEntry | None:
-        row = (
-            await self._connection.execute(
-                tenant_user.select().where(tenant_user.c.email == email.strip().lower())
-            )
-        ).first()
-        return None if row is None else _entry(row)
-
-    async def by_id(self, tenant_id: str, user_id: str) -> DirectoryEntry | None:
-        row = (
-            await self._connection.execute(
-                tenant_user.select().where(
-                    tenant_user.c.user_id == uuid.UUID(user_id),
-                    tenant_user.c.tenant_id == uuid.UUID(tenant_id),
-                )
-            )
-        ).first()
-        return None if row is None else _entry(row)
-
-    async def list(self, tenant_id: str) -> list[DirectoryEntry]:
-        rows = await self._connection.execute(
-            tenant_user.select()
-            .where(tenant_user.c.tenant_id == uuid.UUID(tenant_id))
-            .order_by(tenant_user.c.name)
-        )
-        return [_entry(row) for row in rows]
 
 
 _PG_COLUMNS = "user_id::text, tenant_id::text, email, name, role, active, password_hash"
@@ -195,10 +112,9 @@ class PgDirectory(Directory):
 
 
 def directory_for(uow: UnitOfWork) -> Directory:
-    """The Directory adapter that fits the unit of work (DirectoryFactory)."""
-    if isinstance(uow, PgUnitOfWork):
-        return PgDirectory(uow)
-    return SqlDirectory(uow)
+    """The Directory adapter of the PostgreSQL unit of work (DirectoryFactory)."""
+    assert isinstance(uow, PgUnitOfWork)
+    return PgDirectory(uow)
 
 
 # -- read side --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ down_revision = "0001_write_side"
 branch_labels = None
 depends_on = None
 
-Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+Json = postgresql.JSONB()
 
 TABLES = (
     "tenant_user_card",

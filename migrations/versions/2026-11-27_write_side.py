@@ -16,7 +16,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+Json = postgresql.JSONB()
 
 
 def upgrade() -> None:

@@ -4,10 +4,9 @@ Revision ID: 0003_event_head
 Revises: 0002_read_models
 Create Date: 2026-11-28
 
-On PostgreSQL the append statement runs `UPDATE event_head SET position = position + n`: the
-row lock serialises appends until COMMIT and the update re-reads the committed head after the
-wait, so lock, allocation, insert and NOTIFY are one round trip. SQLite keeps max+1 under a
-process lock and does not use the row (it is created for one schema on both databases).
+The append statement runs `UPDATE event_head SET position = position + n`: the row lock
+serialises appends until COMMIT and the update re-reads the committed head after the wait, so
+lock, allocation, insert and NOTIFY are one round trip.
 """
 
 from __future__ import annotations

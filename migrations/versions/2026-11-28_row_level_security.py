@@ -11,7 +11,6 @@ role may create roles), which is subject to the policies; the migrating role own
 is not (RLS is enabled, not forced), so the relay, projections and rebuild keep reading across
 tenants with the owner's connection. Log-in by e-mail, the one cross-tenant lookup of a request,
 goes through `collabspace_user_by_email`, a SECURITY DEFINER function. See docs/security.md.
-PostgreSQL only; nothing to do on the embedded SQLite default.
 """
 
 from __future__ import annotations
@@ -40,8 +39,6 @@ TENANT = "current_setting('app.tenant_id', true)"
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
     # Roles are cluster-wide: create it once, tolerating a concurrent creator or a migrating
     # role without CREATEROLE (then the operator creates it and re-runs the grants below).
     op.execute(
@@ -126,8 +123,6 @@ def _protect(table: str, condition: str) -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
     op.execute("DROP FUNCTION IF EXISTS collabspace_user_by_email(text)")
     op.execute("DROP FUNCTION IF EXISTS collabspace_dashboard(text, text, text[], int)")
     for table in (*UUID_TABLES, *TEXT_TABLES):

@@ -86,8 +86,6 @@ def _for_app_role(statements: str) -> None:
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":  # goes with SQLite (issue 14)
-        return
     op.execute(APPEND_FUNCTION)
     op.execute(f"REVOKE ALL ON FUNCTION collabspace_append({APPEND_ARGS}) FROM PUBLIC")
     for function in TENANT_SETTERS:
@@ -108,8 +106,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
     grant_setters = " ".join(
         f"GRANT EXECUTE ON FUNCTION {function} TO {APP_ROLE};" for function in TENANT_SETTERS
     )

@@ -1,5 +1,5 @@
-"""One contract for the EventStore port, run against every adapter: the in-memory fake, the
-SQLAlchemy one (PostgreSQL here; SQLite in tests/readside) and the lean asyncpg one."""
+"""One contract for the EventStore port, run against both adapters: the in-memory fake of the
+unit tests and the PostgreSQL one (app.kernel.pgstore)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from app import migrate
-from app.kernel.db import make_engine
 from app.kernel.domain import ConcurrencyError
 from app.kernel.eventstore import AppendContext, EventStore, InMemoryEventStore, NewEvent
 from app.kernel.pgstore import PgPool, pg_uow_factory
-from app.kernel.uow import uow_factory
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 StoreFactory = Callable[[], AbstractAsyncContextManager[EventStore]]
@@ -27,10 +23,8 @@ async def memory_store() -> AsyncIterator[EventStore]:
     yield InMemoryEventStore()
 
 
-@pytest.fixture(params=["memory", "postgres", "postgres-asyncpg", "sqlite"])
-async def store(
-    request: pytest.FixtureRequest, pg_url: str, tmp_path: Path
-) -> AsyncIterator[StoreFactory]:
+@pytest.fixture(params=["memory", "postgres"])
+async def store(request: pytest.FixtureRequest, pg_url: str) -> AsyncIterator[StoreFactory]:
     if request.param == "memory":
         shared = InMemoryEventStore()
 
@@ -40,32 +34,16 @@ async def store(
 
         yield same
         return
-    if request.param == "postgres-asyncpg":
-        pool = PgPool(pg_url, size=4)
-        make_pg = pg_uow_factory(pool)
-
-        @asynccontextmanager
-        async def committed_pg() -> AsyncIterator[EventStore]:
-            async with make_pg() as uow:
-                yield uow.events
-
-        yield committed_pg
-        await pool.close()
-        return
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/contract.db")
-        await migrate.upgrade(engine)
-    else:
-        engine = make_engine(pg_url)
-    make_uow = uow_factory(engine)
+    pool = PgPool(pg_url, size=4)
+    make_pg = pg_uow_factory(pool)
 
     @asynccontextmanager
-    async def committed() -> AsyncIterator[EventStore]:
-        async with make_uow() as uow:
+    async def committed_pg() -> AsyncIterator[EventStore]:
+        async with make_pg() as uow:
             yield uow.events
 
-    yield committed
-    await engine.dispose()
+    yield committed_pg
+    await pool.close()
 
 
 def ctx(tenant: str, at: datetime = T0) -> AppendContext:
@@ -132,14 +110,13 @@ async def test_read_after_returns_later_events_in_position_order(store: StoreFac
     assert [e.type for e in after][-2:] == ["Y", "Z"]
 
 
-async def test_positions_are_gapless_across_adapters_on_one_database(pg_url: str) -> None:
-    """The SQLAlchemy and the asyncpg adapters allocate from the same head (event_head)."""
-    engine = make_engine(pg_url)
-    pool = PgPool(pg_url, size=4)
+async def test_positions_are_gapless_across_pools_on_one_database(pg_url: str) -> None:
+    """Two pools (as two processes would) allocate from the same head (event_head)."""
+    pool, other = PgPool(pg_url, size=4), PgPool(pg_url, size=4)
     tenant = str(uuid.uuid4())
     positions: list[int] = []
     try:
-        for make in (uow_factory(engine), pg_uow_factory(pool)) * 2:
+        for make in (pg_uow_factory(pool), pg_uow_factory(other)) * 2:
             async with make() as uow:
                 await uow.events.append(
                     f"task-{uuid.uuid4()}",
@@ -151,5 +128,5 @@ async def test_positions_are_gapless_across_adapters_on_one_database(pg_url: str
             positions += [uow.position - 1, uow.position]
     finally:
         await pool.close()
-        await engine.dispose()
+        await other.close()
     assert positions == list(range(positions[0], positions[0] + 8))

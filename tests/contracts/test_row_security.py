@@ -224,7 +224,7 @@ async def test_backfill_through_the_app_role_serves_the_tenant_asked_and_no_othe
             assert {e["tenant"] for e in events} == {tenant}
             # The `prev` chain closes from the channel's first event on.
             assert events[0]["prev"] is None
-            assert all(e["prev"] == p["position"] for p, e in zip(events, events[1:]))
+            assert all(e["prev"] == p["position"] for p, e in zip(events, events[1:], strict=False))
             for scope in ("tenant", "access"):
                 page = await client.get(
                     "/internal/backfill",

@@ -1,7 +1,8 @@
 """Browser end-to-end fixtures: the real server in a subprocess and headless Debian chromium.
 
-The server is `collabspace serve` in the embedded default (a temporary SQLite file, the in-process
-broker, API and gateway in one process) on a free port. Chromium is Debian's package, driven by
+The server is `collabspace serve` in the embedded default (an embedded PostgreSQL server under a
+temporary directory's ./var, the in-process broker, API and gateway in one process) on a free
+port. Chromium is Debian's package, driven by
 Playwright for Python through `executable_path` (`scripts/install-browser` installs it).
 """
 
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support import stop_embedded_postgres
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -46,6 +49,7 @@ class Server:
 
     port: int
     env: dict[str, str]
+    cwd: str
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,7 +58,7 @@ class Server:
 
     def start(self) -> None:
         command = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)]
-        self.process = subprocess.Popen(command, env=self.env)
+        self.process = subprocess.Popen(command, env=self.env, cwd=self.cwd)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -82,20 +86,21 @@ def server() -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="collabspace-e2e-") as tmp:
         env = {
             **os.environ,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/e2e.db",
             # Fixed, so tokens and tickets survive a restart of the server.
             "SECRET_KEY": "e2e-secret-key-0123456789abcdef-0123456789",
             "PORT": "0",
             # The embedded gateway on a free port; tickets carry its address.
             "REALTIME_PORT": "0",
         }
-        env.pop("REDIS_URL", None)
-        srv = Server(_free_port(), env)
+        for name in ("REDIS_URL", "DATABASE_URL", "APP_DATABASE_URL"):
+            env.pop(name, None)
+        srv = Server(_free_port(), env, tmp)
         srv.start()
         try:
             yield srv
         finally:
             srv.stop(signal.SIGTERM)
+            stop_embedded_postgres(Path(tmp))
 
 
 # Module scope, not session: sync Playwright keeps an event loop set on the main thread while it

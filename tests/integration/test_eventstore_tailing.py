@@ -12,8 +12,8 @@ from app.kernel.db import event as event_table
 from app.kernel.db import make_engine
 from app.kernel.domain import ConcurrencyError
 from app.kernel.eventstore import NewEvent
+from app.kernel.pgstore import PgPool, pg_uow_factory
 from app.kernel.sqlstore import read_after
-from app.kernel.uow import uow_factory
 
 WRITERS = 24
 APPENDS_PER_WRITER = 25
@@ -23,8 +23,9 @@ STREAMS = 40
 async def test_a_tailing_reader_sees_every_event_once_in_order_under_concurrent_writers(
     pg_url: str,
 ) -> None:
-    engine = make_engine(pg_url, pool_size=WRITERS + 4)
-    make_uow = uow_factory(engine)
+    engine = make_engine(pg_url, pool_size=4)
+    pool = PgPool(pg_url, size=WRITERS)
+    make_uow = pg_uow_factory(pool)
     tenant = str(uuid.uuid4())
     streams = [f"task-{uuid.uuid4()}" for _ in range(STREAMS)]
     async with engine.connect() as connection:
@@ -44,17 +45,19 @@ async def test_a_tailing_reader_sees_every_event_once_in_order_under_concurrent_
             stream = rng.choice(streams)
             while True:
                 try:
+                    count = rng.randint(1, 3)
                     async with make_uow() as uow:
                         version = len(await uow.events.load(stream))
-                        stored = await uow.events.append(
+                        await uow.events.append(
                             stream,
                             version,
-                            [NewEvent("Ticked", {"w": seed})] * rng.randint(1, 3),
+                            [NewEvent("Ticked", {"w": seed})] * count,
                             context=uow.context(tenant),
                         )
-                        # Hold the transaction open a little, as a slow commit would.
+                        # Commit a little later, as a slow request would.
                         await asyncio.sleep(rng.random() * 0.003)
-                    committed.extend(e.position for e in stored)
+                    # Positions are allocated at commit; the unit of work holds the last one.
+                    committed.extend(range(uow.position - count + 1, uow.position + 1))
                     break
                 except ConcurrencyError:
                     conflicts += 1
@@ -80,6 +83,7 @@ async def test_a_tailing_reader_sees_every_event_once_in_order_under_concurrent_
     await asyncio.gather(*(writer(i) for i in range(WRITERS)))
     done.set()
     await asyncio.wait_for(tail, 30)
+    await pool.close()
     await engine.dispose()
 
     assert len(seen) == len(set(seen)), "an event was delivered twice"

@@ -19,14 +19,15 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kernel.eventstore import NewEvent
+from app.kernel.pgstore import PgPool, pg_uow_factory
 from app.kernel.relay import RelayConfig, envelope_of
 from app.kernel.sqlstore import read_after
-from app.kernel.uow import SqlUnitOfWork, uow_factory
 from realtime.envelope import Envelope, channels_for, decode
 
 TIMEOUT = float(os.environ.get("RELAY_TEST_TIMEOUT", "1.0"))
@@ -57,7 +58,6 @@ class Workload:
     projects: dict[str, list[str]] = field(default_factory=dict)
     users: list[str] = field(default_factory=lambda: [str(uuid.uuid4()) for _ in range(4)])
     on_commit: Callable[[int], None] | None = None
-    _factories: dict[AsyncEngine, Callable[[], SqlUnitOfWork]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for tenant in self.tenants:
@@ -66,7 +66,16 @@ class Workload:
     async def writer(self, engine: AsyncEngine, commits: int, seed: int, pace: float = 0) -> None:
         """One writer: `commits` transactions of 1-2 events over a few streams of its own."""
         rng = random.Random(seed)
-        make_uow = self._factory(engine)
+        # The API's write path: its own pool on the engine's database.
+        pool = PgPool(engine.url.render_as_string(hide_password=False), size=1)
+        try:
+            await self._write(pg_uow_factory(pool, on_commit=self.on_commit), rng, commits, pace)
+        finally:
+            await pool.close()
+
+    async def _write(
+        self, make_uow: Callable[[], Any], rng: random.Random, commits: int, pace: float
+    ) -> None:
         versions: dict[str, int] = {}
         streams = [
             (f"task-{uuid.uuid4()}", tenant, rng.choice(self.projects[tenant]))
@@ -87,12 +96,6 @@ class Workload:
             versions[stream] = versions.get(stream, 0) + len(events)
             if pace:
                 await asyncio.sleep(pace)
-
-    def _factory(self, engine: AsyncEngine) -> Callable[[], SqlUnitOfWork]:
-        # One factory per engine: on SQLite its process lock is what serialises the appends.
-        if engine not in self._factories:
-            self._factories[engine] = uow_factory(engine, on_commit=self.on_commit)
-        return self._factories[engine]
 
     def _events(self, rng: random.Random, project: str, exists: bool) -> list[NewEvent]:
         if not exists:

@@ -1,22 +1,18 @@
-"""The embedded default: SQLite, the in-process publisher and the in-process commit signal."""
+"""The embedded default's relay: the in-process publisher and commit signal, on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kernel.broker import InMemoryPublisher, MemoryHub
-from app.kernel.db import make_engine
 from app.kernel.relay import Relay
 from app.kernel.signals import CommitSignal
 from app.kernel.sqlstore import head_position
-from app.migrate import upgrade
 from realtime.envelope import Envelope, decode, tenant_channel
 from tests.relay.relay_support import (
     FAST,
@@ -26,21 +22,14 @@ from tests.relay.relay_support import (
 )
 
 
-@pytest.fixture
-async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}")
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
-
-
-async def test_the_embedded_relay_leads_alone_and_is_woken_by_the_in_process_signal(
-    sqlite_engine: AsyncEngine, start_relay: Callable[[Relay], asyncio.Event]
+async def test_the_embedded_relay_leads_and_publishes_to_the_in_process_hub_without_polling(
+    engine: AsyncEngine, start_relay: Callable[[Relay], asyncio.Event]
 ) -> None:
     hub = MemoryHub()
     signal = CommitSignal()
-    config = dataclasses.replace(FAST, poll_interval=60.0)  # only the signal can wake it in time
-    relay = Relay(sqlite_engine, InMemoryPublisher(hub), prefix="cs", signal=signal, config=config)
+    # Never by polling: the in-process signal (or the NOTIFY) must wake it in time.
+    config = dataclasses.replace(FAST, poll_interval=60.0)
+    relay = Relay(engine, InMemoryPublisher(hub), prefix="cs", signal=signal, config=config)
     workload = Workload(on_commit=signal.notify)
     tenant = workload.tenants[0]
     start_relay(relay)
@@ -48,8 +37,8 @@ async def test_the_embedded_relay_leads_alone_and_is_woken_by_the_in_process_sig
     async with hub.subscribe(*(tenant_channel("cs", t) for t in workload.tenants)) as sub:
         await asyncio.sleep(0.1 * TIMEOUT)
         started = time.monotonic()
-        await workload.burst(sqlite_engine, writers=3, commits=4)
-        head = await head_position(sqlite_engine)
+        await workload.burst(engine, writers=3, commits=4)
+        head = await head_position(engine)
         envelopes: list[Envelope] = []
         while len(envelopes) < head:
             _, data = await sub.get(TIMEOUT)
