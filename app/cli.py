@@ -130,6 +130,7 @@ def parser() -> argparse.ArgumentParser:
     )
     cluster.add_argument("--host", default="127.0.0.1")
     cluster.set_defaults(run=_cluster)
+    commands.add_parser("settings", help="print README's settings tables (every variable)")
     from app.loadtest.cli import add_parser as add_loadtest
 
     add_loadtest(commands).set_defaults(run=_loadtest)
@@ -144,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         # REMAINDER would refuse those that start with "-".
         return _gateway(argparse.Namespace(rest=argv[1:]), Settings())
     args = parser().parse_args(argv)
+    if args.command == "settings":
+        from app.settings_table import markdown
+
+        print(markdown())
+        return 0
     if args.command == "loadtest":
         # A client of the API: it needs none of the server's settings.
         return _loadtest(args, Settings())

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
@@ -13,6 +14,7 @@ from sqlalchemy.engine import URL, make_url
 # ./var/pgdata, started by the API's lifespan (app.embedded).
 EMBEDDED_DATABASE_URL = ""
 APP_ROLE = "collabspace_app"
+DEFAULT_PORT = 8000
 
 
 class SettingsError(Exception):
@@ -52,7 +54,7 @@ class Settings:
     app_database_url: str = ""
     redis_url: str | None = None
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    port: int = 8000
+    port: int = DEFAULT_PORT
     channel_prefix: str = "cs"
     access_token_ttl_s: int = 900
     realtime_ticket_ttl_s: int = 60
@@ -82,44 +84,88 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        database_url = normalize_database_url(env.get("DATABASE_URL", "") or EMBEDDED_DATABASE_URL)
+        values: dict[str, Any] = {}
+        try:
+            for setting in SETTINGS:
+                raw = env.get(setting.env, "")
+                if raw:  # empty is unset
+                    values[setting.field] = setting.parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"bad setting: {exc}") from None
+        database_url = values.get("database_url", EMBEDDED_DATABASE_URL)
         if database_url and not database_url.startswith("postgresql"):
             raise SettingsError("DATABASE_URL must be a PostgreSQL URL (postgresql://...)")
-        app_database_url = normalize_database_url(env.get("APP_DATABASE_URL", ""))
-        if app_database_url and not database_url:
+        if values.get("app_database_url") and not database_url:
             raise SettingsError("APP_DATABASE_URL needs DATABASE_URL (embedded: it is derived)")
-        secret = env.get("SECRET_KEY", "")
-        if not secret:
-            if database_url:
-                # Several processes (API replicas, gateway nodes) must share one signing key.
-                raise SettingsError("SECRET_KEY must be set when DATABASE_URL points at PostgreSQL")
-            secret = secrets.token_urlsafe(32)
-        if len(secret) < 16:
+        secret = values.get("secret_key", "")
+        if not secret and database_url:
+            # Several processes (API replicas, gateway nodes) must share one signing key.
+            raise SettingsError("SECRET_KEY must be set when DATABASE_URL points at PostgreSQL")
+        if secret and len(secret) < 16:
             raise SettingsError("SECRET_KEY must be at least 16 characters")
-        try:
-            port = int(env.get("PORT", "8000"))
-            return cls(
-                database_url=database_url,
-                app_database_url=app_database_url,
-                redis_url=env.get("REDIS_URL") or None,
-                secret_key=secret,
-                port=port,
-                channel_prefix=env.get("CHANNEL_PREFIX", "cs"),
-                access_token_ttl_s=int(env.get("ACCESS_TOKEN_TTL", "900")),
-                realtime_ticket_ttl_s=int(env.get("REALTIME_TICKET_TTL", "60")),
-                default_project_limit=int(env.get("PROJECT_LIMIT", "100")),
-                run_relay=_flag(env.get("RUN_RELAY", "1")),
-                run_projections=_flag(env.get("RUN_PROJECTIONS", "1")),
-                db_pool_size=int(env.get("DB_POOL_SIZE", "10")),
-                projection_coalesce_ms=int(env.get("PROJECTION_COALESCE_MS", "50")),
-                realtime_public_url=env.get("REALTIME_PUBLIC_URL", ""),
-                embedded_gateway=_flag(env.get("EMBEDDED_GATEWAY", "1")),
-                realtime_host=env.get("REALTIME_HOST", "127.0.0.1"),
-                realtime_port=int(env.get("REALTIME_PORT", str(port + 1))),
-            )
-        except ValueError as exc:
-            raise SettingsError(f"bad numeric setting: {exc}") from None
+        # The embedded gateway listens next to the API unless told otherwise.
+        values.setdefault("realtime_port", values.get("port", DEFAULT_PORT) + 1)
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One environment variable: the field it sets, how its text is read, what it is for.
+
+    `SETTINGS` is the only place the API and the worker read the environment; README's settings
+    table is generated from it and from the gateway's (`collabspace settings`).
+    """
+
+    env: str
+    field: str
+    parse: Callable[[str], Any]
+    meaning: str
+    default: str = ""  # how the default reads in the docs, when the field's value does not say
 
 
 def _flag(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "database_url", normalize_database_url,
+            "`postgresql://…`: the tables' owner, for migrations, relay, projections and"
+            " rebuilds (asyncpg); only PostgreSQL URLs are accepted",
+            "unset: embedded PostgreSQL in `./var/pgdata`"),
+    Setting("APP_DATABASE_URL", "app_database_url", normalize_database_url,
+            "the request paths' URL, as `collabspace_app` under row-level security"
+            " (docs/security.md); set it when that role needs a password or another host. The"
+            " API refuses to start if it cannot log in as that role",
+            "unset: `DATABASE_URL` with user `collabspace_app` and no password"),
+    Setting("SECRET_KEY", "secret_key", str,
+            "signs access tokens and realtime tickets, shared with every gateway node; 16+"
+            " characters, required with `DATABASE_URL`",
+            "random per process (embedded default only)"),
+    Setting("REDIS_URL", "redis_url", str,
+            "`redis://…`: pub/sub from the relay to the gateway nodes, the shared login"
+            " throttle", "unset: in-process broker"),
+    Setting("PORT", "port", int, "HTTP port of `collabspace serve` (`--port` overrides)"),
+    Setting("CHANNEL_PREFIX", "channel_prefix", str,
+            "namespace of the Redis channels and keys; the gateway nodes must use the same"),
+    Setting("ACCESS_TOKEN_TTL", "access_token_ttl_s", int, "seconds an access token lives"),
+    Setting("REALTIME_TICKET_TTL", "realtime_ticket_ttl_s", int,
+            "seconds a realtime ticket may be used (once) to open a WebSocket"),
+    Setting("PROJECT_LIMIT", "default_project_limit", int, "projects a new tenant's plan allows"),
+    Setting("RUN_RELAY", "run_relay", _flag,
+            "run the relay in this process (an advisory lock lets one publish); the Procfile's"
+            " `web` sets 0, the worker runs it"),
+    Setting("RUN_PROJECTIONS", "run_projections", _flag,
+            "run the projection runner in this process; the Procfile's `web` sets 0, the worker"
+            " runs it"),
+    Setting("DB_POOL_SIZE", "db_pool_size", int, "PostgreSQL connections per pool"),
+    Setting("PROJECTION_COALESCE_MS", "projection_coalesce_ms", int,
+            "projection batches start at most this often (the read models' worst added lag)"),
+    Setting("REALTIME_PUBLIC_URL", "realtime_public_url", str,
+            "the WebSocket URL browsers are told to open (the gateway nodes' load balancer)",
+            "unset: the embedded gateway on this host"),
+    Setting("EMBEDDED_GATEWAY", "embedded_gateway", _flag,
+            "without `REDIS_URL`, run a gateway node inside the API process"),
+    Setting("REALTIME_HOST", "realtime_host", str, "interface the embedded gateway listens on"),
+    Setting("REALTIME_PORT", "realtime_port", int, "port of the embedded gateway",
+            "`PORT` + 1"),
+)
