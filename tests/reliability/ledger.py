@@ -131,8 +131,12 @@ class LedgerClient:
             if sub.kept and position <= sub.kept[-1]:
                 continue  # a copy from before a reconnect: dropped by position, as documented
             if sub.kept and prev is not None and prev > sub.kept[-1]:
-                sub.excused.append((sub.kept[-1], prev))  # a detected gap: refetch state
+                self._on_gap(sub, prev)
             sub.kept.append(position)
+
+    def _on_gap(self, sub: Subscription, prev: int) -> None:
+        """A `prev` above the last position kept: a detected gap, excused (refetch state)."""
+        sub.excused.append((sub.kept[-1], prev))
 
 
 async def store_head(stack: Stack) -> int:

@@ -17,7 +17,13 @@ import time
 from collections import Counter
 from typing import Any
 
-from tests.reliability.ledger import LedgerClient, caught_up, store_channels, store_head
+from tests.reliability.ledger import (
+    LedgerClient,
+    Subscription,
+    caught_up,
+    store_channels,
+    store_head,
+)
 from tests.reliability.load import Load
 from tests.system.topology import T, Topology
 
@@ -46,27 +52,12 @@ class Client(LedgerClient):
             last = sub.kept[-1] if sub.kept else sub.start
             self._pending.append(asyncio.create_task(self._excuse(sub, last)))
             return
-        if frame["type"] != "events" or frame["channel"] not in self.subs:
-            return
-        sub = self.subs[frame["channel"]]
-        for event in frame["events"]:
-            position, prev = event["position"], event["prev"]
-            sub.raw += 1
-            last_here = seen.get(frame["channel"])
-            if last_here is not None and position <= last_here:
-                if position == last_here or position in sub.kept:
-                    sub.in_connection_duplicates += 1
-                else:
-                    sub.disorder += 1
-                continue
-            seen[frame["channel"]] = position
-            if sub.kept and position <= sub.kept[-1]:
-                continue  # a copy from before a reconnect: dropped by position, as documented
-            if sub.kept and prev is not None and prev > sub.kept[-1]:
-                # The server skipped events without saying so (no resync): counted, and what
-                # was skipped stays owed, so it shows up as lost.
-                self.prev_gaps += 1
-            sub.kept.append(position)
+        super()._on_frame(frame, seen)
+
+    def _on_gap(self, sub: Subscription, prev: int) -> None:
+        # The server skipped events without saying so (no resync): counted, and what was
+        # skipped stays owed, so it shows up as lost.
+        self.prev_gaps += 1
 
     async def _excuse(self, sub: Any, last: int) -> None:
         head = await store_head(self.stack)
