@@ -12,6 +12,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -102,7 +103,7 @@ class RelayStore:
         return None if value is None else int(value)
 
 
-def previous_on_query(scope: Scope, before: int) -> sa.Select[tuple[int | None]]:
+def previous_on_query(scope: Scope, before: int) -> sa.Select[Any]:
     """The last position before `before` on the scope's channel (NULL: none)."""
     kind, tenant, key = scope
     e = event_table
