@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from websockets.asyncio.server import broadcast
 
@@ -23,30 +23,33 @@ from realtime.broker import Broker
 from realtime.envelope import Envelope, EnvelopeError, decode
 from realtime.metrics import Metrics
 from realtime.registry import ChannelKind, ChannelState, Registry
-
-if TYPE_CHECKING:
-    from realtime.session import Session
+from realtime.state import Session, SessionChannel
 
 log = logging.getLogger("realtime.fanout")
-AccessHandler = Callable[[ChannelState["Session"], Envelope], None]
-LiveHandler = Callable[[ChannelState["Session"], bytes], None]
+# What the fan-out hands up, each set once at construction (server.Gateway composes them):
+AccessHandler = Callable[[SessionChannel, Envelope], None]  # an access event on a user channel
+LiveHandler = Callable[[SessionChannel, bytes], None]  # a presence/ephemeral message
+# Gap repair (realtime/repair.py): fills a channel's missing range, then releases `held`.
+GapRepair = Callable[["Fanout", SessionChannel], Coroutine[Any, Any, None]]
 
 
 class Fanout:
     def __init__(self, broker: Broker, metrics: Metrics, *, slow_consumer_bytes: int,
-                 max_batch_events: int) -> None:
+                 max_batch_events: int, on_access: AccessHandler | None = None,
+                 on_live: LiveHandler | None = None, repair: GapRepair | None = None,
+                 recovery_limit: int = 10_000, hold_limit: int = 5_000,
+                 drop_every: int = 0) -> None:
         self.broker = broker
         self.metrics = metrics
         self.registry: Registry[Session] = Registry()
         self.slow_consumer_bytes = slow_consumer_bytes
         self.max_batch_events = max_batch_events
-        self.on_access: AccessHandler | None = None
-        self.on_live: LiveHandler | None = None
-        # Gap repair (realtime/repair.py): fills a channel's missing range, then releases `held`.
-        self.repair: Callable[[ChannelState[Session]], Coroutine[Any, Any, None]] | None = None
-        self.drop_every = 0
-        self.recovery_limit = 10_000
-        self.hold_limit = 5_000  # events held per channel while a gap is repaired
+        self.on_access = on_access
+        self.on_live = on_live
+        self.repair = repair
+        self.recovery_limit = recovery_limit
+        self.hold_limit = hold_limit  # events held per channel while a gap is repaired
+        self.drop_every = drop_every
         self._received = 0
         self._dirty: list[ChannelState[Session]] = []
         self._flush_scheduled = False
@@ -169,7 +172,7 @@ class Fanout:
             if self.repair is not None:
                 state.held = [env]
                 state.repair_epoch += 1
-                self.spawn(self.repair(state))
+                self.spawn(self.repair(self, state))
                 return
         self.deliver(state, env)
 

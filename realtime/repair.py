@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from realtime.backfill import BackfillUnavailableError, Coalescer, Page
+from realtime.fanout import Fanout
 from realtime.registry import ChannelState
-
-if TYPE_CHECKING:
-    from realtime.fanout import Fanout
-    from realtime.session import Session
+from realtime.state import Session
 
 log = logging.getLogger("realtime.repair")
 BACKOFF_S = 0.1  # after an unproductive read: 0.1, 0.2, 0.4 ... s, capped at BACKOFF_MAX_S
@@ -36,9 +33,11 @@ def scope_of(state: ChannelState[Session]) -> tuple[str, str]:
     return parts[-2], "tenant"
 
 
-async def repair(fanout: Fanout, coalescer: Coalescer, state: ChannelState[Session], *,
+async def repair(fanout: Fanout, state: ChannelState[Session], *, coalescer: Coalescer,
                  max_reads: int, timeout_s: float) -> None:
-    """Fill the channel's hole from the backfill, within the bounds, or resync its members."""
+    """Fill the channel's hole from the backfill, within the bounds, or resync its members.
+
+    A `fanout.GapRepair` once its keyword arguments are bound (server.Gateway does)."""
     tenant, scope = scope_of(state)
     epoch = state.repair_epoch
     loop = asyncio.get_running_loop()
