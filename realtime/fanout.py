@@ -37,8 +37,7 @@ class Fanout:
     def __init__(self, broker: Broker, metrics: Metrics, *, slow_consumer_bytes: int,
                  max_batch_events: int, on_access: AccessHandler | None = None,
                  on_live: LiveHandler | None = None, repair: GapRepair | None = None,
-                 recovery_limit: int = 10_000, hold_limit: int = 5_000,
-                 drop_every: int = 0) -> None:
+                 recovery_limit: int = 10_000, hold_limit: int = 5_000) -> None:
         self.broker = broker
         self.metrics = metrics
         self.registry: Registry[Session] = Registry()
@@ -49,8 +48,6 @@ class Fanout:
         self.repair = repair
         self.recovery_limit = recovery_limit
         self.hold_limit = hold_limit  # events held per channel while a gap is repaired
-        self.drop_every = drop_every
-        self._received = 0
         self._dirty: list[ChannelState[Session]] = []
         self._flush_scheduled = False
         self._subscribed: set[str] = set()
@@ -141,11 +138,6 @@ class Fanout:
             if self.on_live is not None:
                 self.on_live(state, data)
             return
-        if self.drop_every and state.kind != "user":
-            self._received += 1
-            if self._received % self.drop_every == 0:  # test hook: simulate pub/sub loss
-                self.metrics.drops["test_hook"].inc()
-                return
         try:
             env = decode(data)
         except EnvelopeError as exc:

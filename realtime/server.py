@@ -53,8 +53,7 @@ class Gateway:
                              max_batch_events=config.max_batch_events,
                              on_access=self._on_access, on_live=self.presence.on_live,
                              repair=gap_repair, recovery_limit=config.recovery_buffer,
-                             hold_limit=config.repair_hold_limit,
-                             drop_every=config.drop_every_n)
+                             hold_limit=config.repair_hold_limit)
         self.ctx = Context(config, self.fanout, self.metrics, coalescer=coalescer,
                            presence=self.presence, tickets=tickets or MemoryTicketStore())
         self.draining = False
