@@ -27,6 +27,7 @@ from websockets.asyncio.server import broadcast
 
 from realtime import protocol
 from realtime.broker import Broker
+from realtime.envelope import project_channel
 from realtime.metrics import Metrics
 from realtime.registry import ChannelState
 
@@ -255,7 +256,7 @@ class Presence:
             back = [m for m in list(members) if await self.store.put(key, m, now + self.ttl)]
             gone = await self.store.claim_expired(key, now)
             tenant, project = key.split(":")[-2:]
-            live = f"{self.prefix}:{tenant}:project:{project}:live"
+            live = project_channel(self.prefix, tenant, project) + ":live"
             if back:
                 await self._back(key, live, back, now)
             if gone:
