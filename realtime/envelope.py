@@ -177,6 +177,18 @@ def event_channels(prefix: str, envelope: Envelope) -> list[EventChannel]:
     return channels
 
 
+def channel_of(name: str) -> EventChannel:
+    """What a channel named by `event_channels` is about (the prefix may hold colons)."""
+    parts = name.split(":")
+    if len(parts) >= 3 and parts[-1] == "tenant":
+        return EventChannel(name, "tenant", parts[-2], None)
+    if len(parts) >= 4 and parts[-2] == "project":
+        return EventChannel(name, "project", parts[-3], parts[-1])
+    if len(parts) >= 4 and parts[-2] == "user":
+        return EventChannel(name, "user", parts[-3], parts[-1])
+    raise ValueError(f"not an event channel: {name!r}")
+
+
 def channels_for(prefix: str, envelope: Envelope) -> list[str]:
     """The names of `event_channels`, in the same order."""
     return [channel.name for channel in event_channels(prefix, envelope)]

@@ -16,6 +16,7 @@ import asyncio
 import logging
 
 from realtime.backfill import BackfillUnavailableError, Coalescer, Page
+from realtime.envelope import channel_of
 from realtime.fanout import Fanout
 from realtime.registry import ChannelState
 from realtime.state import Session
@@ -26,11 +27,9 @@ BACKOFF_MAX_S = 2.0
 
 
 def scope_of(state: ChannelState[Session]) -> tuple[str, str]:
-    """(tenant, backfill scope) of a tenant or project broker channel `<prefix>:<tenant>:...`."""
-    parts = state.broker_name.split(":")
-    if state.kind == "project":
-        return parts[-3], f"project:{parts[-1]}"
-    return parts[-2], "tenant"
+    """(tenant, backfill scope) of a tenant or project broker channel."""
+    channel = channel_of(state.broker_name)
+    return channel.tenant, "tenant" if channel.key is None else f"project:{channel.key}"
 
 
 async def repair(fanout: Fanout, state: ChannelState[Session], *, coalescer: Coalescer,

@@ -11,7 +11,13 @@ from gateway_helpers import SECRET, mint, new_id
 
 from realtime import protocol
 from realtime.auth import Access, TicketError, verify_ticket
-from realtime.envelope import Envelope, EventChannel, channels_for, event_channels
+from realtime.envelope import (
+    Envelope,
+    EventChannel,
+    channel_of,
+    channels_for,
+    event_channels,
+)
 from realtime.protocol import Channel, ErrorCode, ProtocolError, parse_client_frame
 from realtime.registry import Registry
 from realtime.replay import chain_closes, continues
@@ -76,6 +82,11 @@ def test_each_channel_of_an_event_says_what_it_is_about() -> None:
     ]
     assert channels_for("cs", env) == ["cs:x:tenant", "cs:x:project:p", "cs:x:user:u"]
     assert event_channels("cs", env)[1].scope == ("project", "x", "p")
+    # Read back from the name alone, whatever the prefix holds.
+    for channel in event_channels("cs:eu", env):
+        assert channel_of(channel.name) == channel
+    with pytest.raises(ValueError):
+        channel_of("cs:x:project:p:live")
 
 
 def test_a_user_on_an_ordinary_event_adds_no_user_channel() -> None:
