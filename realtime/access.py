@@ -8,19 +8,11 @@ from websockets.asyncio.server import broadcast
 
 from realtime import live, protocol
 from realtime.auth import ROLES
+from realtime.context import Context
 from realtime.envelope import Envelope
-from realtime.fanout import AccessHandler
-from realtime.registry import ChannelState
-from realtime.session import Context, Session
+from realtime.state import Session
 
 log = logging.getLogger("realtime.access")
-
-
-def make_handler(ctx: Context) -> AccessHandler:
-    def on_access(state: ChannelState[Session], env: Envelope) -> None:
-        apply_access_event(ctx, list(state.members), env)
-
-    return on_access
 
 
 def apply_access_event(ctx: Context, sessions: list[Session], env: Envelope) -> None:

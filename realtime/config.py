@@ -57,7 +57,6 @@ class GatewayConfig:
     repair_max_reads: int = 5  # backfill reads; 5 pages of backfill_limit cover 10,000 events
     repair_timeout_s: float = 10.0  # shorter than a client's patience, longer than an API blip
     repair_hold_limit: int = 5_000  # live events held per channel while its gap is repaired
-    drop_every_n: int = 0  # TEST HOOK: discard every Nth broker event message (0: off)
     presence_ttl_s: float = 20.0  # a dead node's presence entries go within ttl * 1.25
     presence_batch_ms: float = 50.0  # presence changes merged per channel for this long
     ephemeral_per_s: float = 5.0
@@ -144,6 +143,4 @@ SETTINGS: tuple[Setting, ...] = (
             "a dead node's presence entries expire within 1.25 times this"),
     Setting("PRESENCE_BATCH_MS", "presence_batch_ms", float,
             "presence changes merged per channel for this long"),
-    Setting("DROP_EVERY_N", "drop_every_n", int,
-            "test hook: discard every Nth broker event (0: off); never in production"),
 )

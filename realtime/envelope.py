@@ -18,7 +18,7 @@ first), so a receiver notices a missing predecessor. `user` is the user an acces
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -145,11 +145,50 @@ def user_channel(prefix: str, tenant: str, user: str) -> str:
     return f"{prefix}:{tenant}:user:{user}"
 
 
-def channels_for(prefix: str, envelope: Envelope) -> list[str]:
-    """Every channel an event is published on, in a fixed order."""
-    channels = [tenant_channel(prefix, envelope.tenant)]
+ChannelKind = Literal["tenant", "project", "user"]
+
+
+class EventChannel(NamedTuple):
+    """A broker channel an event is published on, with what the channel is about."""
+
+    name: str
+    kind: ChannelKind
+    tenant: str
+    key: str | None  # the project or user id; None for the tenant channel
+
+    @property
+    def scope(self) -> tuple[str, str, str | None]:
+        """(kind, tenant, key): what the relay's store reads to find the channel's last event."""
+        return (self.kind, self.tenant, self.key)
+
+
+def event_channels(prefix: str, envelope: Envelope) -> list[EventChannel]:
+    """Every channel an event is published on, in a fixed order: the channel rule, defined here
+    only (the relay publishes by it, the backfill addresses by it, the gateway subscribes by it).
+    """
+    tenant = envelope.tenant
+    channels = [EventChannel(tenant_channel(prefix, tenant), "tenant", tenant, None)]
     if envelope.project is not None:
-        channels.append(project_channel(prefix, envelope.tenant, envelope.project))
+        channels.append(EventChannel(project_channel(prefix, tenant, envelope.project),
+                                     "project", tenant, envelope.project))
     if envelope.user is not None and envelope.type in ACCESS_EVENT_TYPES:
-        channels.append(user_channel(prefix, envelope.tenant, envelope.user))
+        channels.append(EventChannel(user_channel(prefix, tenant, envelope.user),
+                                     "user", tenant, envelope.user))
     return channels
+
+
+def channel_of(name: str) -> EventChannel:
+    """What a channel named by `event_channels` is about (the prefix may hold colons)."""
+    parts = name.split(":")
+    if len(parts) >= 3 and parts[-1] == "tenant":
+        return EventChannel(name, "tenant", parts[-2], None)
+    if len(parts) >= 4 and parts[-2] == "project":
+        return EventChannel(name, "project", parts[-3], parts[-1])
+    if len(parts) >= 4 and parts[-2] == "user":
+        return EventChannel(name, "user", parts[-3], parts[-1])
+    raise ValueError(f"not an event channel: {name!r}")
+
+
+def channels_for(prefix: str, envelope: Envelope) -> list[str]:
+    """The names of `event_channels`, in the same order."""
+    return [channel.name for channel in event_channels(prefix, envelope)]

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from websockets.asyncio.server import broadcast
 
@@ -23,31 +23,31 @@ from realtime.broker import Broker
 from realtime.envelope import Envelope, EnvelopeError, decode
 from realtime.metrics import Metrics
 from realtime.registry import ChannelKind, ChannelState, Registry
-
-if TYPE_CHECKING:
-    from realtime.session import Session
+from realtime.state import Session, SessionChannel
 
 log = logging.getLogger("realtime.fanout")
-AccessHandler = Callable[[ChannelState["Session"], Envelope], None]
-LiveHandler = Callable[[ChannelState["Session"], bytes], None]
+# What the fan-out hands up, each set once at construction (server.Gateway composes them):
+AccessHandler = Callable[[SessionChannel, Envelope], None]  # an access event on a user channel
+LiveHandler = Callable[[SessionChannel, bytes], None]  # a presence/ephemeral message
+# Gap repair (realtime/repair.py): fills a channel's missing range, then releases `held`.
+GapRepair = Callable[["Fanout", SessionChannel], Coroutine[Any, Any, None]]
 
 
 class Fanout:
     def __init__(self, broker: Broker, metrics: Metrics, *, slow_consumer_bytes: int,
-                 max_batch_events: int) -> None:
+                 max_batch_events: int, on_access: AccessHandler | None = None,
+                 on_live: LiveHandler | None = None, repair: GapRepair | None = None,
+                 recovery_limit: int = 10_000, hold_limit: int = 5_000) -> None:
         self.broker = broker
         self.metrics = metrics
         self.registry: Registry[Session] = Registry()
         self.slow_consumer_bytes = slow_consumer_bytes
         self.max_batch_events = max_batch_events
-        self.on_access: AccessHandler | None = None
-        self.on_live: LiveHandler | None = None
-        # Gap repair (realtime/repair.py): fills a channel's missing range, then releases `held`.
-        self.repair: Callable[[ChannelState[Session]], Coroutine[Any, Any, None]] | None = None
-        self.drop_every = 0
-        self.recovery_limit = 10_000
-        self.hold_limit = 5_000  # events held per channel while a gap is repaired
-        self._received = 0
+        self.on_access = on_access
+        self.on_live = on_live
+        self.repair = repair
+        self.recovery_limit = recovery_limit
+        self.hold_limit = hold_limit  # events held per channel while a gap is repaired
         self._dirty: list[ChannelState[Session]] = []
         self._flush_scheduled = False
         self._subscribed: set[str] = set()
@@ -138,11 +138,6 @@ class Fanout:
             if self.on_live is not None:
                 self.on_live(state, data)
             return
-        if self.drop_every and state.kind != "user":
-            self._received += 1
-            if self._received % self.drop_every == 0:  # test hook: simulate pub/sub loss
-                self.metrics.drops["test_hook"].inc()
-                return
         try:
             env = decode(data)
         except EnvelopeError as exc:
@@ -169,7 +164,7 @@ class Fanout:
             if self.repair is not None:
                 state.held = [env]
                 state.repair_epoch += 1
-                self.spawn(self.repair(state))
+                self.spawn(self.repair(self, state))
                 return
         self.deliver(state, env)
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 import orjson
 from redis.exceptions import RedisError
 
 from realtime import protocol
 from realtime.broker import BrokerError
+from realtime.context import Context
 from realtime.protocol import Channel, ErrorCode, ProtocolError
-
-if TYPE_CHECKING:
-    from realtime.session import Context, Session
+from realtime.state import Session
 
 log = logging.getLogger("realtime.live")
 MAX_EPHEMERAL_BYTES = 1024

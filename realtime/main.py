@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from realtime.backfill import HttpBackfill
 from realtime.broker import Broker, MemoryBroker, RedisBroker
 from realtime.config import ConfigError, GatewayConfig
+from realtime.metrics import Metrics
 from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
 from realtime.server import run_gateway
 from realtime.tickets import MemoryTicketStore, RedisTicketStore, TicketStore
@@ -45,15 +46,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-async def _serve(config: GatewayConfig) -> None:
-    broker: Broker
+def broker_for(config: GatewayConfig) -> Broker:
+    """The node's broker: Redis when configured, else the in-process twin."""
     if config.redis_url:
-        broker = RedisBroker(config.redis_url)
-    else:
-        # Standalone without Redis only sees what is published in this process: useful for
-        # local experiments; the embedded default runs the gateway inside the API instead.
-        log.warning("REDIS_URL not set: in-memory broker, this node receives no relay events")
-        broker = MemoryBroker()
+        return RedisBroker(config.redis_url)
+    # Standalone without Redis only sees what is published in this process: useful for
+    # local experiments; the embedded default runs the gateway inside the API instead.
+    log.warning("REDIS_URL not set: in-memory broker, this node receives no relay events")
+    return MemoryBroker()
+
+
+async def _serve(config: GatewayConfig) -> None:
+    broker = broker_for(config)
+    try:
+        await serve(config, broker)
+    finally:
+        await broker.close()
+
+
+async def serve(config: GatewayConfig, broker: Broker, *, metrics: Metrics | None = None) -> None:
+    """Run one node on `broker` until SIGTERM or SIGINT, then drain; the caller closes `broker`,
+    this closes the stores and the backfill client it opened."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -67,10 +80,9 @@ async def _serve(config: GatewayConfig) -> None:
     tickets: TicketStore = (RedisTicketStore(config.redis_url, config.channel_prefix)
                             if config.redis_url else MemoryTicketStore())
     try:
-        await run_gateway(config, broker, stop, backfill=backfill, presence_store=store,
-                          tickets=tickets)
+        await run_gateway(config, broker, stop, metrics=metrics, backfill=backfill,
+                          presence_store=store, tickets=tickets)
     finally:
         await tickets.close()
-        await broker.close()
         if backfill is not None:
             await backfill.close()

@@ -14,7 +14,7 @@ from prometheus_client import (
 CLOSE_REASONS = ("auth", "slow_consumer", "rate_limit", "deactivated", "lifetime", "overloaded",
                  "user_cap", "drain")
 GAP_REASONS = ("reads", "time", "held", "unavailable")
-DROP_REASONS = ("duplicate", "malformed", "unsubscribed", "test_hook")
+DROP_REASONS = ("duplicate", "malformed", "unsubscribed")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 

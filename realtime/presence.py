@@ -26,7 +26,9 @@ import redis.asyncio as aioredis
 from websockets.asyncio.server import broadcast
 
 from realtime import protocol
-from realtime.fanout import Fanout
+from realtime.broker import Broker
+from realtime.envelope import project_channel
+from realtime.metrics import Metrics
 from realtime.registry import ChannelState
 
 log = logging.getLogger("realtime.presence")
@@ -153,10 +155,11 @@ class PresenceBatch:
 
 class Presence:
     def __init__(
-        self, store: PresenceStore, fanout: Fanout, prefix: str, ttl: float, *,
+        self, store: PresenceStore, broker: Broker, metrics: Metrics, prefix: str, ttl: float, *,
         batch_s: float = 0.05,
     ) -> None:
-        self.store, self.fanout, self.prefix, self.ttl = store, fanout, prefix, ttl
+        self.store, self.broker, self.metrics = store, broker, metrics
+        self.prefix, self.ttl = prefix, ttl
         self.local: defaultdict[str, set[str]] = defaultdict(set)  # key -> local members
         self._task: asyncio.Task[None] | None = None
         self._batch, self._batch_s = PresenceBatch(), batch_s
@@ -179,7 +182,7 @@ class Presence:
         before = await self.store.members(key, now)
         await self.store.put(key, member, now + self.ttl)
         self.local[key].add(member)
-        self.fanout.metrics.presence.inc()
+        self.metrics.presence.inc()
         person = _person(member)
         if not any(_person(m)["user"] == person["user"] for m in before):
             await self._publish(live, {"k": "presence", "joined": [person]})
@@ -191,7 +194,7 @@ class Presence:
         self.local[key].discard(member)
         if not self.local[key]:
             del self.local[key]
-        self.fanout.metrics.presence.dec()
+        self.metrics.presence.dec()
         await self.store.remove(key, member)
         await self._left(key, live, [member])
 
@@ -205,7 +208,7 @@ class Presence:
         await self._publish(live, {"k": "broadcast", "from": sender, "data": data})
 
     async def _publish(self, live: str, message: dict[str, Any]) -> None:
-        await self.fanout.broker.publish(live, orjson.dumps(message))
+        await self.broker.publish(live, orjson.dumps(message))
 
     def on_live(self, state: ChannelState[Any], data: bytes) -> None:
         """A presence change or an ephemeral broadcast from any node: to local subscribers."""
@@ -225,7 +228,7 @@ class Presence:
         if msg.get("k") == "broadcast" and isinstance(msg.get("from"), dict):
             sender = msg["from"].get("session")
             members = [s for s in members if s.session_id != sender]
-            self.fanout.metrics.ephemeral.inc()
+            self.metrics.ephemeral.inc()
             frame = orjson.dumps({"type": "broadcast", "channel": state.client_name,
                                   "from": {"user": msg["from"].get("user"),
                                            "name": msg["from"].get("name")},
@@ -253,7 +256,7 @@ class Presence:
             back = [m for m in list(members) if await self.store.put(key, m, now + self.ttl)]
             gone = await self.store.claim_expired(key, now)
             tenant, project = key.split(":")[-2:]
-            live = f"{self.prefix}:{tenant}:project:{project}:live"
+            live = project_channel(self.prefix, tenant, project) + ":live"
             if back:
                 await self._back(key, live, back, now)
             if gone:

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from realtime.backfill import BackfillUnavailableError, Coalescer, Page
+from realtime.envelope import channel_of
+from realtime.fanout import Fanout
 from realtime.registry import ChannelState
-
-if TYPE_CHECKING:
-    from realtime.fanout import Fanout
-    from realtime.session import Session
+from realtime.state import Session
 
 log = logging.getLogger("realtime.repair")
 BACKOFF_S = 0.1  # after an unproductive read: 0.1, 0.2, 0.4 ... s, capped at BACKOFF_MAX_S
@@ -29,16 +27,16 @@ BACKOFF_MAX_S = 2.0
 
 
 def scope_of(state: ChannelState[Session]) -> tuple[str, str]:
-    """(tenant, backfill scope) of a tenant or project broker channel `<prefix>:<tenant>:...`."""
-    parts = state.broker_name.split(":")
-    if state.kind == "project":
-        return parts[-3], f"project:{parts[-1]}"
-    return parts[-2], "tenant"
+    """(tenant, backfill scope) of a tenant or project broker channel."""
+    channel = channel_of(state.broker_name)
+    return channel.tenant, "tenant" if channel.key is None else f"project:{channel.key}"
 
 
-async def repair(fanout: Fanout, coalescer: Coalescer, state: ChannelState[Session], *,
+async def repair(fanout: Fanout, state: ChannelState[Session], *, coalescer: Coalescer,
                  max_reads: int, timeout_s: float) -> None:
-    """Fill the channel's hole from the backfill, within the bounds, or resync its members."""
+    """Fill the channel's hole from the backfill, within the bounds, or resync its members.
+
+    A `fanout.GapRepair` once its keyword arguments are bound (server.Gateway does)."""
     tenant, scope = scope_of(state)
     epoch = state.repair_epoch
     loop = asyncio.get_running_loop()

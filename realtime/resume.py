@@ -22,18 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import broadcast
 
 from realtime import protocol, replay
 from realtime.backfill import BackfillUnavailableError, Page
+from realtime.context import Context
 from realtime.envelope import Envelope
 from realtime.protocol import Channel, ErrorCode, ProtocolError
-
-if TYPE_CHECKING:
-    from realtime.registry import ChannelState
-    from realtime.session import Context, Session
+from realtime.registry import ChannelState
+from realtime.state import Session
 
 log = logging.getLogger("realtime.resume")
 

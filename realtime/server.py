@@ -14,10 +14,14 @@ from realtime import access, repair, session
 from realtime.backfill import Coalescer, Fetch
 from realtime.broker import Broker
 from realtime.config import GatewayConfig
+from realtime.context import Context
+from realtime.envelope import Envelope
 from realtime.fanout import Fanout
 from realtime.metrics import Metrics
 from realtime.presence import MemoryPresenceStore, Presence, PresenceStore
 from realtime.protocol import CloseCode
+from realtime.registry import ChannelState
+from realtime.state import Session
 from realtime.tickets import MemoryTicketStore, TicketStore
 
 log = logging.getLogger("realtime.server")
@@ -31,34 +35,35 @@ class Gateway:
                  metrics: Metrics | None = None, *, backfill: Fetch | None = None,
                  presence_store: PresenceStore | None = None,
                  tickets: TicketStore | None = None) -> None:
+        """The composition root of a node: each part is built with what it needs, in order."""
         self.config = config
         self.broker = broker
         self.metrics = metrics or Metrics()
+        coalescer = None if backfill is None else Coalescer(
+            backfill, limit=config.backfill_limit, max_concurrent=config.backfill_concurrency,
+            on_fetch=self.metrics.backfill_fetches.inc)
+        gap_repair = None if coalescer is None else functools.partial(
+            repair.repair, coalescer=coalescer, max_reads=config.repair_max_reads,
+            timeout_s=config.repair_timeout_s)
+        self.presence = Presence(presence_store or MemoryPresenceStore(), broker, self.metrics,
+                                 config.channel_prefix, config.presence_ttl_s,
+                                 batch_s=config.presence_batch_ms / 1000)
         self.fanout = Fanout(broker, self.metrics,
                              slow_consumer_bytes=config.slow_consumer_bytes,
-                             max_batch_events=config.max_batch_events)
-        self.fanout.drop_every = config.drop_every_n
-        self.fanout.recovery_limit = config.recovery_buffer
-        self.fanout.hold_limit = config.repair_hold_limit
-        self.ctx = session.Context(config, self.fanout, self.metrics,
-                                   tickets=tickets or MemoryTicketStore())
-        self.fanout.on_access = access.make_handler(self.ctx)
-        if backfill is not None:
-            coalescer = Coalescer(backfill, limit=config.backfill_limit,
-                                  max_concurrent=config.backfill_concurrency,
-                                  on_fetch=self.metrics.backfill_fetches.inc)
-            self.ctx.coalescer = coalescer
-            self.fanout.repair = functools.partial(repair.repair, self.fanout, coalescer,
-                                                   max_reads=config.repair_max_reads,
-                                                   timeout_s=config.repair_timeout_s)
-        store = presence_store or MemoryPresenceStore()
-        self.presence = Presence(store, self.fanout, config.channel_prefix,
-                                 config.presence_ttl_s, batch_s=config.presence_batch_ms / 1000)
-        self.ctx.presence = self.presence
-        self.fanout.on_live = self.presence.on_live
+                             max_batch_events=config.max_batch_events,
+                             on_access=self._on_access, on_live=self.presence.on_live,
+                             repair=gap_repair, recovery_limit=config.recovery_buffer,
+                             hold_limit=config.repair_hold_limit)
+        self.ctx = Context(config, self.fanout, self.metrics, coalescer=coalescer,
+                           presence=self.presence, tickets=tickets or MemoryTicketStore())
         self.draining = False
         self._server: Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+
+    def _on_access(self, state: ChannelState[Session], env: Envelope) -> None:
+        # The one edge that goes back up: the fan-out (built before the context that holds it)
+        # hands access events to the connection layer through the node that owns both.
+        access.apply_access_event(self.ctx, list(state.members), env)
 
     @property
     def port(self) -> int:
@@ -138,11 +143,11 @@ class Gateway:
 
 
 async def run_gateway(config: GatewayConfig, broker: Broker, stop_event: asyncio.Event, *,
-                      backfill: Fetch | None = None,
+                      metrics: Metrics | None = None, backfill: Fetch | None = None,
                       presence_store: PresenceStore | None = None,
                       tickets: TicketStore | None = None) -> None:
     """Serve until `stop_event` is set, then drain. Embeddable: the API runs it in-process."""
-    gateway = Gateway(config, broker, backfill=backfill, presence_store=presence_store,
+    gateway = Gateway(config, broker, metrics, backfill=backfill, presence_store=presence_store,
                       tickets=tickets)
     await gateway.start()
     log.info("gateway listening on %s:%d", config.host, gateway.port)

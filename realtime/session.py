@@ -6,73 +6,21 @@ import asyncio
 import logging
 import random
 import uuid
-from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from realtime import live, protocol, resume
 from realtime.auth import Access, Ticket, TicketError, verify_ticket
-from realtime.backfill import Coalescer
 from realtime.broker import BrokerError
 from realtime.config import GatewayConfig
-from realtime.envelope import Envelope, project_channel, tenant_channel, user_channel
-from realtime.fanout import Fanout
-from realtime.metrics import Metrics
-from realtime.presence import Presence
+from realtime.context import Context
+from realtime.envelope import user_channel
 from realtime.protocol import Channel, CloseCode, ErrorCode, ProtocolError
-from realtime.tickets import MemoryTicketStore, TicketStore, TicketStoreError
+from realtime.state import Session
+from realtime.tickets import TicketStoreError
 
 log = logging.getLogger("realtime.session")
-
-
-@dataclass(slots=True, eq=False)
-class Session:
-    ws: ServerConnection
-    user: str
-    tenant: str
-    access: Access
-    user_channel: str
-    tokens: float
-    last_refill: float
-    expires_at: float  # loop time at which the connection lifetime ends (4001)
-    strikes: int = 0
-    closing: bool = False
-    # broker channel name -> the channel as the client named it
-    channels: dict[str, Channel] = field(default_factory=dict)
-    # Live events of the channel being resumed, held until its replay is written (bounded).
-    recovery: list[Envelope] | None = None
-    recovery_lost: str = "overflow"  # the resync reason if `recovery` is dropped meanwhile
-    name: str = ""
-    session_id: str = ""
-    eph_tokens: float = 0.0
-    present: list[Channel] = field(default_factory=list)  # projects it is in presence for
-    eph_refill: float = 0.0
-
-
-@dataclass(slots=True)
-class Context:
-    """What every connection handler shares on one node."""
-
-    config: GatewayConfig
-    fanout: Fanout
-    metrics: Metrics
-    sessions: set[Session] = field(default_factory=set)
-    per_user: dict[str, int] = field(default_factory=dict)  # user -> open sessions on this node
-    coalescer: Coalescer | None = None
-    presence: Presence | None = None
-    tickets: TicketStore = field(default_factory=MemoryTicketStore)  # used jtis (single use)
-
-    @property
-    def features(self) -> list[str]:
-        found = ["resume"] if self.coalescer is not None else []
-        return found + (["presence", "ephemeral"] if self.presence is not None else [])
-
-    def broker_name(self, tenant: str, channel: Channel) -> str:
-        prefix = self.config.channel_prefix
-        if channel.project is None:
-            return tenant_channel(prefix, tenant)
-        return project_channel(prefix, tenant, channel.project)
 
 
 async def handle(ctx: Context, ws: ServerConnection) -> None:

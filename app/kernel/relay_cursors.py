@@ -11,14 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from app.kernel.eventstore import StoredEvent
 from app.kernel.relay_store import Scope
-from realtime.envelope import (
-    ACCESS_EVENT_TYPES,
-    Envelope,
-    channels_for,
-    project_channel,
-    tenant_channel,
-    user_channel,
-)
+from realtime.envelope import ACCESS_EVENT_TYPES, Envelope, event_channels
 
 
 def envelope_of(event: StoredEvent) -> Envelope:
@@ -40,17 +33,8 @@ def envelope_of(event: StoredEvent) -> Envelope:
 
 
 def scoped_channels(prefix: str, env: Envelope) -> list[tuple[str, Scope]]:
-    """`channels_for` (the gateway's rule), each with what the channel is about."""
-    scopes: dict[str, Scope] = {tenant_channel(prefix, env.tenant): ("tenant", env.tenant, None)}
-    if env.project is not None:
-        scopes[project_channel(prefix, env.tenant, env.project)] = (
-            "project",
-            env.tenant,
-            env.project,
-        )
-    if env.user is not None:
-        scopes[user_channel(prefix, env.tenant, env.user)] = ("user", env.tenant, env.user)
-    return [(channel, scopes[channel]) for channel in channels_for(prefix, env)]
+    """`realtime.envelope.event_channels` (the one channel rule), as (name, scope) pairs."""
+    return [(channel.name, channel.scope) for channel in event_channels(prefix, env)]
 
 
 Lookup = Callable[[Scope, int], Awaitable[int | None]]

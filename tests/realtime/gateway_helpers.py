@@ -163,16 +163,16 @@ class Client:
 
 
 class Node:
-    """A real gateway process: `python -m realtime` with env, on a free port."""
+    """A real gateway process: `python -m realtime` (or `command`) with env, on a free port."""
 
-    def __init__(self, prefix: str, **env: str) -> None:
+    def __init__(self, prefix: str, command: list[str] | None = None, **env: str) -> None:
         self.log = Path(tempfile.mkstemp(prefix="gateway-", suffix=".log")[1])
         full = {**os.environ, "REDIS_URL": REDIS_URL, "SECRET_KEY": SECRET,
                 "REALTIME_HOST": "127.0.0.1", "PORT": "0", "CHANNEL_PREFIX": prefix,
                 "AUTH_TIMEOUT_SECONDS": "1", **env}
         full.pop("REALTIME_PORT", None)
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "realtime"], env=full,
+            self.proc = subprocess.Popen(command or [sys.executable, "-m", "realtime"], env=full,
                                          stdout=out, stderr=subprocess.STDOUT)
         self.port = 0
 

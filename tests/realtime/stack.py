@@ -97,8 +97,14 @@ def owner_ticket(owner: dict[str, Any], user: str | None = None) -> str:
     return mint(owner["tenant_id"], user or owner["user_id"], role="owner")
 
 
-async def gateway(prefix: str, api: Api, **env: str) -> Node:
-    return await Node(prefix, API_URL=api.url, **env).ready()
+async def gateway(prefix: str, api: Api, command: list[str] | None = None, **env: str) -> Node:
+    return await Node(prefix, command, API_URL=api.url, **env).ready()
+
+
+async def lossy_gateway(prefix: str, api: Api, every: int) -> Node:
+    """A real node whose broker drops every `every`th event message (lossy_gateway.py)."""
+    script = Path(__file__).resolve().parent / "lossy_gateway.py"
+    return await gateway(prefix, api, [sys.executable, str(script)], LOSSY_EVERY_N=str(every))
 
 
 async def collect_until(client: Client, channel: str, last: int,

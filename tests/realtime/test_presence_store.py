@@ -13,7 +13,6 @@ import pytest
 from gateway_helpers import REDIS_URL
 
 from realtime.broker import MemoryBroker
-from realtime.fanout import Fanout
 from realtime.metrics import Metrics
 from realtime.presence import (
     MemoryPresenceStore,
@@ -92,8 +91,7 @@ async def test_a_member_swept_while_its_node_stalled_is_announced_back() -> None
     broker = MemoryBroker()
     heard: list[dict[str, object]] = []
     await broker.start(lambda channel, data: heard.append(orjson.loads(data)))
-    fanout = Fanout(broker, Metrics(), slow_consumer_bytes=1 << 20, max_batch_events=100)
-    presence = Presence(store, fanout, "cs-test", ttl=20.0)
+    presence = Presence(store, broker, Metrics(), "cs-test", ttl=20.0)
     key, live = presence.key("t", "p"), "cs-test:t:project:p:live"
     await broker.subscribe(live)
     await presence.join(key, live, "u1|s1|Ann")

@@ -11,7 +11,13 @@ from gateway_helpers import SECRET, mint, new_id
 
 from realtime import protocol
 from realtime.auth import Access, TicketError, verify_ticket
-from realtime.envelope import Envelope
+from realtime.envelope import (
+    Envelope,
+    EventChannel,
+    channel_of,
+    channels_for,
+    event_channels,
+)
 from realtime.protocol import Channel, ErrorCode, ProtocolError, parse_client_frame
 from realtime.registry import Registry
 from realtime.replay import chain_closes, continues
@@ -64,6 +70,29 @@ def test_an_events_frame_is_valid_json_built_from_pre_encoded_events() -> None:
     assert frame["type"] == "events" and frame["channel"] == "project:p"
     assert [e["position"] for e in frame["events"]] == [3, 3]
     assert "tenant" not in frame["events"][0]
+
+
+def test_each_channel_of_an_event_says_what_it_is_about() -> None:
+    env = Envelope(position=3, stream="s", version=1, type="ProjectMemberRemoved", time="t",
+                   tenant="x", project="p", user="u", correlation=None, data={})
+    assert event_channels("cs", env) == [
+        EventChannel("cs:x:tenant", "tenant", "x", None),
+        EventChannel("cs:x:project:p", "project", "x", "p"),
+        EventChannel("cs:x:user:u", "user", "x", "u"),
+    ]
+    assert channels_for("cs", env) == ["cs:x:tenant", "cs:x:project:p", "cs:x:user:u"]
+    assert event_channels("cs", env)[1].scope == ("project", "x", "p")
+    # Read back from the name alone, whatever the prefix holds.
+    for channel in event_channels("cs:eu", env):
+        assert channel_of(channel.name) == channel
+    with pytest.raises(ValueError):
+        channel_of("cs:x:project:p:live")
+
+
+def test_a_user_on_an_ordinary_event_adds_no_user_channel() -> None:
+    env = Envelope(position=3, stream="s", version=1, type="TaskAssigned", time="t",
+                   tenant="x", project=None, user="u", correlation=None, data={})
+    assert event_channels("cs", env) == [EventChannel("cs:x:tenant", "tenant", "x", None)]
 
 
 def test_a_valid_ticket_yields_its_claims() -> None:

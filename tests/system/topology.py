@@ -42,7 +42,7 @@ LOGS = ROOT / "var" / "system-logs"
 # What the processes read; dropped from the inherited environment so that only ours count.
 OURS = ("DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL", "SECRET_KEY", "CHANNEL_PREFIX", "PORT",
         "HOST", "REALTIME_HOST", "REALTIME_PORT", "REALTIME_PUBLIC_URL", "API_URL", "RUN_RELAY",
-        "RUN_PROJECTIONS", "EMBEDDED_GATEWAY", "DROP_EVERY_N")
+        "RUN_PROJECTIONS", "EMBEDDED_GATEWAY")
 
 
 def collabspace() -> list[str]:
