@@ -8,12 +8,12 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.eventstore.postgres import PgPool, pg_uow_factory
+from app.eventstore.uow import UnitOfWork
 from app.kernel.clock import Clock, utc_now
 from app.kernel.messagebus import Handler, MessageBus
-from app.kernel.pgstore import PgPool, pg_uow_factory
 from app.kernel.signals import CommitSignal
 from app.kernel.tokens import TokenSigner
-from app.kernel.uow import UnitOfWork
 from app.projects import commands as pc
 from app.projects import handlers as ph
 from app.settings import Settings
@@ -44,7 +44,7 @@ class Services:
     signal: CommitSignal
     login_throttle: Throttle
     gate: ActiveUserGate
-    # The write path's asyncpg pool (app.kernel.pgstore); closed by the lifespan.
+    # The write path's asyncpg pool (app.eventstore.postgres); closed by the lifespan.
     pool: PgPool
 
     async def close(self) -> None:
@@ -88,7 +88,7 @@ def bootstrap(
     hasher: PasswordHasher | None = None,
 ) -> Services:
     signal = CommitSignal()
-    # Commands run on raw asyncpg with hand-written SQL (app.kernel.pgstore), connecting with
+    # Commands run on raw asyncpg with hand-written SQL (app.eventstore.postgres), connecting with
     # the engine's URL: the app role, under row-level security.
     pool = PgPool(engine.url.render_as_string(hide_password=False), size=settings.db_pool_size)
     make_uow = pg_uow_factory(pool, clock=clock, on_commit=signal.notify)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from app.kernel import repository
+from app.eventstore import repository
+from app.eventstore.port import StoredEvent
+from app.eventstore.uow import UnitOfWork
 from app.kernel.domain import Aggregate, InvalidInputError
-from app.kernel.eventstore import StoredEvent
-from app.kernel.uow import UnitOfWork
 
 A = TypeVar("A", bound=Aggregate)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from app.eventstore.uow import UnitOfWork
 from app.kernel.domain import Actor
-from app.kernel.uow import UnitOfWork
 from app.projects.access import (
     member_project_ids,
     projects_of_user,

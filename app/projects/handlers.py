@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from app.kernel import repository
+from app.eventstore import repository
+from app.eventstore.uow import UnitOfWork
 from app.kernel.domain import Actor
 from app.kernel.messagebus import CommandResult
-from app.kernel.uow import UnitOfWork
 from app.projects.commands import (
     AddProjectMember,
     ChangeProjectBudget,

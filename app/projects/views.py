@@ -10,11 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.activity import api as activity
+from app.eventstore.uow import UnitOfWork
 from app.kernel import history
 from app.kernel.db import projection_checkpoint
 from app.kernel.domain import Actor, InvalidInputError
-from app.kernel.projections import read_checkpoints
-from app.kernel.uow import UnitOfWork
 from app.projects import access
 from app.projects.access import projects_of_user, readable_project_ids
 from app.projects.domain import STATUSES, Project
@@ -22,6 +21,7 @@ from app.projects.errors import ProjectNotFoundError
 from app.projects.handlers import load_readable
 from app.projects.projections import completion
 from app.projects.tables import project_summary
+from app.readside.projector import read_checkpoints
 
 # The projections each query reads: what `min_position` must wait for.
 LIST_READS = ("projects",)

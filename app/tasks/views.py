@@ -8,11 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.eventstore.uow import UnitOfWork
 from app.kernel import history
 from app.kernel.domain import Actor
-from app.kernel.projections import read_checkpoints
-from app.kernel.uow import UnitOfWork
 from app.projects import api as projects
+from app.readside.projector import read_checkpoints
 from app.tasks.domain import TASK_STATUSES, Task
 from app.tasks.errors import TaskNotFoundError
 from app.tasks.handlers import load_readable_task

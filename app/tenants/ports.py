@@ -9,7 +9,7 @@ import abc
 import dataclasses
 from collections.abc import Callable
 
-from app.kernel.uow import UnitOfWork
+from app.eventstore.uow import UnitOfWork
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

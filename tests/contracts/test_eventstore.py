@@ -1,5 +1,5 @@
 """One contract for the EventStore port, run against both adapters: the in-memory fake of the
-unit tests and the PostgreSQL one (app.kernel.pgstore)."""
+unit tests and the PostgreSQL one (app.eventstore.postgres)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.eventstore.port import AppendContext, EventStore, InMemoryEventStore, NewEvent
+from app.eventstore.postgres import PgPool, pg_uow_factory
 from app.kernel.domain import ConcurrencyError
-from app.kernel.eventstore import AppendContext, EventStore, InMemoryEventStore, NewEvent
-from app.kernel.pgstore import PgPool, pg_uow_factory
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 StoreFactory = Callable[[], AbstractAsyncContextManager[EventStore]]

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app import readmodels
 from app.activity import views as activity_views
 from app.bootstrap import Services
+from app.kernel.db import snapshot
 from app.kernel.domain import Actor, InvalidInputError, NotFoundError
-from app.kernel.projection_runner import catch_up
-from app.kernel.projections import snapshot
 from app.projects import commands as pc
 from app.projects import views as project_views
+from app.readside.runner import catch_up
 from app.tasks import views as task_views
 from app.tenants import views as tenant_views
 from tests.readside.script import Script

@@ -25,10 +25,10 @@ from typing import TextIO
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.eventstore.port import StoredEvent
 from app.kernel.clock import Clock, utc_now
 from app.kernel.db import event, make_engine, projection_checkpoint
-from app.kernel.eventstore import StoredEvent
-from app.kernel.projections import Projector, ensure_checkpoint, read_batch, read_checkpoint
+from app.readside.projector import Projector, ensure_checkpoint, read_batch, read_checkpoint
 
 SHADOW = "__rebuild"
 # Index and constraint names are global per schema, so shadow ones get their own prefix.

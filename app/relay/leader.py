@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import URL
 
-from app.kernel.sqlstore import NOTIFY_CHANNEL
+from app.eventstore.reads import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 

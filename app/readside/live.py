@@ -28,9 +28,9 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.kernel.clock import Clock
-from app.kernel.projection_feed import EventFeed
-from app.kernel.projections import CheckpointMovedError, FaultHook, Projector
-from app.kernel.rowcache import Write
+from app.readside.feed import EventFeed
+from app.readside.projector import CheckpointMovedError, FaultHook, Projector
+from app.readside.rowcache import Write
 
 _LOCK = (
     "SELECT name, position, xmin::text::bigint FROM projection_checkpoint"

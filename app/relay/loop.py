@@ -1,8 +1,8 @@
 """The relay: tails the event store (it is the outbox) and publishes every event to the broker.
 
 Order and delivery: events are read in global-position order (gapless, commit order; see
-sqlstore.py), published in that order through one pipeline per batch, and only then is the
-checkpoint moved. A crash between publish and checkpoint republishes the batch with the same
+app.eventstore.reads), published in that order through one pipeline per batch, and only then is
+the checkpoint moved. A crash between publish and checkpoint republishes the batch with the same
 positions: delivery is at least once, and receivers drop a position they have seen.
 
 Each message is the event's envelope (realtime/envelope.py) addressed to one channel, with
@@ -22,20 +22,20 @@ from collections.abc import Sequence
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.kernel.broker import Message, Publisher, PublishError
+from app.eventstore.port import StoredEvent
 from app.kernel.clock import Clock, utc_now
-from app.kernel.eventstore import StoredEvent
-from app.kernel.leader import (
+from app.kernel.signals import CommitSignal
+from app.relay.cursors import ChannelCursors, envelope_of, scoped_channels
+from app.relay.leader import (
     RELAY_LOCK_KEY,
     Leadership,
     LeadershipError,
     PostgresLeader,
     asyncpg_dsn,
 )
-from app.kernel.relay_cursors import ChannelCursors, envelope_of, scoped_channels
-from app.kernel.relay_metrics import RelayMetrics
-from app.kernel.relay_store import RelayStore
-from app.kernel.signals import CommitSignal
+from app.relay.metrics import RelayMetrics
+from app.relay.publisher import Message, Publisher, PublishError
+from app.relay.store import RelayStore
 from realtime.envelope import encode_on
 
 __all__ = ["ChannelCursors", "Relay", "RelayConfig", "envelope_of", "scoped_channels"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from app.loadtest.stats import Histogram
+from app.tools.loadtest.stats import Histogram
 
 
 def _default(value: Any) -> Any:

@@ -19,12 +19,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.eventstore.reads import to_stored
 from app.kernel.db import event as event_table
-from app.kernel.db import scope_to_tenant
-from app.kernel.projections import snapshot
-from app.kernel.relay_cursors import envelope_of, scoped_channels
-from app.kernel.relay_store import Scope, previous_on_query
-from app.kernel.sqlstore import to_stored
+from app.kernel.db import scope_to_tenant, snapshot
+from app.relay.cursors import envelope_of, scoped_channels
+from app.relay.store import Scope, previous_on_query
 from realtime.envelope import ACCESS_EVENT_TYPES, project_channel, tenant_channel
 
 MAX_LIMIT = 10_000

@@ -21,7 +21,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from app.loadtest.stats import Histogram, Ledger, Tally
+from app.tools.loadtest.stats import Histogram, Ledger, Tally
 
 CONNECT_CONCURRENCY = 100
 STEP_S = 0.1

@@ -8,7 +8,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from app.loadtest.worker import ClientSpec, WorkerPlan, run
+from app.tools.loadtest.worker import ClientSpec, WorkerPlan, run
 
 
 class WorkerLostError(Exception):

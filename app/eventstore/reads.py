@@ -1,7 +1,7 @@
 """Reads of the event table through SQLAlchemy on PostgreSQL: tailing by position and the head.
 
 The relay, the backfill and tools read the store here; commands write through the lean asyncpg
-path (app.kernel.pgstore). Appends there are serialised by the row lock of the one-row
+path (app.eventstore.postgres). Appends there are serialised by the row lock of the one-row
 `event_head` counter and allocate positions under it, so commit order equals position order and
 positions have no holes: a reader tailing `position > checkpoint` can never miss an event that
 commits late with a lower position (DESIGN.md, "Global position is the spine").
@@ -14,8 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.eventstore.port import StoredEvent
 from app.kernel.db import event as event_table
-from app.kernel.eventstore import StoredEvent
 
 NOTIFY_CHANNEL = "collabspace_events"
 

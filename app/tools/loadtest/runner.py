@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 
-from app.loadtest import probes
-from app.loadtest.pool import Pool
-from app.loadtest.rest import MAX_IN_FLIGHT, Driver, DriveResult, Fixture, build_fixture
-from app.loadtest.stats import Histogram, Tally, quantile
-from app.loadtest.worker import ClientSpec, raise_nofile
+from app.tools.loadtest import probes
+from app.tools.loadtest.pool import Pool
+from app.tools.loadtest.rest import MAX_IN_FLIGHT, Driver, DriveResult, Fixture, build_fixture
+from app.tools.loadtest.stats import Histogram, Tally, quantile
+from app.tools.loadtest.worker import ClientSpec, raise_nofile
 
 # A load-client process above this share of one core is the bottleneck, not the servers.
 SATURATED = 0.85

@@ -9,20 +9,19 @@ that moves the projection's checkpoint. So a crash anywhere leaves rows and chec
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.kernel import pgstore
+from app.eventstore import postgres
+from app.eventstore.port import StoredEvent
 from app.kernel.clock import utc_now
 from app.kernel.db import metadata, projection_checkpoint
 from app.kernel.domain import Event, event_class
-from app.kernel.eventstore import StoredEvent
-from app.kernel.rowcache import MISSING, Row, Rows, Write
+from app.readside.rowcache import MISSING, Row, Rows, Write
 
 
 class CheckpointMovedError(Exception):
@@ -258,25 +257,25 @@ async def read_batch(
     and not past `until` (default: the head). `partition` (index, count), PostgreSQL only:
     only the events of the tenants that partition holds (a partitioned rebuild).
 
-    Appends are serialised and gapless (sqlstore), so every position up to the visible head
+    Appends are serialised and gapless (eventstore.reads), so every position up to the visible head
     is committed: the checkpoint may move to `upto` even past events of other types.
     """
     # Straight on the driver: a rebuild reads every event of the store through here, and
     # SQLAlchemy's result processing cost as much as decoding the events.
     driver: Any = (await connection.get_raw_connection()).driver_connection
     if until is None:
-        until = int(await driver.fetchval(pgstore.HEAD))
+        until = int(await driver.fetchval(postgres.HEAD))
     upto = min(until, after + span)
     if upto <= after:
         return [], after
     if partition is None:
-        rows = await driver.fetch(pgstore.READ_RANGE, after, upto, list(types))
+        rows = await driver.fetch(postgres.READ_RANGE, after, upto, list(types))
     else:
         index, count = partition
         rows = await driver.fetch(
-            pgstore.READ_RANGE_OF_PARTITION, after, upto, list(types), count, index
+            postgres.READ_RANGE_OF_PARTITION, after, upto, list(types), count, index
         )
-    return [pgstore.stored_event(row) for row in rows], upto
+    return [postgres.stored_event(row) for row in rows], upto
 
 
 # -- checkpoints --------------------------------------------------------------------------------
@@ -347,17 +346,6 @@ async def advance_checkpoint(
     if version is None:
         raise CheckpointMovedError(f"checkpoint {name} moved away from {old}")
     return int(version)
-
-
-@asynccontextmanager
-async def snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A read-only transaction in which the checkpoint and the rows come from one snapshot."""
-    async with engine.connect() as connection:
-        connection = await connection.execution_options(
-            isolation_level="REPEATABLE READ", postgresql_readonly=True
-        )
-        async with connection.begin():
-            yield connection
 
 
 FaultHook = Callable[[str, int], None]

@@ -19,10 +19,12 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.eventstore.reads import NOTIFY_CHANNEL
 from app.kernel.clock import Clock, utc_now
-from app.kernel.projection_feed import EventFeed
-from app.kernel.projection_live import BatchFailedError, apply_group
-from app.kernel.projections import (
+from app.kernel.signals import CommitSignal
+from app.readside.feed import EventFeed
+from app.readside.live import BatchFailedError, apply_group
+from app.readside.projector import (
     FaultHook,
     Projector,
     advance_checkpoint,
@@ -31,8 +33,6 @@ from app.kernel.projections import (
     read_batch,
     read_checkpoints,
 )
-from app.kernel.signals import CommitSignal
-from app.kernel.sqlstore import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ async def apply_next_batch(
 
     Answers (positions advanced, checkpoint now); at most `batch_size` positions per batch.
     The checkpoint row is locked first, so a batch and a rebuild's swap never interleave.
-    (The live runner on PostgreSQL batches all it leads at once: projection_live.)
+    (The live runner on PostgreSQL batches all it leads at once: readside.live.)
     """
     async with engine.begin() as connection:
         locked = await lock_checkpoint(connection, projector.name)
@@ -214,7 +214,7 @@ class ProjectionRunner:
     async def _session(self) -> AsyncConnection:
         """The session holding this runner's advisory locks, on which its batches also run.
 
-        AUTOCOMMIT for SQLAlchemy: projection_live drives the transactions on the driver, and
+        AUTOCOMMIT for SQLAlchemy: readside.live drives the transactions on the driver, and
         the SQL a projector runs through SQLAlchemy joins them instead of beginning its own.
         """
         connection = await self.engine.connect()

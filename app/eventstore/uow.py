@@ -7,10 +7,10 @@ import dataclasses
 from types import TracebackType
 from typing import Self
 
+from app.eventstore.idempotency import IdempotencyStore
+from app.eventstore.port import AppendContext, EventStore
+from app.eventstore.snapshots import SnapshotCache
 from app.kernel.clock import Clock, utc_now
-from app.kernel.eventstore import AppendContext, EventStore
-from app.kernel.idempotency import IdempotencyStore
-from app.kernel.snapshots import SnapshotCache
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

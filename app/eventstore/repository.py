@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TypeVar
 
+from app.eventstore.port import NewEvent, StoredEvent
+from app.eventstore.uow import UnitOfWork
 from app.kernel.domain import Aggregate, NotFoundError, event_class
-from app.kernel.eventstore import NewEvent, StoredEvent
-from app.kernel.uow import UnitOfWork
 
 A = TypeVar("A", bound=Aggregate)
 

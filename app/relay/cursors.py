@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from app.kernel.eventstore import StoredEvent
-from app.kernel.relay_store import Scope
+from app.eventstore.port import StoredEvent
+from app.relay.store import Scope
 from realtime.envelope import (
     ACCESS_EVENT_TYPES,
     Envelope,

@@ -3,7 +3,7 @@
 Within a batch the cache is the projector's view of its tables. The live runner may keep it
 warm across batches (write-through: every change is flushed in the batch's transaction), which
 is valid only while it is the sole writer of those tables; the runner checks that with the
-checkpoint row and calls `clear()` whenever it cannot be sure (see projection_runner).
+checkpoint row and calls `clear()` whenever it cannot be sure (see readside.runner).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class _PgStatements:
         self.select = f"SELECT {', '.join(map(q, self.columns))} FROM {q(table.name)} WHERE {where}"
         # Writes of a flush: one statement per kind over column arrays (unnest), so a batch's
         # rows cost one execution, not one per row. Parameters are numbered from an offset:
-        # the live runner sends the writes of every table in one statement (projection_live).
+        # the live runner sends the writes of every table in one statement (readside.live).
         self._types = {c.name: _array_type(c) for c in table.columns}
         self._key_columns = key_columns
         self.update_order = key_columns + self.others

@@ -16,10 +16,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.eventstore.port import StoredEvent
+from app.eventstore.reads import read_after
 from app.kernel.db import event as event_table
 from app.kernel.db import relay_checkpoint
-from app.kernel.eventstore import StoredEvent
-from app.kernel.sqlstore import read_after
 from realtime.envelope import ACCESS_EVENT_TYPES
 
 # What a channel is about: ("tenant", tenant, None) | ("project", tenant, project)

@@ -18,7 +18,7 @@ from collections.abc import Collection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.kernel.projections import read_checkpoints
+from app.readside.projector import read_checkpoints
 
 log = logging.getLogger(__name__)
 

@@ -52,9 +52,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from app.loadtest.report import table, write_json
-    from app.loadtest.rest import SetupError
-    from app.loadtest.runner import LoadConfig, run
+    from app.tools.loadtest.report import table, write_json
+    from app.tools.loadtest.rest import SetupError
+    from app.tools.loadtest.runner import LoadConfig, run
 
     if args.clients < 1 or args.projects < 1 or args.duration <= 0 or args.rate < 0:
         print(

@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.kernel.backfill import BackfillError, backfill, parse_query
 from app.kernel.problems import problem_response
 from app.kernel.tokens import InvalidTokenError
+from app.relay.backfill import BackfillError, backfill, parse_query
 
 
 async def backfill_endpoint(request: Request) -> Response:

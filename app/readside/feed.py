@@ -3,8 +3,9 @@
 Every projector of a runner applies the same recent events; instead of each reading them in
 its own transaction, the first that needs newer events fetches them and the others take them
 from memory. This is safe because events are immutable and appends are serialised and
-gapless (sqlstore, pgstore): whatever a snapshot sees is a committed prefix of the store, so
-a projector may apply it in its own transaction (under its locked checkpoint) at any time.
+gapless (app.eventstore.reads, app.eventstore.postgres): whatever a snapshot sees is a
+committed prefix of the store, so a projector may apply it in its own transaction (under its
+locked checkpoint) at any time.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.kernel.eventstore import StoredEvent
-from app.kernel.pgstore import READ_AFTER, stored_event
-from app.kernel.projections import read_batch
+from app.eventstore.port import StoredEvent
+from app.eventstore.postgres import READ_AFTER, stored_event
+from app.readside.projector import read_batch
 
 
 class EventFeed:
