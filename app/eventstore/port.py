@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -114,6 +115,15 @@ class EventStore(abc.ABC):
     ) -> list[StoredEvent]:
         """A stream's events in version order, optionally cut at a version or a time, and
         from `after_version` on (the tail after a snapshot)."""
+
+    def prefetch(self, stream_ids: Iterable[str]) -> None:
+        """Announce streams this unit of work is about to load, so that an adapter may read them
+        in the same round trip as the next `load`.
+
+        A hint: every load answers exactly as it would without it. The default reads nothing
+        ahead (the in-memory fake has no round trips to save).
+        """
+        return None
 
     @abc.abstractmethod
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:

@@ -39,6 +39,16 @@ async def load(
     return aggregate
 
 
+def peek(uow: UnitOfWork, cls: type[A], aggregate_id: str) -> A | None:
+    """The aggregate as this process last loaded it, read-only, or None: a hint (such as which
+    streams to prefetch), never a substitute for `load`, which sees what was appended since."""
+    tenant = uow.snapshot_tenant()
+    if tenant is None or uow.snapshots is None:
+        return None
+    held = uow.snapshots.peek(tenant, cls.stream_id_for(aggregate_id))
+    return held if isinstance(held, cls) else None
+
+
 async def load_existing(
     uow: UnitOfWork, cls: type[A], aggregate_id: str, *, tenant_id: str
 ) -> tuple[A, list[StoredEvent]]:

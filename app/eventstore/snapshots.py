@@ -43,6 +43,11 @@ class SnapshotCache:
         self._entries.move_to_end((tenant_id, stream_id))
         return clone(entry)
 
+    def peek(self, tenant_id: str, stream_id: str) -> Aggregate | None:
+        """The latest snapshot itself, not a copy, for a caller that only reads it (a hint of
+        what a load will find); it must never be changed."""
+        return self._entries.get((tenant_id, stream_id))
+
     def put(self, tenant_id: str, aggregate: Aggregate) -> None:
         """Keep a copy of a freshly loaded aggregate (no pending events), if it is newer."""
         key = (tenant_id, aggregate.stream_id)

@@ -12,6 +12,7 @@ from app.projects.access import (
     readable_project_ids,
     require_readable,
 )
+from app.projects.domain import Project
 from app.projects.errors import ProjectNotFoundError
 from app.projects.handlers import load_readable
 
@@ -24,6 +25,12 @@ class ProjectAccess:
     members: tuple[str, ...]
 
 
+def prefetch_project(uow: UnitOfWork, project_id: str) -> None:
+    """Announce that this unit of work will check the project next, so that its stream comes
+    with the next load (one round trip for a task and its project)."""
+    uow.events.prefetch([Project.stream_id_for(project_id)])
+
+
 async def readable_project(uow: UnitOfWork, actor: Actor, project_id: str) -> ProjectAccess:
     """The project as other contexts may see it; unknown or unreadable ones are not found."""
     project = await load_readable(uow, actor, project_id)
@@ -33,6 +40,7 @@ async def readable_project(uow: UnitOfWork, actor: Actor, project_id: str) -> Pr
 __all__ = [
     "ProjectAccess",
     "ProjectNotFoundError",
+    "prefetch_project",
     "member_project_ids",
     "projects_of_user",
     "readable_project",

@@ -25,6 +25,10 @@ async def load_readable_task(
     uow: UnitOfWork, actor: Actor, task_id: str, expected_version: int | None = None
 ) -> tuple[Task, projects.ProjectAccess]:
     """A task the caller may read: its project must be readable; otherwise it is not found."""
+    known = repository.peek(uow, Task, task_id)
+    if known is not None:
+        # A task never changes project: load the project's stream with the task's.
+        projects.prefetch_project(uow, known.project_id)
     task = await repository.load(uow, Task, task_id)
     if not task.exists:
         raise TaskNotFoundError(f"task {task_id} not found", task_id=task_id)

@@ -8,8 +8,8 @@ The one adapter of the ports `UnitOfWork`, `EventStore` and `IdempotencyStore` (
 in-memory fakes of the unit tests). A typical command costs two round trips and holds no lock
 across the network:
 
-1. load the aggregate's stream, together with the stream of the project it belongs to (the
-   handler checks project access next; that load is then answered from memory). Reads run
+1. load the aggregate's stream, together with the streams the handler announced it will load
+   next (`EventStore.prefetch`; those loads are then answered from memory). Reads run
    outside any transaction, under row-level security for the tenant the session is bound to
    (a session-level `app.tenant_id`, set only when the pooled session served another tenant);
 2. at commit, allocate positions, insert every event the command wrote (and its

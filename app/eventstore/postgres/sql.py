@@ -13,7 +13,6 @@ import orjson
 from app.eventstore.port import StoredEvent
 
 NOTIFY_CHANNEL = "collabspace_events"
-PROJECT_STREAM_PREFIX = "project-"
 
 _COLUMNS = (
     "position, stream_id, version, tenant_id::text, project_id::text, type, schema_version,"
@@ -22,23 +21,20 @@ _COLUMNS = (
 
 LOAD = f"SELECT {_COLUMNS} FROM event WHERE stream_id = $1 AND version > $2 ORDER BY version"
 
-# A stream (from a version on) and the whole stream of the project its events belong to, in one
-# round trip. The project is named by the stream's first event: an exact (stream_id, version)
-# lookup, so no plan (not even a generic one cached while the table was small) scans the stream.
-LOAD_WITH_PROJECT = f"""
+# A stream (from a version on) and the whole of the streams a handler announced it will load next
+# (`EventStore.prefetch`), in one round trip. Both halves are lookups on the primary key
+# (stream_id, version); `= ANY` keeps it one prepared statement for any number of streams.
+LOAD_WITH = f"""
 SELECT {_COLUMNS} FROM event WHERE stream_id = $1 AND version > $2
 UNION ALL
-SELECT {_COLUMNS} FROM event
-WHERE stream_id = (
-    SELECT 'project-' || project_id::text FROM event WHERE stream_id = $1 AND version = 1
-)
+SELECT {_COLUMNS} FROM event WHERE stream_id = ANY($3::text[])
 ORDER BY 2, 3
 """
 
 # Every event a unit of work wrote, across its streams, in one statement; $1..$9 are arrays with
 # one element per event. `collabspace_append` (migration 0006) allocates the positions under the
 # head's row lock and inserts them: the app role may not touch `event_head` or insert events
-# itself. Run on its own the statement is its own transaction (see the module docstring).
+# itself. Run on its own the statement is its own transaction (see the package docstring).
 _WRITTEN = """
 WITH last AS (
     SELECT collabspace_append($1::uuid, $2::text[], $3::int[], $4::text[], $5::text[],

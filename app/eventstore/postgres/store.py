@@ -4,6 +4,7 @@ any transaction."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +17,7 @@ from app.eventstore.postgres.sql import (
     APPEND,
     APPEND_WITH_KEY,
     LOAD,
-    LOAD_WITH_PROJECT,
-    PROJECT_STREAM_PREFIX,
+    LOAD_WITH,
     READ_AFTER,
     stored_event,
 )
@@ -40,6 +40,8 @@ class PgEventStore(EventStore):
     def __init__(self, uow: PgUnitOfWork) -> None:
         self._uow = uow
         self._prefetched: dict[str, list[StoredEvent]] = {}
+        # Streams announced by `prefetch`, read with the next load that goes to the database.
+        self._wanted: list[str] = []
         self._pending: list[_PendingAppend] = []
         self.last_position = 0
 
@@ -129,24 +131,36 @@ class PgEventStore(EventStore):
         if records is not None:
             records = [e for e in records if e.version > after_version]
         else:
-            connection = await self._uow.ready()
-            if stream_id.startswith(PROJECT_STREAM_PREFIX):
-                rows = await connection.fetch(LOAD, stream_id, after_version)
-                records = [stored_event(r) for r in rows]
-            else:
-                # Whoever loads a task next checks access to its project: fetch both at once.
-                records = []
-                for row in await connection.fetch(LOAD_WITH_PROJECT, stream_id, after_version):
-                    event = stored_event(row)
-                    if event.stream_id == stream_id:
-                        records.append(event)
-                    else:
-                        self._prefetched.setdefault(event.stream_id, []).append(event)
+            records = await self._read(stream_id, after_version)
         if to_version is not None:
             records = [e for e in records if e.version <= to_version]
         if until is not None:
             cut = until if until.tzinfo is not None else until.replace(tzinfo=UTC)
             records = [e for e in records if e.recorded_at <= cut]
+        return records
+
+    def prefetch(self, stream_ids: Iterable[str]) -> None:
+        for stream_id in stream_ids:
+            if stream_id not in self._prefetched and stream_id not in self._wanted:
+                self._wanted.append(stream_id)
+
+    async def _read(self, stream_id: str, after_version: int) -> list[StoredEvent]:
+        """The stream from the database, with the announced streams in the same statement
+        (kept until they are loaded; a stream without events is kept as empty)."""
+        connection = await self._uow.ready()
+        wanted = [s for s in self._wanted if s != stream_id]
+        self._wanted.clear()
+        if not wanted:
+            return [stored_event(r) for r in await connection.fetch(LOAD, stream_id, after_version)]
+        for other in wanted:
+            self._prefetched[other] = []
+        records = []
+        for row in await connection.fetch(LOAD_WITH, stream_id, after_version, wanted):
+            event = stored_event(row)
+            if event.stream_id == stream_id:
+                records.append(event)
+            else:
+                self._prefetched[event.stream_id].append(event)
         return records
 
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
