@@ -14,6 +14,7 @@ from app.kernel.clock import Clock, utc_now
 from app.kernel.messagebus import Handler, MessageBus
 from app.kernel.signals import CommitSignal
 from app.kernel.tokens import TokenSigner
+from app.projects import api as projects_api
 from app.projects import commands as pc
 from app.projects import handlers as ph
 from app.settings import Settings
@@ -23,7 +24,7 @@ from app.tenants import commands as uc
 from app.tenants import handlers as uh
 from app.tenants.gate import ActiveUserGate
 from app.tenants.passwords import Argon2Hasher
-from app.tenants.ports import DirectoryFactory, PasswordHasher
+from app.tenants.ports import DirectoryFactory, PasswordHasher, ProjectsOfUser
 from app.tenants.ratelimit import Throttle, login_throttle
 from app.tenants.tables import directory_for
 
@@ -44,6 +45,8 @@ class Services:
     signal: CommitSignal
     login_throttle: Throttle
     gate: ActiveUserGate
+    # What a realtime ticket lists (the tenants context issues it; projects answers this).
+    projects_of_user: ProjectsOfUser
     # The write path's asyncpg pool (app.eventstore.postgres); closed by the lifespan.
     pool: PgPool
 
@@ -109,5 +112,6 @@ def bootstrap(
         signal=signal,
         login_throttle=login_throttle(settings.redis_url, settings.channel_prefix, clock),
         gate=ActiveUserGate(make_uow, directory_for),
+        projects_of_user=projects_api.projects_of_user,
         pool=pool,
     )

@@ -7,6 +7,7 @@ import dataclasses
 from app.eventstore.uow import UnitOfWork
 from app.kernel.domain import Actor
 from app.projects.access import (
+    load_readable,
     member_project_ids,
     projects_of_user,
     readable_project_ids,
@@ -14,7 +15,6 @@ from app.projects.access import (
 )
 from app.projects.domain import Project
 from app.projects.errors import ProjectNotFoundError
-from app.projects.handlers import load_readable
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

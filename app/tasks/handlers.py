@@ -9,9 +9,10 @@ from app.eventstore.uow import UnitOfWork
 from app.kernel.domain import Actor
 from app.kernel.messagebus import CommandResult
 from app.projects import api as projects
+from app.tasks.access import load_readable_task
 from app.tasks.commands import ArchiveTask, AssignTask, CreateTask, EditTask, MoveTask
 from app.tasks.domain import Task
-from app.tasks.errors import ProjectClosedError, TaskNotFoundError
+from app.tasks.errors import ProjectClosedError
 
 
 async def _open_project(uow: UnitOfWork, actor: Actor, project_id: str) -> projects.ProjectAccess:
@@ -19,25 +20,6 @@ async def _open_project(uow: UnitOfWork, actor: Actor, project_id: str) -> proje
     if project.status == "archived":
         raise ProjectClosedError("the project is archived", project_id=project_id)
     return project
-
-
-async def load_readable_task(
-    uow: UnitOfWork, actor: Actor, task_id: str, expected_version: int | None = None
-) -> tuple[Task, projects.ProjectAccess]:
-    """A task the caller may read: its project must be readable; otherwise it is not found."""
-    known = repository.peek(uow, Task, task_id)
-    if known is not None:
-        # A task never changes project: load the project's stream with the task's.
-        projects.prefetch_project(uow, known.project_id)
-    task = await repository.load(uow, Task, task_id)
-    if not task.exists:
-        raise TaskNotFoundError(f"task {task_id} not found", task_id=task_id)
-    try:
-        project = await projects.readable_project(uow, actor, task.project_id)
-    except projects.ProjectNotFoundError:
-        raise TaskNotFoundError(f"task {task_id} not found", task_id=task_id) from None
-    task.check_version(expected_version)
-    return task, project
 
 
 async def _changeable(

@@ -12,11 +12,18 @@ from app.kernel.web import (
     path_id,
     query_read_model,
 )
-from app.projects.schemas import AsOfParams, BoardOut, HistoryOut, StateOut
+from app.kernel.wire import AsOfParams, HistoryOut, StateOut
 from app.tasks import views
+from app.tasks.access import load_readable_task
 from app.tasks.commands import ArchiveTask, AssignTask, CreateTask, EditTask, MoveTask
-from app.tasks.handlers import load_readable_task
-from app.tasks.schemas import AssignBody, CreateTaskBody, EditTaskBody, MoveBody, TaskOut
+from app.tasks.schemas import (
+    AssignBody,
+    BoardOut,
+    CreateTaskBody,
+    EditTaskBody,
+    MoveBody,
+    TaskOut,
+)
 
 api = Api("tasks")
 CHANGE_ERRORS = (401, 404, 409, 422)

@@ -13,9 +13,9 @@ from app.kernel import history
 from app.kernel.domain import Actor
 from app.projects import api as projects
 from app.readside.projector import read_checkpoints
+from app.tasks.access import load_readable_task
 from app.tasks.domain import TASK_STATUSES, Task
 from app.tasks.errors import TaskNotFoundError
-from app.tasks.handlers import load_readable_task
 from app.tasks.tables import task_card
 
 BOARD_READS = ("board",)
@@ -54,10 +54,9 @@ async def task_board(connection: AsyncConnection, actor: Actor, project_id: str)
 
 async def task_history(uow: UnitOfWork, actor: Actor, task_id: str) -> dict[str, Any]:
     """The task's events in order; readable only by who may read its project now."""
-    async with uow:
-        task, _ = await load_readable_task(uow, actor, task_id)
-        events = await history.events_of(uow, Task, task_id)
-    return {"task_id": task_id, "version": task.version, "events": events}
+    return await history.history_view(
+        uow, Task, task_id, key="task_id", readable=_readable(actor, task_id)
+    )
 
 
 async def task_state(
@@ -69,11 +68,24 @@ async def task_state(
     as_of: datetime | None = None,
 ) -> dict[str, Any]:
     """The task as it was at a version and/or a time, rebuilt by replaying its events."""
-    async with uow:
-        await load_readable_task(uow, actor, task_id)
-        past = await history.state_as_of(
-            uow, Task, task_id, as_of_version=as_of_version, as_of=as_of
-        )
-    if not past.exists:
-        raise TaskNotFoundError(f"task {task_id} did not exist yet at that point", task_id=task_id)
-    return {"task_id": task_id, "version": past.version, "state": history.state_dict(past)}
+    return await history.state_view(
+        uow,
+        Task,
+        task_id,
+        key="task_id",
+        readable=_readable(actor, task_id),
+        missing=lambda: TaskNotFoundError(
+            f"task {task_id} did not exist yet at that point", task_id=task_id
+        ),
+        as_of_version=as_of_version,
+        as_of=as_of,
+    )
+
+
+async def _readable_task(uow: UnitOfWork, actor: Actor, task_id: str) -> Task:
+    task, _ = await load_readable_task(uow, actor, task_id)
+    return task
+
+
+def _readable(actor: Actor, task_id: str) -> history.Readable:
+    return lambda uow: _readable_task(uow, actor, task_id)
