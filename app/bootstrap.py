@@ -20,6 +20,7 @@ from app.projects import handlers as ph
 from app.settings import Settings
 from app.tasks import commands as tc
 from app.tasks import handlers as th
+from app.tasks.ports import Projects
 from app.tenants import commands as uc
 from app.tenants import handlers as uh
 from app.tenants.gate import ActiveUserGate
@@ -47,6 +48,8 @@ class Services:
     gate: ActiveUserGate
     # What a realtime ticket lists (the tenants context issues it; projects answers this).
     projects_of_user: ProjectsOfUser
+    # Project access for the tasks context's queries (its handlers get it bound, see handlers).
+    projects: Projects
     # The write path's asyncpg pool (app.eventstore.postgres); closed by the lifespan.
     pool: PgPool
 
@@ -75,11 +78,11 @@ def handlers(
         pc.RecordProjectSpend: ph.record_project_spend,
         pc.AddProjectMember: ph.add_project_member,
         pc.RemoveProjectMember: ph.remove_project_member,
-        tc.CreateTask: th.create_task,
-        tc.EditTask: th.edit_task,
-        tc.AssignTask: th.assign_task,
-        tc.MoveTask: th.move_task,
-        tc.ArchiveTask: th.archive_task,
+        tc.CreateTask: partial(th.create_task, projects=projects_api),
+        tc.EditTask: partial(th.edit_task, projects=projects_api),
+        tc.AssignTask: partial(th.assign_task, projects=projects_api),
+        tc.MoveTask: partial(th.move_task, projects=projects_api),
+        tc.ArchiveTask: partial(th.archive_task, projects=projects_api),
     }
 
 
@@ -113,5 +116,6 @@ def bootstrap(
         login_throttle=login_throttle(settings.redis_url, settings.channel_prefix, clock),
         gate=ActiveUserGate(make_uow, directory_for),
         projects_of_user=projects_api.projects_of_user,
+        projects=projects_api,
         pool=pool,
     )

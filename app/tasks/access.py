@@ -1,18 +1,23 @@
-"""Who may read which task: whoever may read its project now (the projects' public API)."""
+"""Who may read which task: whoever may read its project now (asked through the port)."""
 
 from __future__ import annotations
 
 from app.eventstore import repository
 from app.eventstore.uow import UnitOfWork
-from app.kernel.domain import Actor
-from app.projects import api as projects
+from app.kernel.domain import Actor, NotFoundError
 from app.tasks.domain import Task
 from app.tasks.errors import TaskNotFoundError
+from app.tasks.ports import Projects, ProjectView
 
 
 async def load_readable_task(
-    uow: UnitOfWork, actor: Actor, task_id: str, expected_version: int | None = None
-) -> tuple[Task, projects.ProjectAccess]:
+    uow: UnitOfWork,
+    actor: Actor,
+    task_id: str,
+    expected_version: int | None = None,
+    *,
+    projects: Projects,
+) -> tuple[Task, ProjectView]:
     """A task the caller may read: its project must be readable; otherwise it is not found."""
     known = repository.peek(uow, Task, task_id)
     if known is not None:
@@ -23,7 +28,7 @@ async def load_readable_task(
         raise TaskNotFoundError(f"task {task_id} not found", task_id=task_id)
     try:
         project = await projects.readable_project(uow, actor, task.project_id)
-    except projects.ProjectNotFoundError:
+    except NotFoundError:
         raise TaskNotFoundError(f"task {task_id} not found", task_id=task_id) from None
     task.check_version(expected_version)
     return task, project

@@ -54,7 +54,9 @@ async def create_task(call: Call[CreateTaskBody, None]) -> Reply:
 )
 async def get_task(call: Call[None, None]) -> Reply:
     async with call.services.uow_factory(tenant_id=call.actor.tenant_id) as uow:
-        t, _ = await load_readable_task(uow, call.actor, path_id(call, "task_id"))
+        t, _ = await load_readable_task(
+            uow, call.actor, path_id(call, "task_id"), projects=call.services.projects
+        )
     body = TaskOut(
         id=t.id,
         project_id=t.project_id,
@@ -137,7 +139,9 @@ async def archive_task(call: Call[None, None]) -> Reply:
 )
 async def task_board(call: Call[None, ReadParams]) -> Reply:
     project_id = path_id(call, "project_id")
-    return await query_read_model(call, views.task_board, call.actor, project_id)
+    return await query_read_model(
+        call, views.task_board, call.actor, project_id, projects=call.services.projects
+    )
 
 
 @api.route(
@@ -152,6 +156,7 @@ async def task_history(call: Call[None, None]) -> Reply:
         call.services.uow_factory(tenant_id=call.actor.tenant_id),
         call.actor,
         path_id(call, "task_id"),
+        projects=call.services.projects,
     )
     return Reply(body)
 
@@ -171,5 +176,6 @@ async def task_state(call: Call[None, AsOfParams]) -> Reply:
         path_id(call, "task_id"),
         as_of_version=call.query.as_of_version,
         as_of=call.query.as_of,
+        projects=call.services.projects,
     )
     return Reply(body)
