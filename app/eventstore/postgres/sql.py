@@ -23,7 +23,14 @@ LOAD = f"SELECT {_COLUMNS} FROM event WHERE stream_id = $1 AND version > $2 ORDE
 
 # A stream (from a version on) and the whole of the streams a handler announced it will load next
 # (`EventStore.prefetch`), in one round trip. Both halves are lookups on the primary key
-# (stream_id, version); `= ANY` keeps it one prepared statement for any number of streams.
+# (stream_id, version). One announced stream (a task's project: the hot path) gets a statement
+# of its own, whose cached generic plan is two plain index scans; `= ANY` serves any number.
+LOAD_WITH_ONE = f"""
+SELECT {_COLUMNS} FROM event WHERE stream_id = $1 AND version > $2
+UNION ALL
+SELECT {_COLUMNS} FROM event WHERE stream_id = $3
+ORDER BY 2, 3
+"""
 LOAD_WITH = f"""
 SELECT {_COLUMNS} FROM event WHERE stream_id = $1 AND version > $2
 UNION ALL

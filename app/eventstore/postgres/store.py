@@ -18,6 +18,7 @@ from app.eventstore.postgres.sql import (
     APPEND_WITH_KEY,
     LOAD,
     LOAD_WITH,
+    LOAD_WITH_ONE,
     READ_AFTER,
     stored_event,
 )
@@ -154,8 +155,12 @@ class PgEventStore(EventStore):
             return [stored_event(r) for r in await connection.fetch(LOAD, stream_id, after_version)]
         for other in wanted:
             self._prefetched[other] = []
+        if len(wanted) == 1:
+            rows = await connection.fetch(LOAD_WITH_ONE, stream_id, after_version, wanted[0])
+        else:
+            rows = await connection.fetch(LOAD_WITH, stream_id, after_version, wanted)
         records = []
-        for row in await connection.fetch(LOAD_WITH, stream_id, after_version, wanted):
+        for row in rows:
             event = stored_event(row)
             if event.stream_id == stream_id:
                 records.append(event)
