@@ -8,22 +8,24 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.eventstore.postgres import PgPool, pg_uow_factory
+from app.eventstore.uow import UnitOfWork
 from app.kernel.clock import Clock, utc_now
 from app.kernel.messagebus import Handler, MessageBus
-from app.kernel.pgstore import PgPool, pg_uow_factory
 from app.kernel.signals import CommitSignal
 from app.kernel.tokens import TokenSigner
-from app.kernel.uow import UnitOfWork
+from app.projects import api as projects_api
 from app.projects import commands as pc
 from app.projects import handlers as ph
 from app.settings import Settings
 from app.tasks import commands as tc
 from app.tasks import handlers as th
+from app.tasks.ports import Projects
 from app.tenants import commands as uc
 from app.tenants import handlers as uh
 from app.tenants.gate import ActiveUserGate
 from app.tenants.passwords import Argon2Hasher
-from app.tenants.ports import DirectoryFactory, PasswordHasher
+from app.tenants.ports import DirectoryFactory, PasswordHasher, ProjectsOfUser
 from app.tenants.ratelimit import Throttle, login_throttle
 from app.tenants.tables import directory_for
 
@@ -44,7 +46,11 @@ class Services:
     signal: CommitSignal
     login_throttle: Throttle
     gate: ActiveUserGate
-    # The write path's asyncpg pool (app.kernel.pgstore); closed by the lifespan.
+    # What a realtime ticket lists (the tenants context issues it; projects answers this).
+    projects_of_user: ProjectsOfUser
+    # Project access for the tasks context's queries (its handlers get it bound, see handlers).
+    projects: Projects
+    # The write path's asyncpg pool (app.eventstore.postgres); closed by the lifespan.
     pool: PgPool
 
     async def close(self) -> None:
@@ -72,11 +78,11 @@ def handlers(
         pc.RecordProjectSpend: ph.record_project_spend,
         pc.AddProjectMember: ph.add_project_member,
         pc.RemoveProjectMember: ph.remove_project_member,
-        tc.CreateTask: th.create_task,
-        tc.EditTask: th.edit_task,
-        tc.AssignTask: th.assign_task,
-        tc.MoveTask: th.move_task,
-        tc.ArchiveTask: th.archive_task,
+        tc.CreateTask: partial(th.create_task, projects=projects_api),
+        tc.EditTask: partial(th.edit_task, projects=projects_api),
+        tc.AssignTask: partial(th.assign_task, projects=projects_api),
+        tc.MoveTask: partial(th.move_task, projects=projects_api),
+        tc.ArchiveTask: partial(th.archive_task, projects=projects_api),
     }
 
 
@@ -88,7 +94,7 @@ def bootstrap(
     hasher: PasswordHasher | None = None,
 ) -> Services:
     signal = CommitSignal()
-    # Commands run on raw asyncpg with hand-written SQL (app.kernel.pgstore), connecting with
+    # Commands run on raw asyncpg with hand-written SQL (app.eventstore.postgres), connecting with
     # the engine's URL: the app role, under row-level security.
     pool = PgPool(engine.url.render_as_string(hide_password=False), size=settings.db_pool_size)
     make_uow = pg_uow_factory(pool, clock=clock, on_commit=signal.notify)
@@ -109,5 +115,7 @@ def bootstrap(
         signal=signal,
         login_throttle=login_throttle(settings.redis_url, settings.channel_prefix, clock),
         gate=ActiveUserGate(make_uow, directory_for),
+        projects_of_user=projects_api.projects_of_user,
+        projects=projects_api,
         pool=pool,
     )

@@ -77,7 +77,7 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cluster(args: argparse.Namespace, settings: Settings) -> int:
-    from app.cluster import Cluster, run_forever
+    from app.tools.cluster import Cluster, run_forever
 
     if settings.embedded or not settings.redis_url:
         print("collabspace cluster: needs DATABASE_URL (PostgreSQL) and REDIS_URL", file=sys.stderr)
@@ -97,7 +97,7 @@ def _cluster(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _loadtest(args: argparse.Namespace, settings: Settings) -> int:
-    from app.loadtest.cli import run_command
+    from app.tools.loadtest.cli import run_command
 
     return run_command(args)
 
@@ -131,7 +131,7 @@ def parser() -> argparse.ArgumentParser:
     cluster.add_argument("--host", default="127.0.0.1")
     cluster.set_defaults(run=_cluster)
     commands.add_parser("settings", help="print README's settings tables (every variable)")
-    from app.loadtest.cli import add_parser as add_loadtest
+    from app.tools.loadtest.cli import add_parser as add_loadtest
 
     add_loadtest(commands).set_defaults(run=_loadtest)
     return root

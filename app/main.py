@@ -17,21 +17,23 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import embedded, gctuning, internal, metrics, migrate, runtime
+from app import embedded, metrics, migrate, runtime
 from app.activity.routes import api as activity_api
 from app.bootstrap import Services, bootstrap
+from app.eventstore.postgres import CONNECTION_ERRORS
 from app.kernel.db import make_engine
 from app.kernel.domain import DomainError
 from app.kernel.openapi import build_openapi
-from app.kernel.pgstore import CONNECTION_ERRORS
 from app.kernel.problems import HttpProblem, from_domain_error, from_http_problem, problem_response
 from app.kernel.web import Endpoint, handler_for
 from app.projects.routes import api as projects_api
+from app.relay import routes as relay_routes
 from app.settings import Settings, SettingsError
 from app.tasks.routes import api as tasks_api
 from app.tenants.passwords import Argon2Hasher
 from app.tenants.ports import PasswordHasher
 from app.tenants.routes import api as tenants_api
+from app.tools import gctuning
 from app.web.routes import routes as web_routes
 
 log = logging.getLogger("collabspace")
@@ -265,7 +267,7 @@ def create_app(
     """The API as an ASGI app. Nothing is connected until the lifespan starts.
 
     `serving`: this process exists to serve it (`collabspace serve`), so it may tune the
-    process-wide garbage collector once started (app.gctuning); tests and tools leave it off.
+    process-wide garbage collector once started (app.tools.gctuning); tests and tools leave it off.
     """
     settings = settings or Settings.from_env()
     api_endpoints = endpoints()
@@ -313,7 +315,7 @@ def create_app(
         ),
         *[Route(e.path, handler_for(e), methods=[e.method]) for e in api_endpoints],
         *web_routes(),
-        *internal.routes(),
+        *relay_routes.routes(),
     ]
     return Starlette(
         routes=routes,

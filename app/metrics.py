@@ -10,8 +10,8 @@ from prometheus_client.process_collector import ProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.kernel.relay_metrics import RelayCollector
 from app.kernel.signals import CommitSignal
+from app.relay.metrics import RelayCollector
 from app.runtime import Runtime
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

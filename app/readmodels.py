@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app import embedded
 from app.activity.projections import ActivityProjector
 from app.kernel.db import make_engine
-from app.kernel.projections import Projector
-from app.kernel.rebuild import RebuildReport, rebuild_projection
 from app.projects.projections import ProjectsProjector
+from app.readside.projector import Projector
+from app.readside.rebuild import RebuildReport, rebuild_projection
 from app.settings import Settings
 from app.tasks.projections import BoardProjector
 from app.tenants.projections import UserDirectoryProjector
@@ -57,7 +57,7 @@ async def rebuild_command(settings: Settings, name: str | None, out: TextIO = sy
         engine = make_engine(active.database_url)
         try:
             for each in [name] if name else list(NAMES):
-                # One process per core for the bulk of a large store (app.kernel.rebuild).
+                # One process per core for the bulk of a large store (app.readside.rebuild).
                 await rebuild(engine, each, out=out, partitions=os.cpu_count() or 1)
         finally:
             await engine.dispose()

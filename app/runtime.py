@@ -18,12 +18,12 @@ from collections.abc import AsyncIterator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import readmodels
-from app.kernel.backfill import BackfillQuery, backfill
-from app.kernel.broker import InMemoryPublisher, Publisher, RedisPublisher
-from app.kernel.checkpoint_watch import CheckpointWatch
-from app.kernel.projection_runner import ProjectionRunner
-from app.kernel.relay import Relay
 from app.kernel.signals import CommitSignal
+from app.readside.checkpoint_watch import CheckpointWatch
+from app.readside.runner import ProjectionRunner
+from app.relay.backfill import BackfillQuery, backfill
+from app.relay.loop import Relay
+from app.relay.publisher import InMemoryPublisher, Publisher, RedisPublisher
 from app.settings import Settings
 from realtime.backfill import Fetch, Page, page_from_json
 from realtime.broker import MemoryBroker

@@ -16,11 +16,11 @@ import logging
 import signal
 import sys
 
-from app import gctuning
 from app.kernel.db import make_engine
 from app.kernel.signals import CommitSignal
 from app.runtime import running
 from app.settings import Settings, SettingsError
+from app.tools import gctuning
 
 log = logging.getLogger("app.worker")
 

@@ -82,7 +82,7 @@ async def backends_of(admin: Any, pid: int) -> list[int]:
 async def child(dsn: str, coalesce_ms: int) -> None:
     from app import readmodels
     from app.kernel.db import make_engine
-    from app.kernel.projection_runner import ProjectionRunner
+    from app.readside.runner import ProjectionRunner
 
     engine = make_engine(dsn.replace("postgresql://", "postgresql+asyncpg://", 1), pool_size=4)
     runner = ProjectionRunner(engine, readmodels.projectors(), coalesce_interval=coalesce_ms / 1000)
@@ -102,8 +102,8 @@ async def child(dsn: str, coalesce_ms: int) -> None:
 
 
 async def setup(bus: Any, projects: int, tasks: int) -> list[list[dict[str, Any]]]:
+    from app.eventstore.uow import CommandMeta
     from app.kernel.domain import Actor
-    from app.kernel.uow import CommandMeta
     from app.projects import commands as pc
     from app.tasks import commands as tc
     from app.tenants import commands as uc
@@ -129,7 +129,7 @@ async def write_steadily(
     bus: Any, owned: list[list[dict[str, Any]]], rate: float, until: float, edits: bool = True
 ) -> int:
     """Mutations at `rate` per second in total until `until`, each client on its own tasks."""
-    from app.kernel.uow import CommandMeta
+    from app.eventstore.uow import CommandMeta
     from app.tasks import commands as tc
 
     start = time.perf_counter()

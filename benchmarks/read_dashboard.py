@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import migrate, readmodels  # noqa: E402
+from app.eventstore.postgres import PgPool  # noqa: E402
 from app.kernel.db import make_engine  # noqa: E402
 from app.kernel.domain import Actor  # noqa: E402
-from app.kernel.pgstore import PgPool  # noqa: E402
 from app.projects.views import DOCUMENT_SQL, dashboard_document  # noqa: E402
 
 TENANTS, USERS, PROJECTS, TASKS = 10, 10, 100, 100

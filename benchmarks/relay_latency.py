@@ -35,13 +35,13 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.kernel.broker import RedisPublisher  # noqa: E402
+from app.eventstore.port import NewEvent  # noqa: E402
+from app.eventstore.postgres import PgPool, pg_uow_factory  # noqa: E402
+from app.eventstore.reads import NOTIFY_CHANNEL  # noqa: E402
 from app.kernel.db import make_engine  # noqa: E402
-from app.kernel.eventstore import NewEvent  # noqa: E402
-from app.kernel.pgstore import PgPool, pg_uow_factory  # noqa: E402
-from app.kernel.relay import Relay, RelayConfig  # noqa: E402
-from app.kernel.sqlstore import NOTIFY_CHANNEL  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
+from app.relay.loop import Relay, RelayConfig  # noqa: E402
+from app.relay.publisher import RedisPublisher  # noqa: E402
 from realtime.envelope import tenant_channel  # noqa: E402
 
 WRITERS = 10

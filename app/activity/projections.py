@@ -6,10 +6,10 @@ from typing import Any
 
 from app.activity.tables import activity_entry, activity_lookup
 from app.activity.texts import actor_of
-from app.kernel.eventstore import StoredEvent
-from app.kernel.projections import Projector
-from app.kernel.rowcache import MISSING
+from app.eventstore.port import StoredEvent
 from app.projects import events as p
+from app.readside.projector import Projector
+from app.readside.rowcache import MISSING
 from app.tasks import events as t
 from app.tenants import events as u
 

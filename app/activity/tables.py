@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from app.kernel.db import metadata
-from app.kernel.projections import lookup_table
+from app.readside.projector import lookup_table
 
 # One entry per event worth telling. Names are copies, kept current by rename events; the text
 # is rendered at read time from them, so a rename never leaves a stale sentence behind.

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from app.kernel.eventstore import StoredEvent
+from app.eventstore.port import StoredEvent
 
 
 def actor_of(event: Any, record: StoredEvent) -> str | None:

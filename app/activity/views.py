@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.activity.tables import activity_entry, activity_lookup
 from app.activity.texts import item_of
 from app.kernel.domain import Actor, InvalidInputError
-from app.kernel.projections import read_checkpoints
 from app.projects import api as projects
+from app.readside.projector import read_checkpoints
 
 READS = ("activity",)
 MAX_LIMIT = 100

@@ -144,3 +144,14 @@ async def tenant_head(connection: AsyncConnection, tenant_id: str) -> int:
         sa.select(sa.func.max(event.c.position)).where(event.c.tenant_id == tenant_id)
     )
     return int(found or 0)
+
+
+@asynccontextmanager
+async def snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A read-only transaction in which the checkpoint and the rows come from one snapshot."""
+    async with engine.connect() as connection:
+        connection = await connection.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+        async with connection.begin():
+            yield connection

@@ -1,14 +1,16 @@
-"""History and time travel: a stream's events as plain dicts, an aggregate's state as of a point."""
+"""History and time travel, one view for every context: an aggregate's events as plain dicts, and
+its state as of a version or a time (GET .../history and .../state)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from app.kernel import repository
+from app.eventstore import repository
+from app.eventstore.port import StoredEvent
+from app.eventstore.uow import UnitOfWork
 from app.kernel.domain import Aggregate, InvalidInputError
-from app.kernel.eventstore import StoredEvent
-from app.kernel.uow import UnitOfWork
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -54,3 +56,38 @@ async def state_as_of(
     if as_of is not None and as_of.tzinfo is None:
         raise InvalidInputError("as_of needs a timezone (e.g. ...Z)", field="as_of")
     return await repository.load(uow, cls, aggregate_id, to_version=as_of_version, until=as_of)
+
+
+# Loads the aggregate for whoever may read it now, else raises the context's "not found".
+Readable = Callable[[UnitOfWork], Awaitable[Any]]
+
+
+async def history_view(
+    uow: UnitOfWork, cls: type[Aggregate], aggregate_id: str, *, key: str, readable: Readable
+) -> dict[str, Any]:
+    """The aggregate's events in order; readable only by who may read it now."""
+    async with uow:
+        current = await readable(uow)
+        events = await events_of(uow, cls, aggregate_id)
+    return {key: aggregate_id, "version": current.version, "events": events}
+
+
+async def state_view(
+    uow: UnitOfWork,
+    cls: type[Aggregate],
+    aggregate_id: str,
+    *,
+    key: str,
+    readable: Readable,
+    missing: Callable[[], Exception],
+    as_of_version: int | None = None,
+    as_of: datetime | None = None,
+) -> dict[str, Any]:
+    """The aggregate as it was at a version and/or a time, rebuilt by replaying its events;
+    `missing()` is raised when it did not exist yet at that point."""
+    async with uow:
+        await readable(uow)
+        past = await state_as_of(uow, cls, aggregate_id, as_of_version=as_of_version, as_of=as_of)
+    if not past.exists:
+        raise missing()
+    return {key: aggregate_id, "version": past.version, "state": state_dict(past)}

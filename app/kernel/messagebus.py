@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
+from app.eventstore.idempotency import IdempotencyRecord
+from app.eventstore.uow import CommandMeta, UnitOfWork
 from app.kernel.domain import ConcurrencyError, InvalidInputError
-from app.kernel.idempotency import IdempotencyRecord
-from app.kernel.uow import CommandMeta, UnitOfWork
 
 log = logging.getLogger(__name__)
 

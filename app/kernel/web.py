@@ -17,13 +17,12 @@ import pydantic
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.kernel.db import scope_to_tenant
+from app.eventstore.uow import CommandMeta
+from app.kernel.db import scope_to_tenant, snapshot
 from app.kernel.domain import Actor
 from app.kernel.messagebus import Idempotency, request_hash
 from app.kernel.problems import HttpProblem
-from app.kernel.projections import snapshot
 from app.kernel.tokens import InvalidTokenError
-from app.kernel.uow import CommandMeta
 
 B = TypeVar("B")
 Q = TypeVar("Q")

@@ -1,4 +1,5 @@
-"""Who may read which project, from the read model: members, and the tenant's owners/admins.
+"""Who may read which project: from the event store (the aggregate, for commands and history)
+and from the read model (members, and the tenant's owners/admins, for queries).
 
 Anything else (another tenant's project, a project the caller is not in) is "not found".
 """
@@ -10,7 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.eventstore import repository
+from app.eventstore.uow import UnitOfWork
 from app.kernel.domain import Actor
+from app.projects.domain import Project
 from app.projects.errors import ProjectNotFoundError
 from app.projects.tables import project_member, project_summary
 
@@ -56,3 +60,15 @@ async def readable_project_ids(connection: AsyncConnection, actor: Actor) -> lis
         .order_by(project_summary.c.project_id)
     )
     return [str(v) for v in await connection.scalars(query)]
+
+
+async def load_readable(
+    uow: UnitOfWork, actor: Actor, project_id: str, expected_version: int | None = None
+) -> Project:
+    """The project if the caller may read it (at the expected version, if one is given)."""
+    project = await repository.load(uow, Project, project_id)
+    if not project.exists:
+        raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
+    project.check_readable(actor)
+    project.check_version(expected_version)
+    return project

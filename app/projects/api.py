@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 
+from app.eventstore.uow import UnitOfWork
 from app.kernel.domain import Actor
-from app.kernel.uow import UnitOfWork
 from app.projects.access import (
+    load_readable,
     member_project_ids,
     projects_of_user,
     readable_project_ids,
     require_readable,
 )
+from app.projects.domain import Project
 from app.projects.errors import ProjectNotFoundError
-from app.projects.handlers import load_readable
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -22,6 +23,12 @@ class ProjectAccess:
     tenant_id: str
     status: str
     members: tuple[str, ...]
+
+
+def prefetch_project(uow: UnitOfWork, project_id: str) -> None:
+    """Announce that this unit of work will check the project next, so that its stream comes
+    with the next load (one round trip for a task and its project)."""
+    uow.events.prefetch([Project.stream_id_for(project_id)])
 
 
 async def readable_project(uow: UnitOfWork, actor: Actor, project_id: str) -> ProjectAccess:
@@ -33,6 +40,7 @@ async def readable_project(uow: UnitOfWork, actor: Actor, project_id: str) -> Pr
 __all__ = [
     "ProjectAccess",
     "ProjectNotFoundError",
+    "prefetch_project",
     "member_project_ids",
     "projects_of_user",
     "readable_project",

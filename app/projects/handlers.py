@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from app.kernel import repository
-from app.kernel.domain import Actor
+from app.eventstore import repository
+from app.eventstore.uow import UnitOfWork
 from app.kernel.messagebus import CommandResult
-from app.kernel.uow import UnitOfWork
+from app.projects.access import load_readable
 from app.projects.commands import (
     AddProjectMember,
     ChangeProjectBudget,
@@ -18,19 +18,7 @@ from app.projects.commands import (
     UpdateProject,
 )
 from app.projects.domain import Project
-from app.projects.errors import ProjectNotFoundError
 from app.tenants import api as tenants
-
-
-async def load_readable(
-    uow: UnitOfWork, actor: Actor, project_id: str, expected_version: int | None = None
-) -> Project:
-    project = await repository.load(uow, Project, project_id)
-    if not project.exists:
-        raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
-    project.check_readable(actor)
-    project.check_version(expected_version)
-    return project
 
 
 async def _saved(uow: UnitOfWork, project: Project) -> CommandResult:

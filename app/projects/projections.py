@@ -14,9 +14,7 @@ import orjson
 import sqlalchemy as sa
 
 from app.activity import api as activity
-from app.kernel.eventstore import StoredEvent
-from app.kernel.projections import Projector
-from app.kernel.rowcache import Row
+from app.eventstore.port import StoredEvent
 from app.projects.events import (
     ProjectBudgetChanged,
     ProjectCreated,
@@ -28,6 +26,8 @@ from app.projects.events import (
     ProjectStatusChanged,
 )
 from app.projects.tables import project_lookup, project_member, project_summary, project_task
+from app.readside.projector import Projector
+from app.readside.rowcache import Row
 from app.tasks.events import (
     TaskArchived,
     TaskAssigned,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import orjson
 
-from app.activity import api as activity
 from app.kernel.web import (
     Api,
     Call,
@@ -17,7 +16,9 @@ from app.kernel.web import (
     read_reply,
     wait_for_min_position,
 )
+from app.kernel.wire import AsOfParams, HistoryOut, StateOut
 from app.projects import views
+from app.projects.access import load_readable
 from app.projects.commands import (
     AddProjectMember,
     ChangeProjectBudget,
@@ -27,21 +28,15 @@ from app.projects.commands import (
     RemoveProjectMember,
     UpdateProject,
 )
-from app.projects.handlers import load_readable
 from app.projects.schemas import (
-    AsOfParams,
     BudgetBody,
     CreateProjectBody,
     DashboardOut,
-    FeedOut,
-    FeedParams,
-    HistoryOut,
     ListParams,
     MemberBody,
     ProjectListOut,
     ProjectOut,
     SpendBody,
-    StateOut,
     StatusBody,
     UpdateProjectBody,
 )
@@ -225,22 +220,6 @@ async def project_dashboard(call: Call[None, ReadParams]) -> Reply:
         return await query_read_model(call, views.project_dashboard, call.actor, project_id)
     document, position = found
     return read_reply(call, orjson.Fragment(document), position)
-
-
-@api.route(
-    "GET",
-    "/projects/{project_id}/activity",
-    summary="A project's activity, newest first",
-    query=FeedParams,
-    response=FeedOut,
-    errors=(401, 404, 422),
-)
-async def project_activity(call: Call[None, FeedParams]) -> Reply:
-    project_id = path_id(call, "project_id")
-    q = call.query
-    return await query_read_model(
-        call, activity.project_activity, call.actor, project_id, before=q.before, limit=q.limit
-    )
 
 
 @api.route(

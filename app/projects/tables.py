@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from app.kernel.db import metadata
-from app.kernel.projections import lookup_table
+from app.readside.projector import lookup_table
 
 # One row per project: everything the list and the dashboard show, counts included.
 project_summary = sa.Table(

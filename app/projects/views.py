@@ -10,18 +10,17 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.activity import api as activity
+from app.eventstore.uow import UnitOfWork
 from app.kernel import history
 from app.kernel.db import projection_checkpoint
 from app.kernel.domain import Actor, InvalidInputError
-from app.kernel.projections import read_checkpoints
-from app.kernel.uow import UnitOfWork
 from app.projects import access
-from app.projects.access import projects_of_user, readable_project_ids
+from app.projects.access import load_readable, projects_of_user, readable_project_ids
 from app.projects.domain import STATUSES, Project
 from app.projects.errors import ProjectNotFoundError
-from app.projects.handlers import load_readable
 from app.projects.projections import completion
 from app.projects.tables import project_summary
+from app.readside.projector import read_checkpoints
 
 # The projections each query reads: what `min_position` must wait for.
 LIST_READS = ("projects",)
@@ -219,10 +218,9 @@ async def dashboard_document(
 
 async def project_history(uow: UnitOfWork, actor: Actor, project_id: str) -> dict[str, Any]:
     """The project's events in order; readable only by who may read the project now."""
-    async with uow:
-        project = await load_readable(uow, actor, project_id)
-        events = await history.events_of(uow, Project, project_id)
-    return {"project_id": project_id, "version": project.version, "events": events}
+    return await history.history_view(
+        uow, Project, project_id, key="project_id", readable=_readable(actor, project_id)
+    )
 
 
 async def project_state(
@@ -234,13 +232,19 @@ async def project_state(
     as_of: datetime | None = None,
 ) -> dict[str, Any]:
     """The project as it was at a version and/or a time, rebuilt by replaying its events."""
-    async with uow:
-        await load_readable(uow, actor, project_id)
-        past = await history.state_as_of(
-            uow, Project, project_id, as_of_version=as_of_version, as_of=as_of
-        )
-    if not past.exists:
-        raise ProjectNotFoundError(
+    return await history.state_view(
+        uow,
+        Project,
+        project_id,
+        key="project_id",
+        readable=_readable(actor, project_id),
+        missing=lambda: ProjectNotFoundError(
             f"project {project_id} did not exist yet at that point", project_id=project_id
-        )
-    return {"project_id": project_id, "version": past.version, "state": history.state_dict(past)}
+        ),
+        as_of_version=as_of_version,
+        as_of=as_of,
+    )
+
+
+def _readable(actor: Actor, project_id: str) -> history.Readable:
+    return lambda uow: load_readable(uow, actor, project_id)

@@ -1,45 +1,36 @@
-"""Command handlers of the tasks context. Project access comes from the projects' public API."""
+"""Command handlers of the tasks context. Project access comes through the Projects port
+(bound to the projects context's public API by the composition root)."""
 
 from __future__ import annotations
 
 import uuid
 
-from app.kernel import repository
+from app.eventstore import repository
+from app.eventstore.uow import UnitOfWork
 from app.kernel.domain import Actor
 from app.kernel.messagebus import CommandResult
-from app.kernel.uow import UnitOfWork
-from app.projects import api as projects
+from app.tasks.access import load_readable_task
 from app.tasks.commands import ArchiveTask, AssignTask, CreateTask, EditTask, MoveTask
 from app.tasks.domain import Task
-from app.tasks.errors import ProjectClosedError, TaskNotFoundError
+from app.tasks.errors import ProjectClosedError
+from app.tasks.ports import Projects, ProjectView
 
 
-async def _open_project(uow: UnitOfWork, actor: Actor, project_id: str) -> projects.ProjectAccess:
+async def _open_project(
+    uow: UnitOfWork, actor: Actor, project_id: str, projects: Projects
+) -> ProjectView:
     project = await projects.readable_project(uow, actor, project_id)
     if project.status == "archived":
         raise ProjectClosedError("the project is archived", project_id=project_id)
     return project
 
 
-async def load_readable_task(
-    uow: UnitOfWork, actor: Actor, task_id: str, expected_version: int | None = None
-) -> tuple[Task, projects.ProjectAccess]:
-    """A task the caller may read: its project must be readable; otherwise it is not found."""
-    task = await repository.load(uow, Task, task_id)
-    if not task.exists:
-        raise TaskNotFoundError(f"task {task_id} not found", task_id=task_id)
-    try:
-        project = await projects.readable_project(uow, actor, task.project_id)
-    except projects.ProjectNotFoundError:
-        raise TaskNotFoundError(f"task {task_id} not found", task_id=task_id) from None
-    task.check_version(expected_version)
-    return task, project
-
-
 async def _changeable(
-    uow: UnitOfWork, actor: Actor, task_id: str, expected_version: int | None
-) -> tuple[Task, projects.ProjectAccess]:
-    task, project = await load_readable_task(uow, actor, task_id, expected_version)
+    uow: UnitOfWork, actor: Actor, task_id: str, expected_version: int | None, projects: Projects
+) -> tuple[Task, ProjectView]:
+    task, project = await load_readable_task(
+        uow, actor, task_id, expected_version, projects=projects
+    )
     if project.status == "archived":
         raise ProjectClosedError("the project is archived", project_id=project.project_id)
     return task, project
@@ -50,9 +41,9 @@ async def _saved(uow: UnitOfWork, task: Task, tenant_id: str) -> CommandResult:
     return CommandResult(task.id, task.version, stored[-1].position if stored else 0)
 
 
-async def create_task(cmd: CreateTask, uow: UnitOfWork) -> CommandResult:
+async def create_task(cmd: CreateTask, uow: UnitOfWork, *, projects: Projects) -> CommandResult:
     """Create a task in a project the caller can read, optionally assigned to a member."""
-    project = await _open_project(uow, cmd.actor, cmd.project_id)
+    project = await _open_project(uow, cmd.actor, cmd.project_id, projects)
     task = Task.create(
         str(uuid.uuid4()),
         project_id=project.project_id,
@@ -65,29 +56,37 @@ async def create_task(cmd: CreateTask, uow: UnitOfWork) -> CommandResult:
     return await _saved(uow, task, project.tenant_id)
 
 
-async def edit_task(cmd: EditTask, uow: UnitOfWork) -> CommandResult:
+async def edit_task(cmd: EditTask, uow: UnitOfWork, *, projects: Projects) -> CommandResult:
     """Change a task's title and/or description."""
-    task, project = await _changeable(uow, cmd.actor, cmd.task_id, cmd.expected_version)
+    task, project = await _changeable(
+        uow, cmd.actor, cmd.task_id, cmd.expected_version, projects
+    )
     task.edit(title=cmd.title, description=cmd.description)
     return await _saved(uow, task, project.tenant_id)
 
 
-async def assign_task(cmd: AssignTask, uow: UnitOfWork) -> CommandResult:
+async def assign_task(cmd: AssignTask, uow: UnitOfWork, *, projects: Projects) -> CommandResult:
     """Assign a task to a member of its project (None unassigns)."""
-    task, project = await _changeable(uow, cmd.actor, cmd.task_id, cmd.expected_version)
+    task, project = await _changeable(
+        uow, cmd.actor, cmd.task_id, cmd.expected_version, projects
+    )
     task.assign(cmd.assignee_id, project_members=list(project.members))
     return await _saved(uow, task, project.tenant_id)
 
 
-async def move_task(cmd: MoveTask, uow: UnitOfWork) -> CommandResult:
+async def move_task(cmd: MoveTask, uow: UnitOfWork, *, projects: Projects) -> CommandResult:
     """Move a task between todo, in_progress and done (reopening included)."""
-    task, project = await _changeable(uow, cmd.actor, cmd.task_id, cmd.expected_version)
+    task, project = await _changeable(
+        uow, cmd.actor, cmd.task_id, cmd.expected_version, projects
+    )
     task.move(cmd.status)
     return await _saved(uow, task, project.tenant_id)
 
 
-async def archive_task(cmd: ArchiveTask, uow: UnitOfWork) -> CommandResult:
+async def archive_task(cmd: ArchiveTask, uow: UnitOfWork, *, projects: Projects) -> CommandResult:
     """Archive a task; it keeps its history but changes no more."""
-    task, project = await _changeable(uow, cmd.actor, cmd.task_id, cmd.expected_version)
+    task, project = await _changeable(
+        uow, cmd.actor, cmd.task_id, cmd.expected_version, projects
+    )
     task.archive()
     return await _saved(uow, task, project.tenant_id)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.kernel.eventstore import StoredEvent
-from app.kernel.projections import Projector
+from app.eventstore.port import StoredEvent
+from app.readside.projector import Projector
 from app.tasks.events import (
     TaskArchived,
     TaskAssigned,

@@ -12,11 +12,18 @@ from app.kernel.web import (
     path_id,
     query_read_model,
 )
-from app.projects.schemas import AsOfParams, BoardOut, HistoryOut, StateOut
+from app.kernel.wire import AsOfParams, HistoryOut, StateOut
 from app.tasks import views
+from app.tasks.access import load_readable_task
 from app.tasks.commands import ArchiveTask, AssignTask, CreateTask, EditTask, MoveTask
-from app.tasks.handlers import load_readable_task
-from app.tasks.schemas import AssignBody, CreateTaskBody, EditTaskBody, MoveBody, TaskOut
+from app.tasks.schemas import (
+    AssignBody,
+    BoardOut,
+    CreateTaskBody,
+    EditTaskBody,
+    MoveBody,
+    TaskOut,
+)
 
 api = Api("tasks")
 CHANGE_ERRORS = (401, 404, 409, 422)
@@ -47,7 +54,9 @@ async def create_task(call: Call[CreateTaskBody, None]) -> Reply:
 )
 async def get_task(call: Call[None, None]) -> Reply:
     async with call.services.uow_factory(tenant_id=call.actor.tenant_id) as uow:
-        t, _ = await load_readable_task(uow, call.actor, path_id(call, "task_id"))
+        t, _ = await load_readable_task(
+            uow, call.actor, path_id(call, "task_id"), projects=call.services.projects
+        )
     body = TaskOut(
         id=t.id,
         project_id=t.project_id,
@@ -130,7 +139,9 @@ async def archive_task(call: Call[None, None]) -> Reply:
 )
 async def task_board(call: Call[None, ReadParams]) -> Reply:
     project_id = path_id(call, "project_id")
-    return await query_read_model(call, views.task_board, call.actor, project_id)
+    return await query_read_model(
+        call, views.task_board, call.actor, project_id, projects=call.services.projects
+    )
 
 
 @api.route(
@@ -145,6 +156,7 @@ async def task_history(call: Call[None, None]) -> Reply:
         call.services.uow_factory(tenant_id=call.actor.tenant_id),
         call.actor,
         path_id(call, "task_id"),
+        projects=call.services.projects,
     )
     return Reply(body)
 
@@ -164,5 +176,6 @@ async def task_state(call: Call[None, AsOfParams]) -> Reply:
         path_id(call, "task_id"),
         as_of_version=call.query.as_of_version,
         as_of=call.query.as_of,
+        projects=call.services.projects,
     )
     return Reply(body)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import StringConstraints
 
 from app.kernel.web import Wire
-from app.projects.schemas import Uuid
+from app.kernel.wire import UserRef, Uuid
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Description = Annotated[str, StringConstraints(max_length=10000)]
@@ -43,3 +43,18 @@ class TaskOut(Wire):
     archived: bool
     created_by: str
     version: int
+
+
+class TaskCard(Wire):
+    task_id: str
+    title: str
+    description: str
+    assignee: UserRef | None
+    version: int
+    updated_at: str
+
+
+class BoardOut(Wire):
+    project_id: str
+    columns: dict[str, list[TaskCard]]
+    as_of_position: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.kernel.db import metadata
-from app.kernel.projections import lookup_table
+from app.readside.projector import lookup_table
 
 # One card per open task; archived tasks leave the board.
 task_card = sa.Table(

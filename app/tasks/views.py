@@ -8,20 +8,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.eventstore.uow import UnitOfWork
 from app.kernel import history
 from app.kernel.domain import Actor
-from app.kernel.projections import read_checkpoints
-from app.kernel.uow import UnitOfWork
-from app.projects import api as projects
+from app.readside.projector import read_checkpoints
+from app.tasks.access import load_readable_task
 from app.tasks.domain import TASK_STATUSES, Task
 from app.tasks.errors import TaskNotFoundError
-from app.tasks.handlers import load_readable_task
+from app.tasks.ports import Projects
 from app.tasks.tables import task_card
 
 BOARD_READS = ("board",)
 
 
-async def task_board(connection: AsyncConnection, actor: Actor, project_id: str) -> dict[str, Any]:
+async def task_board(
+    connection: AsyncConnection, actor: Actor, project_id: str, *, projects: Projects
+) -> dict[str, Any]:
     """A readable project's open tasks grouped by status, oldest first within each column."""
     await projects.require_readable(connection, actor, project_id)
     rows = await connection.execute(
@@ -52,12 +54,13 @@ async def task_board(connection: AsyncConnection, actor: Actor, project_id: str)
     }
 
 
-async def task_history(uow: UnitOfWork, actor: Actor, task_id: str) -> dict[str, Any]:
+async def task_history(
+    uow: UnitOfWork, actor: Actor, task_id: str, *, projects: Projects
+) -> dict[str, Any]:
     """The task's events in order; readable only by who may read its project now."""
-    async with uow:
-        task, _ = await load_readable_task(uow, actor, task_id)
-        events = await history.events_of(uow, Task, task_id)
-    return {"task_id": task_id, "version": task.version, "events": events}
+    return await history.history_view(
+        uow, Task, task_id, key="task_id", readable=_readable(actor, task_id, projects)
+    )
 
 
 async def task_state(
@@ -67,13 +70,29 @@ async def task_state(
     *,
     as_of_version: int | None = None,
     as_of: datetime | None = None,
+    projects: Projects,
 ) -> dict[str, Any]:
     """The task as it was at a version and/or a time, rebuilt by replaying its events."""
-    async with uow:
-        await load_readable_task(uow, actor, task_id)
-        past = await history.state_as_of(
-            uow, Task, task_id, as_of_version=as_of_version, as_of=as_of
-        )
-    if not past.exists:
-        raise TaskNotFoundError(f"task {task_id} did not exist yet at that point", task_id=task_id)
-    return {"task_id": task_id, "version": past.version, "state": history.state_dict(past)}
+    return await history.state_view(
+        uow,
+        Task,
+        task_id,
+        key="task_id",
+        readable=_readable(actor, task_id, projects),
+        missing=lambda: TaskNotFoundError(
+            f"task {task_id} did not exist yet at that point", task_id=task_id
+        ),
+        as_of_version=as_of_version,
+        as_of=as_of,
+    )
+
+
+async def _readable_task(
+    uow: UnitOfWork, actor: Actor, task_id: str, projects: Projects
+) -> Task:
+    task, _ = await load_readable_task(uow, actor, task_id, projects=projects)
+    return task
+
+
+def _readable(actor: Actor, task_id: str, projects: Projects) -> history.Readable:
+    return lambda uow: _readable_task(uow, actor, task_id, projects)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.kernel import repository
-from app.kernel.uow import UnitOfWork
+from app.eventstore import repository
+from app.eventstore.uow import UnitOfWork
 from app.tenants.domain import Tenant, User
 from app.tenants.errors import UserNotFoundError
 

@@ -17,9 +17,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from app.eventstore.uow import UnitOfWork
 from app.kernel.domain import Actor
 from app.kernel.tokens import InvalidTokenError
-from app.kernel.uow import UnitOfWork
 from app.tenants.ports import DirectoryFactory
 
 DEFAULT_TTL_S = 5.0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from app.kernel import repository
+from app.eventstore import repository
+from app.eventstore.uow import UnitOfWork
 from app.kernel.messagebus import CommandResult
-from app.kernel.uow import UnitOfWork
 from app.tenants.commands import DeactivateUser, InviteUser, SignUp, UpdateUser
 from app.tenants.domain import Tenant, User
 from app.tenants.errors import UserNotFoundError

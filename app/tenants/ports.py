@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from app.kernel.uow import UnitOfWork
+from app.eventstore.uow import UnitOfWork
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,3 +58,9 @@ class PasswordHasher(abc.ABC):
 
     @abc.abstractmethod
     def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+# The projects a user is a member of, sorted, read on a read-model connection (connection,
+# tenant id, user id): what a realtime ticket lists. The projects context answers it; the
+# composition root binds it, so that tenants does not import projects.
+ProjectsOfUser = Callable[[Any, str, str], Awaitable[list[str]]]

@@ -7,7 +7,6 @@ from typing import Any
 from app.kernel.db import tenant_connection, tenant_head
 from app.kernel.problems import HttpProblem
 from app.kernel.web import Api, Call, MutationResult, Reply, execute, path_id
-from app.projects import api as projects
 from app.tenants.commands import DeactivateUser, InviteUser, SignUp, UpdateUser
 from app.tenants.ports import DirectoryEntry
 from app.tenants.schemas import (
@@ -217,7 +216,7 @@ async def realtime_ticket(call: Call[None, None]) -> Reply:
             head = await tenant_head(connection, actor.tenant_id)
         await progress.wait_for(head, TICKET_CATCH_UP_S)
     async with tenant_connection(services.engine, actor.tenant_id) as connection:
-        project_ids = await projects.projects_of_user(connection, actor.tenant_id, actor.user_id)
+        project_ids = await services.projects_of_user(connection, actor.tenant_id, actor.user_id)
     async with services.uow_factory() as uow:
         entry = await services.directory(uow).by_id(actor.tenant_id, actor.user_id)
     if entry is None or not entry.active:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 
+from app.eventstore.postgres import PgUnitOfWork
+from app.eventstore.uow import UnitOfWork
 from app.kernel.db import metadata
-from app.kernel.pgstore import PgUnitOfWork
-from app.kernel.uow import UnitOfWork
 from app.tenants.errors import EmailTakenError
 from app.tenants.ports import Directory, DirectoryEntry
 

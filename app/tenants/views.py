@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.kernel.domain import Actor
-from app.kernel.projections import read_checkpoints
+from app.readside.projector import read_checkpoints
 from app.tenants.tables import tenant_user_card
 
 USERS_READS = ("users",)

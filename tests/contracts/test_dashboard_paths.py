@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import orjson
 
-from app.kernel.db import make_engine
+from app.eventstore.postgres import PgPool
+from app.kernel.db import make_engine, snapshot
 from app.kernel.domain import Actor
-from app.kernel.pgstore import PgPool
-from app.kernel.projections import snapshot
 from app.projects import views
 from tests.support import api_client, app_url_for, settings_for, sign_up
 

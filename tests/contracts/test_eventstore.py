@@ -1,18 +1,20 @@
 """One contract for the EventStore port, run against both adapters: the in-memory fake of the
-unit tests and the PostgreSQL one (app.kernel.pgstore)."""
+unit tests and the PostgreSQL one (app.eventstore.postgres)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from app.eventstore.port import AppendContext, EventStore, InMemoryEventStore, NewEvent
+from app.eventstore.postgres import PgPool, pg_uow_factory
 from app.kernel.domain import ConcurrencyError
-from app.kernel.eventstore import AppendContext, EventStore, InMemoryEventStore, NewEvent
-from app.kernel.pgstore import PgPool, pg_uow_factory
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 StoreFactory = Callable[[], AbstractAsyncContextManager[EventStore]]
@@ -130,3 +132,67 @@ async def test_positions_are_gapless_across_pools_on_one_database(pg_url: str) -
         await pool.close()
         await other.close()
     assert positions == list(range(positions[0], positions[0] + 8))
+
+
+async def test_prefetched_streams_load_exactly_as_without_prefetch(store: StoreFactory) -> None:
+    tenant = str(uuid.uuid4())
+    task, project, absent = (f"{kind}-{uuid.uuid4()}" for kind in ("task", "project", "task"))
+    async with store() as s:
+        await s.append(task, 0, [NewEvent("A", {"n": 1}), NewEvent("B", {})], context=ctx(tenant))
+        await s.append(
+            project, 0, [NewEvent("P", {"n": n}) for n in range(3)], context=ctx(tenant)
+        )
+    async with store() as s:
+        s.prefetch([project, absent])
+        assert [e.type for e in await s.load(task, after_version=1)] == ["B"]
+        assert [e.version for e in await s.load(project, after_version=1)] == [2, 3]
+        assert await s.load(absent) == []
+        # Asked again, a stream reads what it would have read the first time.
+        assert [e.version for e in await s.load(project, to_version=2)] == [1, 2]
+    async with store() as s:
+        s.prefetch([task])
+        assert [e.version for e in await s.load(task)] == [1, 2]
+
+
+async def test_a_stream_appended_after_its_prefetch_is_never_answered_stale(
+    store: StoreFactory,
+) -> None:
+    tenant, first, second = str(uuid.uuid4()), f"task-{uuid.uuid4()}", f"task-{uuid.uuid4()}"
+    async with store() as s:
+        await s.append(first, 0, [NewEvent("A", {})], context=ctx(tenant))
+        await s.append(second, 0, [NewEvent("A", {})], context=ctx(tenant))
+    async with store() as s:
+        s.prefetch([second])
+        await s.load(first)
+        await s.append(second, 1, [NewEvent("B", {})], context=ctx(tenant))
+    async with store() as s:
+        assert [e.type for e in await s.load(second)] == ["A", "B"]
+
+
+async def test_postgres_reads_a_stream_and_the_announced_ones_in_one_round_trip(
+    pg_url: str,
+) -> None:
+    pool = PgPool(pg_url, size=2)
+    make = pg_uow_factory(pool)
+    tenant = str(uuid.uuid4())
+    task, project = f"task-{uuid.uuid4()}", f"project-{uuid.uuid4()}"
+    try:
+        async with make() as uow:
+            await uow.events.append(task, 0, [NewEvent("A", {})], context=ctx(tenant))
+            await uow.events.append(project, 0, [NewEvent("P", {})], context=ctx(tenant))
+        async with make(tenant_id=tenant) as uow:
+            await uow.ready()  # bind the tenant first: the round trips counted are the reads
+            statements: list[str] = []
+
+            def log(logged: Any) -> None:
+                statements.append(logged.query)
+
+            uow.connection.add_query_logger(log)
+            uow.events.prefetch([project])
+            assert [e.stream_id for e in await uow.events.load(task)] == [task]
+            assert [e.stream_id for e in await uow.events.load(project)] == [project]
+            await asyncio.sleep(0)
+            uow.connection.remove_query_logger(log)
+        assert len(statements) == 1, statements
+    finally:
+        await pool.close()

@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from app.eventstore.postgres import asyncpg_dsn
 from app.kernel.clock import utc_now
-from app.kernel.pgstore import asyncpg_dsn
 from app.kernel.tokens import TokenSigner
 from tests.support import SECRET, api_client, app_url_for, settings_for, sign_up
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import uuid
 
-from app.kernel import repository
-from app.kernel.pgstore import PgPool, pg_uow_factory
-from app.kernel.uow import CommandMeta
+from app.eventstore import repository
+from app.eventstore.postgres import PgPool, pg_uow_factory
+from app.eventstore.uow import CommandMeta
 from app.tasks.domain import Task
 from tests.support import app_url_for
 

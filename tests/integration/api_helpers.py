@@ -10,9 +10,9 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.eventstore.port import StoredEvent
+from app.eventstore.reads import to_stored
 from app.kernel.db import event
-from app.kernel.eventstore import StoredEvent
-from app.kernel.sqlstore import to_stored
 from tests.support import engine_for
 
 

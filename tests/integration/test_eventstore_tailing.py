@@ -8,12 +8,12 @@ import uuid
 
 import sqlalchemy as sa
 
+from app.eventstore.port import NewEvent
+from app.eventstore.postgres import PgPool, pg_uow_factory
+from app.eventstore.reads import read_after
 from app.kernel.db import event as event_table
 from app.kernel.db import make_engine
 from app.kernel.domain import ConcurrencyError
-from app.kernel.eventstore import NewEvent
-from app.kernel.pgstore import PgPool, pg_uow_factory
-from app.kernel.sqlstore import read_after
 
 WRITERS = 24
 APPENDS_PER_WRITER = 25

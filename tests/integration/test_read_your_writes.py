@@ -1,7 +1,7 @@
 """`?min_position=` waits for the read models wherever the projections run.
 
 The recommended topology runs them in the worker (`RUN_PROJECTIONS=0` on the API): the API then
-watches the checkpoint table (app.kernel.checkpoint_watch). Issue 14 found it answered at once
+watches the checkpoint table (app.readside.checkpoint_watch). Issue 14 found it answered at once
 there: a stale 200 with `X-Read-Lag`, and 404 for a project just created. Here the "worker" is
 a ProjectionRunner on the owner's engine that starts only after the query is already waiting.
 """
@@ -13,7 +13,7 @@ import time
 
 from app import readmodels
 from app.kernel.db import make_engine
-from app.kernel.projection_runner import ProjectionRunner
+from app.readside.runner import ProjectionRunner
 from tests.support import api_client, settings_for, sign_up
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.loadtest.stats import Histogram, Ledger, Tally, quantile
+from app.tools.loadtest.stats import Histogram, Ledger, Tally, quantile
 
 
 def test_a_ledger_tells_missing_duplicate_and_out_of_order_apart() -> None:

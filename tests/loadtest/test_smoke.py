@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cluster import Cluster
+from app.tools.cluster import Cluster
 from tests.support import ADMIN_URL
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -8,9 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.eventstore.uow import CommandMeta
 from app.kernel.domain import Actor
 from app.kernel.messagebus import MessageBus
-from app.kernel.uow import CommandMeta
 from app.projects import commands as pc
 from app.readmodels import PROJECTORS
 from app.tasks import commands as tc

@@ -9,11 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import migrate, readmodels
 from app.bootstrap import bootstrap
-from app.kernel.db import make_engine
+from app.kernel.db import make_engine, snapshot
 from app.kernel.domain import Actor
-from app.kernel.projection_runner import catch_up
-from app.kernel.projections import snapshot
 from app.projects import views as project_views
+from app.readside.runner import catch_up
 from app.tasks import commands as tc
 from app.tenants import commands as uc
 from app.tenants.passwords import Argon2Hasher

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import readmodels
 from app.bootstrap import Services
-from app.kernel import rebuild as rebuild_module
-from app.kernel.projection_runner import ProjectionRunner, catch_up
-from app.kernel.projections import snapshot
-from app.kernel.sqlstore import head_position
+from app.eventstore.reads import head_position
+from app.kernel.db import snapshot
 from app.projects import views as project_views
+from app.readside import rebuild as rebuild_module
+from app.readside.runner import ProjectionRunner, catch_up
 from app.tasks import commands as tc
 from tests.readside.script import Script, dump
 

@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app import readmodels
 from app.activity import views as activity_views
 from app.bootstrap import Services
+from app.kernel.db import snapshot
 from app.kernel.domain import Actor, InvalidInputError, NotFoundError
-from app.kernel.projection_runner import catch_up
-from app.kernel.projections import snapshot
+from app.projects import api as projects_api
 from app.projects import commands as pc
 from app.projects import views as project_views
+from app.readside.runner import catch_up
 from app.tasks import views as task_views
 from app.tenants import views as tenant_views
 from tests.readside.script import Script
@@ -36,7 +37,7 @@ async def _all_reads(
     outcomes: list[Any] = []
     calls = [
         lambda c: project_views.project_dashboard(c, actor, project_id),
-        lambda c: task_views.task_board(c, actor, project_id),
+        lambda c: task_views.task_board(c, actor, project_id, projects=projects_api),
         lambda c: activity_views.project_activity(c, actor, project_id),
     ]
     for call in calls:
@@ -48,8 +49,12 @@ async def _all_reads(
     for history in (
         lambda: project_views.project_history(services.uow_factory(), actor, project_id),
         lambda: project_views.project_state(services.uow_factory(), actor, project_id),
-        lambda: task_views.task_history(services.uow_factory(), actor, task_id),
-        lambda: task_views.task_state(services.uow_factory(), actor, task_id),
+        lambda: task_views.task_history(
+            services.uow_factory(), actor, task_id, projects=projects_api
+        ),
+        lambda: task_views.task_state(
+            services.uow_factory(), actor, task_id, projects=projects_api
+        ),
     ):
         try:
             outcomes.append(await history())
@@ -111,7 +116,9 @@ async def test_a_user_rename_reaches_members_assignees_creators_and_activity(
     async with snapshot(engine) as connection:
         dashboard = await project_views.project_dashboard(connection, owner, world["apollo"])
         zeus = await project_views.project_dashboard(connection, owner, world["zeus"])
-        board = await task_views.task_board(connection, owner, world["apollo"])
+        board = await task_views.task_board(
+            connection, owner, world["apollo"], projects=projects_api
+        )
         feed = await activity_views.project_activity(connection, owner, world["apollo"], limit=100)
     texts = [e["text"] for e in feed["items"]]
     assert {"user_id": world["ann"].user_id, "name": "Ann Lee"} in dashboard["members"]
@@ -188,7 +195,7 @@ async def test_history_lists_events_and_replays_state_as_of_a_version_or_a_time(
     now = await project_views.project_state(services.uow_factory(), owner, apollo)
     assert now["state"]["name"] == "Apollo 11" and now["version"] == history["version"]
     task = await task_views.task_state(
-        services.uow_factory(), owner, world["tasks"][0], as_of_version=1
+        services.uow_factory(), owner, world["tasks"][0], as_of_version=1, projects=projects_api
     )
     assert task["state"]["status"] == "todo"
     with pytest.raises(InvalidInputError):

@@ -6,9 +6,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import readmodels
-from app.kernel.eventstore import StoredEvent
-from app.kernel.projection_runner import ProjectionRunner, catch_up
-from app.kernel.rebuild import rebuild_projection
+from app.eventstore.port import StoredEvent
+from app.readside.rebuild import rebuild_projection
+from app.readside.runner import ProjectionRunner, catch_up
 from app.tasks import commands as tc
 from app.tasks.events import TaskCreated
 from app.tasks.projections import BoardProjector

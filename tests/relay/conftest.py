@@ -18,10 +18,10 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.kernel.broker import RedisPublisher
 from app.kernel.db import make_engine
-from app.kernel.relay import Relay
 from app.migrate import upgrade
+from app.relay.loop import Relay
+from app.relay.publisher import RedisPublisher
 from tests.relay.relay_support import (
     REDIS_URL,
     TIMEOUT,

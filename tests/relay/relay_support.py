@@ -24,10 +24,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.kernel.eventstore import NewEvent
-from app.kernel.pgstore import PgPool, pg_uow_factory
-from app.kernel.relay import RelayConfig, envelope_of
-from app.kernel.sqlstore import read_after
+from app.eventstore.port import NewEvent
+from app.eventstore.postgres import PgPool, pg_uow_factory
+from app.eventstore.reads import read_after
+from app.relay.loop import RelayConfig, envelope_of
 from realtime.envelope import Envelope, channels_for, decode
 
 TIMEOUT = float(os.environ.get("RELAY_TEST_TIMEOUT", "1.0"))

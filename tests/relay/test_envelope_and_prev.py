@@ -6,10 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from app.kernel.eventstore import StoredEvent
-from app.kernel.relay import ChannelCursors, envelope_of, scoped_channels
-from app.kernel.relay_metrics import RelayMetrics, render_metrics
-from app.kernel.relay_store import Scope
+from app.eventstore.port import StoredEvent
+from app.relay.loop import ChannelCursors, envelope_of, scoped_channels
+from app.relay.metrics import RelayMetrics, render_metrics
+from app.relay.store import Scope
 from realtime.envelope import channels_for, decode, encode, encode_on
 
 TENANT, PROJECT, USER = (str(uuid.uuid4()) for _ in range(3))

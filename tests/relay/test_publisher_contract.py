@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from app.kernel.broker import (
+from app.relay.publisher import (
     SCRIPT_CHUNK,
     InMemoryPublisher,
     MemoryHub,

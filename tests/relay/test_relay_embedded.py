@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.kernel.broker import InMemoryPublisher, MemoryHub
-from app.kernel.relay import Relay
+from app.eventstore.reads import head_position
 from app.kernel.signals import CommitSignal
-from app.kernel.sqlstore import head_position
+from app.relay.loop import Relay
+from app.relay.publisher import InMemoryPublisher, MemoryHub
 from realtime.envelope import Envelope, decode, tenant_channel
 from tests.relay.relay_support import (
     FAST,

@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.kernel.broker import Message, Publisher, RedisPublisher
-from app.kernel.relay import LEADING, Relay
-from app.kernel.sqlstore import head_position
+from app.eventstore.reads import head_position
+from app.relay.loop import LEADING, Relay
+from app.relay.publisher import Message, Publisher, RedisPublisher
 from tests.relay.relay_support import (
     FAST,
     TIMEOUT,

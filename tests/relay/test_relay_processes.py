@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.bootstrap import bootstrap
-from app.kernel.sqlstore import head_position
+from app.eventstore.reads import head_position
 from app.tenants.passwords import Argon2Hasher
 from tests.readside.script import Script
 from tests.relay.relay_support import (

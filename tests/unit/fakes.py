@@ -14,16 +14,16 @@ from types import TracebackType
 from typing import Any, Self
 
 from app.bootstrap import handlers
-from app.kernel.eventstore import (
+from app.eventstore.idempotency import InMemoryIdempotencyStore
+from app.eventstore.port import (
     AppendContext,
     EventStore,
     InMemoryEventStore,
     NewEvent,
     StoredEvent,
 )
-from app.kernel.idempotency import InMemoryIdempotencyStore
+from app.eventstore.uow import UnitOfWork
 from app.kernel.messagebus import MessageBus
-from app.kernel.uow import UnitOfWork
 from app.settings import Settings
 from app.tenants.errors import EmailTakenError
 from app.tenants.ports import Directory, DirectoryEntry, PasswordHasher

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.kernel.snapshots import SnapshotCache
+from app.eventstore.snapshots import SnapshotCache
 from app.projects.domain import Project
 
 

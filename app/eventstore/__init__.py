@@ -1,0 +1,1 @@
+"""The event store: streams, versions and global positions (port, fake, PostgreSQL adapter)."""

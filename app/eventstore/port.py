@@ -1,0 +1,183 @@
+"""The event store port: append(stream, expected_version, events) / load(stream), and its records.
+
+Global position is the spine of the system: every adapter must guarantee that an event with a
+lower position is never made visible after one with a higher position (a tailing reader would
+skip it). The SQL adapter does this by serialising appends; the in-memory one trivially.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from app.kernel.domain import ConcurrencyError
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewEvent:
+    type: str
+    data: dict[str, Any]
+    schema_version: int = 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredEvent:
+    position: int
+    stream_id: str
+    version: int
+    tenant_id: str
+    project_id: str | None
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AppendContext:
+    """Who and why: stored with every event of one command."""
+
+    tenant_id: str
+    recorded_at: datetime
+    actor_id: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "actor_id": self.actor_id,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+        }
+
+
+def records_for(
+    stream_id: str,
+    expected_version: int,
+    events: list[NewEvent],
+    *,
+    context: AppendContext,
+    project_id: str | None,
+    after_position: int,
+) -> list[StoredEvent]:
+    """The records of a successful append: versions after `expected_version`, positions after
+    `after_position`, one context for all. Every adapter answers with exactly these."""
+    metadata = context.metadata()
+    return [
+        StoredEvent(
+            position=after_position + offset,
+            stream_id=stream_id,
+            version=expected_version + offset,
+            tenant_id=context.tenant_id,
+            project_id=project_id,
+            type=e.type,
+            schema_version=e.schema_version,
+            data=e.data,
+            metadata=metadata,
+            recorded_at=context.recorded_at,
+        )
+        for offset, e in enumerate(events, start=1)
+    ]
+
+
+class EventStore(abc.ABC):
+    """Append-only streams; (stream_id, version) is the optimistic lock."""
+
+    @abc.abstractmethod
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: list[NewEvent],
+        *,
+        context: AppendContext,
+        project_id: str | None = None,
+    ) -> list[StoredEvent]:
+        """Append after `expected_version`, or raise ConcurrencyError if the stream moved on.
+
+        The records' versions are final. Their positions may be assigned only when the unit of
+        work commits (the asyncpg adapter writes at commit, and may raise ConcurrencyError
+        there); the committed position is then the unit of work's `position`.
+        """
+
+    @abc.abstractmethod
+    async def load(
+        self,
+        stream_id: str,
+        *,
+        to_version: int | None = None,
+        until: datetime | None = None,
+        after_version: int = 0,
+    ) -> list[StoredEvent]:
+        """A stream's events in version order, optionally cut at a version or a time, and
+        from `after_version` on (the tail after a snapshot)."""
+
+    def prefetch(self, stream_ids: Iterable[str]) -> None:
+        """Announce streams this unit of work is about to load, so that an adapter may read them
+        in the same round trip as the next `load`.
+
+        A hint: every load answers exactly as it would without it. The default reads nothing
+        ahead (the in-memory fake has no round trips to save).
+        """
+        return None
+
+    @abc.abstractmethod
+    async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
+        """Committed events after `position`, in position order (the tailing read)."""
+
+
+class InMemoryEventStore(EventStore):
+    """The fake: same contract, kept in lists. Used by unit tests and the contract suite."""
+
+    def __init__(self) -> None:
+        self.events: list[StoredEvent] = []
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: list[NewEvent],
+        *,
+        context: AppendContext,
+        project_id: str | None = None,
+    ) -> list[StoredEvent]:
+        current = sum(1 for e in self.events if e.stream_id == stream_id)
+        if current != expected_version:
+            raise ConcurrencyError(
+                f"{stream_id} is at version {current}, expected {expected_version}",
+                stream_id=stream_id,
+            )
+        stored = records_for(
+            stream_id,
+            expected_version,
+            [NewEvent(e.type, dict(e.data), e.schema_version) for e in events],
+            context=context,
+            project_id=project_id,
+            after_position=len(self.events),
+        )
+        self.events.extend(stored)
+        return stored
+
+    async def load(
+        self,
+        stream_id: str,
+        *,
+        to_version: int | None = None,
+        until: datetime | None = None,
+        after_version: int = 0,
+    ) -> list[StoredEvent]:
+        return [
+            e
+            for e in self.events
+            if e.stream_id == stream_id
+            and e.version > after_version
+            and (to_version is None or e.version <= to_version)
+            and (until is None or e.recorded_at <= until)
+        ]
+
+    async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
+        return [e for e in self.events if e.position > position][:limit]

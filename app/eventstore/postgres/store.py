@@ -1,0 +1,174 @@
+"""The PostgreSQL event store of one unit of work: appends queued for the commit, loads outside
+any transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import asyncpg  # type: ignore[import-untyped]
+import orjson
+
+from app.eventstore.port import AppendContext, EventStore, NewEvent, StoredEvent, records_for
+from app.eventstore.postgres.idempotency import PendingKey
+from app.eventstore.postgres.sql import (
+    APPEND,
+    APPEND_WITH_KEY,
+    LOAD,
+    LOAD_WITH,
+    LOAD_WITH_ONE,
+    READ_AFTER,
+    stored_event,
+)
+from app.kernel.domain import ConcurrencyError
+
+if TYPE_CHECKING:
+    from app.eventstore.postgres.uow import PgUnitOfWork
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _PendingAppend:
+    stream_id: str
+    expected_version: int
+    events: list[NewEvent]
+    context: AppendContext
+    project_id: str | None
+
+
+class PgEventStore(EventStore):
+    def __init__(self, uow: PgUnitOfWork) -> None:
+        self._uow = uow
+        self._prefetched: dict[str, list[StoredEvent]] = {}
+        # Streams announced by `prefetch`, read with the next load that goes to the database.
+        self._wanted: list[str] = []
+        self._pending: list[_PendingAppend] = []
+        self.last_position = 0
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: list[NewEvent],
+        *,
+        context: AppendContext,
+        project_id: str | None = None,
+    ) -> list[StoredEvent]:
+        """Queue the events (written at commit, see PgUnitOfWork), or write them now inside the
+        unit of work's transaction. Queued records carry position 0 until then: the committed
+        position is the unit of work's `position`."""
+        if not events:
+            return []
+        await self._uow.ready(context.tenant_id)
+        self._pending.append(
+            _PendingAppend(stream_id, expected_version, events, context, project_id)
+        )
+        self._prefetched.pop(stream_id, None)
+        if self._uow.in_transaction:
+            await self.write_pending(self._uow.connection)
+            first = self.last_position - len(events)
+        else:
+            first = -len(events)
+        return records_for(
+            stream_id,
+            expected_version,
+            events,
+            context=context,
+            project_id=project_id,
+            after_position=first,
+        )
+
+    async def write_pending(
+        self, connection: asyncpg.Connection, key: PendingKey | None = None
+    ) -> None:
+        """Write the queued appends (and the key's response) in one statement."""
+        if not self._pending:
+            if key is not None:
+                await self._uow.keys.write(connection, key)
+            return
+        pending, self._pending = self._pending, []
+        columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
+        streams, versions, projects, types, schemas, datas, metas, times = columns
+        tenant = pending[0].context.tenant_id
+        for append in pending:
+            metadata = orjson.dumps(append.context.metadata()).decode()
+            for n, event in enumerate(append.events, start=1):
+                streams.append(append.stream_id)
+                versions.append(append.expected_version + n)
+                projects.append(append.project_id)
+                types.append(event.type)
+                schemas.append(event.schema_version)
+                datas.append(orjson.dumps(event.data).decode())
+                metas.append(metadata)
+                times.append(append.context.recorded_at)
+        try:
+            if key is None:
+                row = await connection.fetchrow(APPEND, tenant, *columns)
+            else:
+                if key.tenant_id != tenant:
+                    raise PermissionError("a unit of work writes for one tenant only")
+                row = await connection.fetchrow(
+                    APPEND_WITH_KEY, tenant, *columns, *key.params()
+                )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "pk_idempotency_key":
+                raise ConcurrencyError("idempotency key used concurrently") from None
+            raise ConcurrencyError(
+                "a stream moved past its expected version",
+                stream_id=",".join(sorted({a.stream_id for a in pending})),
+            ) from None
+        self.last_position = int(row[0])
+
+    async def load(
+        self,
+        stream_id: str,
+        *,
+        to_version: int | None = None,
+        until: datetime | None = None,
+        after_version: int = 0,
+    ) -> list[StoredEvent]:
+        records = self._prefetched.pop(stream_id, None)
+        if records is not None:
+            records = [e for e in records if e.version > after_version]
+        else:
+            records = await self._read(stream_id, after_version)
+        if to_version is not None:
+            records = [e for e in records if e.version <= to_version]
+        if until is not None:
+            cut = until if until.tzinfo is not None else until.replace(tzinfo=UTC)
+            records = [e for e in records if e.recorded_at <= cut]
+        return records
+
+    def prefetch(self, stream_ids: Iterable[str]) -> None:
+        for stream_id in stream_ids:
+            if stream_id not in self._prefetched and stream_id not in self._wanted:
+                self._wanted.append(stream_id)
+
+    async def _read(self, stream_id: str, after_version: int) -> list[StoredEvent]:
+        """The stream from the database, with the announced streams in the same statement
+        (kept until they are loaded; a stream without events is kept as empty)."""
+        connection = await self._uow.ready()
+        wanted = [s for s in self._wanted if s != stream_id]
+        self._wanted.clear()
+        if not wanted:
+            return [stored_event(r) for r in await connection.fetch(LOAD, stream_id, after_version)]
+        for other in wanted:
+            self._prefetched[other] = []
+        if len(wanted) == 1:
+            rows = await connection.fetch(LOAD_WITH_ONE, stream_id, after_version, wanted[0])
+        else:
+            rows = await connection.fetch(LOAD_WITH, stream_id, after_version, wanted)
+        records = []
+        for row in rows:
+            event = stored_event(row)
+            if event.stream_id == stream_id:
+                records.append(event)
+            else:
+                self._prefetched[event.stream_id].append(event)
+        return records
+
+    async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
+        connection = await self._uow.ready()
+        return [stored_event(r) for r in await connection.fetch(READ_AFTER, position, limit)]
+

@@ -1,0 +1,162 @@
+"""The PostgreSQL unit of work: one command's reads and writes on one pooled session (see the
+package docstring for its round trips and locking)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+import asyncpg  # type: ignore[import-untyped]
+
+from app.eventstore.postgres.idempotency import PendingKey, PgIdempotencyStore
+from app.eventstore.postgres.pool import BROKEN, PgPool
+from app.eventstore.postgres.sql import SET_TENANT
+from app.eventstore.postgres.store import PgEventStore
+from app.eventstore.snapshots import SnapshotCache
+from app.eventstore.uow import UnitOfWork
+from app.kernel.clock import Clock, utc_now
+
+
+def _uuid_literal(value: str) -> str:
+    # Tenants are bound by their canonical UUID text, as the row policies compare it.
+    return str(uuid.UUID(value))
+
+
+
+class PgUnitOfWork(UnitOfWork):
+    """One command's reads and writes on one pooled asyncpg session.
+
+    Reads run as they come, outside a transaction. Appends wait for the exit and are then
+    written, with the Idempotency-Key response, by one self-committing statement. A write to
+    another table (`begin`) opens a real transaction instead, holding any waiting appends and
+    every later one, committed at the exit.
+    """
+
+    connection: asyncpg.Connection
+
+    def __init__(
+        self,
+        pool: PgPool,
+        *,
+        clock: Clock = utc_now,
+        on_commit: Callable[[int], None] | None = None,
+        tenant_id: str | None = None,
+        snapshots: SnapshotCache | None = None,
+    ) -> None:
+        self._pool = pool
+        self._on_commit = on_commit
+        self.clock = clock
+        self.tenant_id = tenant_id
+        self.snapshots = snapshots
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a write to another table opened a real transaction (`begin`)."""
+        return self._in_transaction
+
+    def snapshot_tenant(self) -> str | None:
+        # Inside a transaction a read may see this unit of work's own uncommitted events, which
+        # must never become a snapshot; outside one, every read sees committed events only.
+        if self.snapshots is None or self._in_transaction:
+            return None
+        return self.tenant_id or self.meta.tenant_id
+
+    async def __aenter__(self) -> Self:
+        self.connection = await self._pool.acquire()
+        self._in_transaction = False
+        self._bound: str | None = None
+        self._store = PgEventStore(self)
+        self.events = self._store
+        self.idempotency = self.keys = PgIdempotencyStore(self)
+        self.pending_key: PendingKey | None = None
+        self.position = 0
+        return self
+
+    async def ready(self, tenant_id: str | None = None) -> asyncpg.Connection:
+        """The session, bound to the tenant for row security.
+
+        The tenant is the caller's (`meta.tenant_id` or the factory's), else the first one a
+        write names (sign-up creates its tenant); until one is known the session is bound to
+        no tenant, and row security shows nothing. A unit of work serves exactly one tenant.
+        """
+        # The caller's tenant binds first; a tenant named by a write must then be the same.
+        wanted = self.tenant_id or self.meta.tenant_id or tenant_id
+        if self._bound is None or (wanted is not None and self._bound == ""):
+            target = "" if wanted is None else _uuid_literal(wanted)
+            if self.connection.bound_tenant() != target:
+                await self.connection.execute(SET_TENANT, target)
+                self.connection.remember_tenant(target)
+            self._bound = target
+        if tenant_id is not None and self._bound and tenant_id != self._bound:
+            raise PermissionError("a unit of work writes for one tenant only")
+        return self.connection
+
+    async def begin(self, tenant_id: str | None = None) -> asyncpg.Connection:
+        """The session inside this unit of work's transaction, for writes to other tables."""
+        connection = await self.ready(tenant_id)
+        if not self._in_transaction:
+            await connection.execute("BEGIN")
+            self._in_transaction = True
+            await self._store.write_pending(connection)
+        return connection
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                if self._in_transaction:
+                    if self.pending_key is not None:
+                        await self.keys.write(self.connection, self.pending_key)
+                    await self.connection.execute("COMMIT")
+                else:
+                    await self._store.write_pending(self.connection, self.pending_key)
+                self.position = self._store.last_position
+            elif self._in_transaction and not self.connection.is_closed():
+                # A setting made inside the transaction reverts with it.
+                self.connection.remember_tenant(None)
+                try:
+                    await self.connection.execute("ROLLBACK")
+                except Exception:
+                    # Mid-statement (a cancelled request) or broken: drop the session,
+                    # which rolls back, rather than hide the original error.
+                    self.connection.terminate()
+        except BaseException as failure:
+            if self._in_transaction:
+                # A failed COMMIT rolled back, and a setting made in the transaction with it.
+                self.connection.remember_tenant(None)
+            if isinstance(failure, BROKEN):
+                self.connection.terminate()
+            raise
+        finally:
+            if isinstance(exc, BROKEN):
+                # A broken (or interrupted) session must not go back to the pool.
+                self.connection.terminate()
+            try:
+                await self._pool.release(self.connection)
+            except Exception:
+                self.connection.terminate()
+        if self.position and self._on_commit is not None:
+            self._on_commit(self.position)
+
+
+
+def pg_uow_factory(
+    pool: PgPool,
+    *,
+    clock: Clock = utc_now,
+    on_commit: Callable[[int], None] | None = None,
+) -> Callable[..., PgUnitOfWork]:
+    snapshots = SnapshotCache()
+
+    def make(tenant_id: str | None = None) -> PgUnitOfWork:
+        return PgUnitOfWork(
+            pool, clock=clock, on_commit=on_commit, tenant_id=tenant_id, snapshots=snapshots
+        )
+
+    return make

@@ -1,0 +1,1 @@
+"""Operator tools beside the product: the cluster launcher, the load test, GC tuning."""
