@@ -158,6 +158,6 @@ class RedisBroker(Broker):
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
         if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()
         if self._redis is not None:
             await self._redis.aclose()
