@@ -76,9 +76,7 @@ async def start(pgdata: Path = PGDATA) -> EmbeddedPostgres:
     socket_dir = str(server.get_postmaster_info().socket_dir)
     connection = await asyncpg.connect(user=OWNER, database="postgres", host=socket_dir)
     try:
-        exists = await connection.fetchval(
-            "SELECT 1 FROM pg_database WHERE datname = $1", DATABASE
-        )
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE)
         if not exists:
             await connection.execute(f'CREATE DATABASE "{DATABASE}"')
     finally:

@@ -128,44 +128,87 @@ def _flag(value: str) -> bool:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("DATABASE_URL", "database_url", normalize_database_url,
-            "`postgresql://…`: the tables' owner, for migrations, relay, projections and"
-            " rebuilds (asyncpg); only PostgreSQL URLs are accepted",
-            "unset: embedded PostgreSQL in `./var/pgdata`"),
-    Setting("APP_DATABASE_URL", "app_database_url", normalize_database_url,
-            "the request paths' URL, as `collabspace_app` under row-level security"
-            " (docs/security.md); set it when that role needs a password or another host. The"
-            " API refuses to start if it cannot log in as that role",
-            "unset: `DATABASE_URL` with user `collabspace_app` and no password"),
-    Setting("SECRET_KEY", "secret_key", str,
-            "signs access tokens and realtime tickets, shared with every gateway node; 16+"
-            " characters, required with `DATABASE_URL`",
-            "random per process (embedded default only)"),
-    Setting("REDIS_URL", "redis_url", str,
-            "`redis://…`: pub/sub from the relay to the gateway nodes, the shared login"
-            " throttle", "unset: in-process broker"),
+    Setting(
+        "DATABASE_URL",
+        "database_url",
+        normalize_database_url,
+        "`postgresql://…`: the tables' owner, for migrations, relay, projections and"
+        " rebuilds (asyncpg); only PostgreSQL URLs are accepted",
+        "unset: embedded PostgreSQL in `./var/pgdata`",
+    ),
+    Setting(
+        "APP_DATABASE_URL",
+        "app_database_url",
+        normalize_database_url,
+        "the request paths' URL, as `collabspace_app` under row-level security"
+        " (docs/security.md); set it when that role needs a password or another host. The"
+        " API refuses to start if it cannot log in as that role",
+        "unset: `DATABASE_URL` with user `collabspace_app` and no password",
+    ),
+    Setting(
+        "SECRET_KEY",
+        "secret_key",
+        str,
+        "signs access tokens and realtime tickets, shared with every gateway node; 16+"
+        " characters, required with `DATABASE_URL`",
+        "random per process (embedded default only)",
+    ),
+    Setting(
+        "REDIS_URL",
+        "redis_url",
+        str,
+        "`redis://…`: pub/sub from the relay to the gateway nodes, the shared login throttle",
+        "unset: in-process broker",
+    ),
     Setting("PORT", "port", int, "HTTP port of `collabspace serve` (`--port` overrides)"),
-    Setting("CHANNEL_PREFIX", "channel_prefix", str,
-            "namespace of the Redis channels and keys; the gateway nodes must use the same"),
+    Setting(
+        "CHANNEL_PREFIX",
+        "channel_prefix",
+        str,
+        "namespace of the Redis channels and keys; the gateway nodes must use the same",
+    ),
     Setting("ACCESS_TOKEN_TTL", "access_token_ttl_s", int, "seconds an access token lives"),
-    Setting("REALTIME_TICKET_TTL", "realtime_ticket_ttl_s", int,
-            "seconds a realtime ticket may be used (once) to open a WebSocket"),
+    Setting(
+        "REALTIME_TICKET_TTL",
+        "realtime_ticket_ttl_s",
+        int,
+        "seconds a realtime ticket may be used (once) to open a WebSocket",
+    ),
     Setting("PROJECT_LIMIT", "default_project_limit", int, "projects a new tenant's plan allows"),
-    Setting("RUN_RELAY", "run_relay", _flag,
-            "run the relay in this process (an advisory lock lets one publish); the Procfile's"
-            " `web` sets 0, the worker runs it"),
-    Setting("RUN_PROJECTIONS", "run_projections", _flag,
-            "run the projection runner in this process; the Procfile's `web` sets 0, the worker"
-            " runs it"),
+    Setting(
+        "RUN_RELAY",
+        "run_relay",
+        _flag,
+        "run the relay in this process (an advisory lock lets one publish); the Procfile's"
+        " `web` sets 0, the worker runs it",
+    ),
+    Setting(
+        "RUN_PROJECTIONS",
+        "run_projections",
+        _flag,
+        "run the projection runner in this process; the Procfile's `web` sets 0, the worker"
+        " runs it",
+    ),
     Setting("DB_POOL_SIZE", "db_pool_size", int, "PostgreSQL connections per pool"),
-    Setting("PROJECTION_COALESCE_MS", "projection_coalesce_ms", int,
-            "projection batches start at most this often (the read models' worst added lag)"),
-    Setting("REALTIME_PUBLIC_URL", "realtime_public_url", str,
-            "the WebSocket URL browsers are told to open (the gateway nodes' load balancer)",
-            "unset: the embedded gateway on this host"),
-    Setting("EMBEDDED_GATEWAY", "embedded_gateway", _flag,
-            "without `REDIS_URL`, run a gateway node inside the API process"),
+    Setting(
+        "PROJECTION_COALESCE_MS",
+        "projection_coalesce_ms",
+        int,
+        "projection batches start at most this often (the read models' worst added lag)",
+    ),
+    Setting(
+        "REALTIME_PUBLIC_URL",
+        "realtime_public_url",
+        str,
+        "the WebSocket URL browsers are told to open (the gateway nodes' load balancer)",
+        "unset: the embedded gateway on this host",
+    ),
+    Setting(
+        "EMBEDDED_GATEWAY",
+        "embedded_gateway",
+        _flag,
+        "without `REDIS_URL`, run a gateway node inside the API process",
+    ),
     Setting("REALTIME_HOST", "realtime_host", str, "interface the embedded gateway listens on"),
-    Setting("REALTIME_PORT", "realtime_port", int, "port of the embedded gateway",
-            "`PORT` + 1"),
+    Setting("REALTIME_PORT", "realtime_port", int, "port of the embedded gateway", "`PORT` + 1"),
 )

@@ -33,7 +33,7 @@ CREATE TABLE bare_event (
 )
 """
 
-APP = '''
+APP = """
 import contextlib, os, asyncpg, orjson
 from starlette.applications import Starlette
 from starlette.responses import Response
@@ -61,7 +61,7 @@ async def append(request):
 
 app = Starlette(routes=[Route("/streams/{stream}", append, methods=["POST"])],
                 lifespan=lifespan)
-'''
+"""
 
 
 async def drive(port: int, stream: int, until: float) -> list[float]:
@@ -87,9 +87,7 @@ async def run(args: argparse.Namespace) -> None:
         with open(os.path.join(workdir, "bare_app.py"), "w") as f:
             f.write(APP)
         uvicorn = [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port)]
-        process = subprocess.Popen(
-            [*uvicorn, "--log-level", "warning"], env=env, cwd=workdir
-        )
+        process = subprocess.Popen([*uvicorn, "--log-level", "warning"], env=env, cwd=workdir)
         try:
             for _ in range(200):
                 try:

@@ -43,13 +43,25 @@ def main() -> None:
         # against it folds back on itself. The achieved rate is written next to each point.
         rates = [r["rest"]["rate_target"] for r in results]
         p99 = [r["latency_ms"]["p99"] or float("nan") for r in results]
-        line, = ax.plot(rates, p99, marker="o", label=f"K = {k} gateway node{'s' * (k > 1)}")
+        (line,) = ax.plot(rates, p99, marker="o", label=f"K = {k} gateway node{'s' * (k > 1)}")
         for rate, value, r in zip(rates, p99, results, strict=True):
-            ax.annotate(f"{r['rest']['rate_achieved']:.0f}", (rate, value), fontsize=7,
-                        textcoords="offset points", xytext=(4, -10), color=line.get_color())
+            ax.annotate(
+                f"{r['rest']['rate_achieved']:.0f}",
+                (rate, value),
+                fontsize=7,
+                textcoords="offset points",
+                xytext=(4, -10),
+                color=line.get_color(),
+            )
             if r["deliveries"]["missing"]:
-                ax.plot([rate], [value], marker="o", markersize=11, markerfacecolor="none",
-                        color=line.get_color())
+                ax.plot(
+                    [rate],
+                    [value],
+                    marker="o",
+                    markersize=11,
+                    markerfacecolor="none",
+                    color=line.get_color(),
+                )
     ax.set_xlabel("target mutations/s (small numbers: achieved)")
     ax.set_xscale("log")
     ax.set_ylabel("p99 commit-to-client latency (ms)")

@@ -45,5 +45,6 @@ def _revoke(ctx: Context, s: Session, position: int) -> None:
         live.presence_leave(ctx, s, channel)
         # broadcast() to one connection: we are in synchronous code (the broker callback), and
         # this notice must be ordered after every event already written to this socket.
-        broadcast([s.ws], protocol.unsubscribed(channel.name, "access_revoked", position),
-                  text=True)
+        broadcast(
+            [s.ws], protocol.unsubscribed(channel.name, "access_revoked", position), text=True
+        )

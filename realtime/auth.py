@@ -39,7 +39,10 @@ def verify_ticket(token: str, secret: str) -> Ticket:
     """Check signature (HS256 only), expiry, `typ` and every claim's type; raise TicketError."""
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, secret, algorithms=["HS256"], leeway=LEEWAY_S,
+            token,
+            secret,
+            algorithms=["HS256"],
+            leeway=LEEWAY_S,
             options={"require": ["exp", "iat", "sub", "jti"]},
         )
     except jwt.ExpiredSignatureError:
@@ -57,8 +60,12 @@ def verify_ticket(token: str, secret: str) -> Ticket:
     if claims.get("role") not in ROLES:
         raise TicketError("invalid ticket: unknown role")
     return Ticket(
-        user=claims["sub"], tenant=claims["tid"], role=claims["role"], name=claims["name"],
-        projects=frozenset(p.lower() for p in projects), jti=claims["jti"],
+        user=claims["sub"],
+        tenant=claims["tid"],
+        role=claims["role"],
+        name=claims["name"],
+        projects=frozenset(p.lower() for p in projects),
+        jti=claims["jti"],
         expires_at=int(claims["exp"]),
     )
 

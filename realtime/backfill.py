@@ -59,8 +59,9 @@ class HttpBackfill:
     TOKEN_TTL_S = 120
 
     def __init__(self, api_url: str, secret: str, timeout: float = 10.0) -> None:
-        self._client = httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=timeout,
-                                         limits=httpx.Limits(max_connections=32))
+        self._client = httpx.AsyncClient(
+            base_url=api_url.rstrip("/"), timeout=timeout, limits=httpx.Limits(max_connections=32)
+        )
         self._secret = secret
         self._token = ""
         self._token_expires = 0.0
@@ -68,17 +69,27 @@ class HttpBackfill:
     def _bearer(self) -> str:
         now = time.time()
         if now > self._token_expires - 30:
-            self._token = jwt.encode({"typ": "service", "sub": "gateway", "iat": int(now),
-                                      "exp": int(now) + self.TOKEN_TTL_S}, self._secret,
-                                     algorithm="HS256")
+            self._token = jwt.encode(
+                {
+                    "typ": "service",
+                    "sub": "gateway",
+                    "iat": int(now),
+                    "exp": int(now) + self.TOKEN_TTL_S,
+                },
+                self._secret,
+                algorithm="HS256",
+            )
             self._token_expires = now + self.TOKEN_TTL_S
         return self._token
 
     async def __call__(self, tenant: str, scope: str, after: int, limit: int) -> Page:
         params = {"tenant": tenant, "scope": scope, "after": str(after), "limit": str(limit)}
         try:
-            response = await self._client.get("/internal/backfill", params=params,
-                                              headers={"Authorization": f"Bearer {self._bearer()}"})
+            response = await self._client.get(
+                "/internal/backfill",
+                params=params,
+                headers={"Authorization": f"Bearer {self._bearer()}"},
+            )
         except httpx.HTTPError as exc:
             raise BackfillUnavailableError(repr(exc)) from None
         if response.status_code != 200:
@@ -95,8 +106,14 @@ class _Batch:
 
 
 class Coalescer:
-    def __init__(self, fetch: Fetch, *, limit: int, max_concurrent: int,
-                 on_fetch: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        limit: int,
+        max_concurrent: int,
+        on_fetch: Callable[[], None] | None = None,
+    ) -> None:
         self._fetch = fetch
         self._on_fetch = on_fetch
         self.limit = limit
@@ -127,8 +144,11 @@ class Coalescer:
             try:
                 page = await self._fetch(key[0], key[1], lowest, self.limit)
             except BaseException as exc:
-                error = (exc if isinstance(exc, BackfillUnavailableError)
-                         else BackfillUnavailableError(repr(exc)))
+                error = (
+                    exc
+                    if isinstance(exc, BackfillUnavailableError)
+                    else BackfillUnavailableError(repr(exc))
+                )
                 for _, future in batch.requests:
                     if not future.done():
                         future.set_exception(error)

@@ -169,11 +169,18 @@ def event_channels(prefix: str, envelope: Envelope) -> list[EventChannel]:
     tenant = envelope.tenant
     channels = [EventChannel(tenant_channel(prefix, tenant), "tenant", tenant, None)]
     if envelope.project is not None:
-        channels.append(EventChannel(project_channel(prefix, tenant, envelope.project),
-                                     "project", tenant, envelope.project))
+        channels.append(
+            EventChannel(
+                project_channel(prefix, tenant, envelope.project),
+                "project",
+                tenant,
+                envelope.project,
+            )
+        )
     if envelope.user is not None and envelope.type in ACCESS_EVENT_TYPES:
-        channels.append(EventChannel(user_channel(prefix, tenant, envelope.user),
-                                     "user", tenant, envelope.user))
+        channels.append(
+            EventChannel(user_channel(prefix, tenant, envelope.user), "user", tenant, envelope.user)
+        )
     return channels
 
 

@@ -34,10 +34,19 @@ GapRepair = Callable[["Fanout", SessionChannel], Coroutine[Any, Any, None]]
 
 
 class Fanout:
-    def __init__(self, broker: Broker, metrics: Metrics, *, slow_consumer_bytes: int,
-                 max_batch_events: int, on_access: AccessHandler | None = None,
-                 on_live: LiveHandler | None = None, repair: GapRepair | None = None,
-                 recovery_limit: int = 10_000, hold_limit: int = 5_000) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        metrics: Metrics,
+        *,
+        slow_consumer_bytes: int,
+        max_batch_events: int,
+        on_access: AccessHandler | None = None,
+        on_live: LiveHandler | None = None,
+        repair: GapRepair | None = None,
+        recovery_limit: int = 10_000,
+        hold_limit: int = 5_000,
+    ) -> None:
         self.broker = broker
         self.metrics = metrics
         self.registry: Registry[Session] = Registry()
@@ -58,14 +67,16 @@ class Fanout:
 
     # --- membership ----------------------------------------------------------------------
 
-    async def join(self, session: Session, broker_name: str, client_name: str,
-                   kind: ChannelKind) -> None:
+    async def join(
+        self, session: Session, broker_name: str, client_name: str, kind: ChannelKind
+    ) -> None:
         """Add a member and make sure the broker delivers the channel; raises BrokerError."""
         self.registry.join(broker_name, client_name, kind, session)
         await self._sync(broker_name)
 
-    async def join_recovering(self, session: Session, broker_name: str, client_name: str,
-                              kind: ChannelKind) -> ChannelState[Session]:
+    async def join_recovering(
+        self, session: Session, broker_name: str, client_name: str, kind: ChannelKind
+    ) -> ChannelState[Session]:
         """Like `join`, but live events go to `session.recovery` until `promote`."""
         state = self.registry.join_recovering(broker_name, client_name, kind, session)
         await self._sync(broker_name)
@@ -177,8 +188,9 @@ class Fanout:
         self.metrics.gaps_unrepaired[reason].inc()
         self.metrics.resyncs.inc()
         self.flush_now(state)
-        broadcast([s.ws for s in state.members], protocol.resync(state.client_name, "gap"),
-                  text=True)
+        broadcast(
+            [s.ws for s in state.members], protocol.resync(state.client_name, "gap"), text=True
+        )
         for session in state.recovering:
             session.recovery = None  # its replay cannot be joined to the live stream exactly
             session.recovery_lost = "gap"

@@ -33,8 +33,9 @@ async def presence_join(ctx: Context, s: Session, channel: Channel) -> None:
     s.present.append(channel)
     try:
         await ctx.fanout.join(s, live, channel.name, "live")
-        members = await ctx.presence.join(ctx.presence.key(s.tenant, channel.project), live,
-                                          _member(s))
+        members = await ctx.presence.join(
+            ctx.presence.key(s.tenant, channel.project), live, _member(s)
+        )
     except (BrokerError, RedisError, OSError) as exc:
         # Presence is best effort: the subscription stands without it.
         log.warning("presence unavailable: %r", exc)
@@ -50,8 +51,9 @@ def presence_leave(ctx: Context, s: Session, channel: Channel) -> None:
     s.present.remove(channel)
     live = ctx.broker_name(s.tenant, channel) + ":live"
     ctx.fanout.leave(s, live)
-    ctx.fanout.spawn(ctx.presence.leave(ctx.presence.key(s.tenant, channel.project), live,
-                                        _member(s)))
+    ctx.fanout.spawn(
+        ctx.presence.leave(ctx.presence.key(s.tenant, channel.project), live, _member(s))
+    )
 
 
 async def ephemeral(ctx: Context, s: Session, frame: protocol.Broadcast) -> bytes | None:
@@ -66,8 +68,9 @@ async def ephemeral(ctx: Context, s: Session, frame: protocol.Broadcast) -> byte
         raise ProtocolError(ErrorCode.BAD_FRAME, "broadcast data over 1 KiB", rid)
     now = asyncio.get_running_loop().time()
     c = ctx.config
-    s.eph_tokens = min(float(c.ephemeral_burst),
-                       s.eph_tokens + (now - s.eph_refill) * c.ephemeral_per_s)
+    s.eph_tokens = min(
+        float(c.ephemeral_burst), s.eph_tokens + (now - s.eph_refill) * c.ephemeral_per_s
+    )
     s.eph_refill = now
     if s.eph_tokens < 1.0:
         raise ProtocolError(ErrorCode.RATE_LIMITED, "too many broadcasts", rid)

@@ -23,14 +23,19 @@ log = logging.getLogger("realtime")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one gateway node configured from the environment; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="collabspace gateway",
-                                     description="CollabSpace WebSocket gateway node")
+    parser = argparse.ArgumentParser(
+        prog="collabspace gateway", description="CollabSpace WebSocket gateway node"
+    )
     parser.add_argument("--log-level", default="INFO")
-    parser.add_argument("--host", default=None,
-                        help="interface to listen on (overrides REALTIME_HOST; default 127.0.0.1)")
+    parser.add_argument(
+        "--host",
+        default=None,
+        help="interface to listen on (overrides REALTIME_HOST; default 127.0.0.1)",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     try:
         config = GatewayConfig.from_env()
     except ConfigError as exc:
@@ -74,14 +79,25 @@ async def serve(config: GatewayConfig, broker: Broker, *, metrics: Metrics | Non
     backfill = HttpBackfill(config.api_url, config.secret_key) if config.api_url else None
     if backfill is None:
         log.warning("API_URL not set: resume and gap repair are off (subscribers get resync)")
-    store: PresenceStore = (RedisPresenceStore(config.redis_url) if config.redis_url
-                            else MemoryPresenceStore())
+    store: PresenceStore = (
+        RedisPresenceStore(config.redis_url) if config.redis_url else MemoryPresenceStore()
+    )
     # Used tickets are remembered where every node sharing the Redis sees them.
-    tickets: TicketStore = (RedisTicketStore(config.redis_url, config.channel_prefix)
-                            if config.redis_url else MemoryTicketStore())
+    tickets: TicketStore = (
+        RedisTicketStore(config.redis_url, config.channel_prefix)
+        if config.redis_url
+        else MemoryTicketStore()
+    )
     try:
-        await run_gateway(config, broker, stop, metrics=metrics, backfill=backfill,
-                          presence_store=store, tickets=tickets)
+        await run_gateway(
+            config,
+            broker,
+            stop,
+            metrics=metrics,
+            backfill=backfill,
+            presence_store=store,
+            tickets=tickets,
+        )
     finally:
         await tickets.close()
         if backfill is not None:

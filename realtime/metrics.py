@@ -11,8 +11,16 @@ from prometheus_client import (
     generate_latest,
 )
 
-CLOSE_REASONS = ("auth", "slow_consumer", "rate_limit", "deactivated", "lifetime", "overloaded",
-                 "user_cap", "drain")
+CLOSE_REASONS = (
+    "auth",
+    "slow_consumer",
+    "rate_limit",
+    "deactivated",
+    "lifetime",
+    "overloaded",
+    "user_cap",
+    "drain",
+)
 GAP_REASONS = ("reads", "time", "held", "unavailable")
 DROP_REASONS = ("duplicate", "malformed", "unsubscribed")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -28,45 +36,60 @@ class Metrics:
         ProcessCollector(registry=r)
         self.connections = Gauge(p + "connections", "Open, authenticated connections", registry=r)
         self.subscriptions = Gauge(p + "subscriptions", "Client channel subscriptions", registry=r)
-        self.broker_channels = Gauge(p + "broker_channels", "Broker channels subscribed",
-                                     registry=r)
+        self.broker_channels = Gauge(
+            p + "broker_channels", "Broker channels subscribed", registry=r
+        )
         self.messages_in = Counter(p + "messages_in", "Frames received from clients", registry=r)
-        self.broker_in = Counter(p + "broker_messages", "Messages received from the broker",
-                                 registry=r)
+        self.broker_in = Counter(
+            p + "broker_messages", "Messages received from the broker", registry=r
+        )
         self.messages_out = Counter(p + "messages_out", "Frames written to clients", registry=r)
         self.deliveries = Counter(p + "deliveries", "Events written to clients", registry=r)
         self.bytes_out = Counter(p + "bytes_out", "Bytes of event frames written", registry=r)
         self.gaps = Counter(p + "gaps", "Events whose 'prev' was not the last seen", registry=r)
-        self.resumes = Counter(p + "resumes", "Subscribes with since, by outcome", ["outcome"],
-                               registry=r)
-        self.backfilled = Counter(p + "backfilled_events", "Events replayed from backfill",
-                                  registry=r)
-        self.gap_repairs = Counter(p + "gap_repairs", "Live-stream gaps repaired by backfill",
-                                   registry=r)
-        self.resume_gaps = Counter(p + "resume_gaps",
-                                   "Resumes whose replay proved short (prev chain broken), by "
-                                   "where it showed: replay, tail (queued live events), live",
-                                   ["stage"], registry=r)
-        self.repair_reads = Counter(p + "repair_reads", "Backfill reads made by gap repair",
-                                    registry=r)
-        unrepaired = Counter(p + "gaps_unrepaired",
-                             "Gaps given up (resync sent): reads, time or held bound reached, "
-                             "or the backfill unavailable", ["reason"], registry=r)
+        self.resumes = Counter(
+            p + "resumes", "Subscribes with since, by outcome", ["outcome"], registry=r
+        )
+        self.backfilled = Counter(
+            p + "backfilled_events", "Events replayed from backfill", registry=r
+        )
+        self.gap_repairs = Counter(
+            p + "gap_repairs", "Live-stream gaps repaired by backfill", registry=r
+        )
+        self.resume_gaps = Counter(
+            p + "resume_gaps",
+            "Resumes whose replay proved short (prev chain broken), by "
+            "where it showed: replay, tail (queued live events), live",
+            ["stage"],
+            registry=r,
+        )
+        self.repair_reads = Counter(
+            p + "repair_reads", "Backfill reads made by gap repair", registry=r
+        )
+        unrepaired = Counter(
+            p + "gaps_unrepaired",
+            "Gaps given up (resync sent): reads, time or held bound reached, "
+            "or the backfill unavailable",
+            ["reason"],
+            registry=r,
+        )
         self.gaps_unrepaired = {reason: unrepaired.labels(reason) for reason in GAP_REASONS}
         self.resyncs = Counter(p + "resyncs", "Resync answers and notices sent", registry=r)
-        self.backfill_fetches = Counter(p + "backfill_fetches",
-                                        "Backfill reads from the API (after coalescing)",
-                                        registry=r)
+        self.backfill_fetches = Counter(
+            p + "backfill_fetches", "Backfill reads from the API (after coalescing)", registry=r
+        )
         self.presence = Gauge(p + "presence_entries", "Local presence entries", registry=r)
         self.ephemeral = Counter(p + "ephemeral", "Ephemeral broadcasts relayed", registry=r)
         drops = Counter(p + "drops", "Broker messages dropped", ["reason"], registry=r)
         self.drops = {reason: drops.labels(reason) for reason in DROP_REASONS}
-        closes = Counter(p + "closes", "Connections closed by the gateway", ["reason"],
-                         registry=r)
+        closes = Counter(p + "closes", "Connections closed by the gateway", ["reason"], registry=r)
         self.closes = {reason: closes.labels(reason) for reason in CLOSE_REASONS}
-        self.latency = Histogram(p + "commit_to_send_seconds",
-                                 "Event commit time (envelope 'time') to write on the sockets",
-                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.latency = Histogram(
+            p + "commit_to_send_seconds",
+            "Event commit time (envelope 'time') to write on the sockets",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -78,8 +78,9 @@ class MemoryPresenceStore(PresenceStore):
 class RedisPresenceStore(PresenceStore):
     def __init__(self, url: str, max_connections: int = 16) -> None:
         # A blocking pool: a join storm waits for a connection instead of failing.
-        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections,
-                                                        timeout=10)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=10
+        )
         self._redis = aioredis.Redis(connection_pool=pool)
 
     async def put(self, key: str, member: str, expires: float) -> bool:
@@ -155,7 +156,13 @@ class PresenceBatch:
 
 class Presence:
     def __init__(
-        self, store: PresenceStore, broker: Broker, metrics: Metrics, prefix: str, ttl: float, *,
+        self,
+        store: PresenceStore,
+        broker: Broker,
+        metrics: Metrics,
+        prefix: str,
+        ttl: float,
+        *,
         batch_s: float = 0.05,
     ) -> None:
         self.store, self.broker, self.metrics = store, broker, metrics
@@ -220,8 +227,11 @@ class Presence:
             return
         if msg.get("k") == "presence":
             joined, left = msg.get("joined"), msg.get("left")
-            if self._batch.add(state, joined if isinstance(joined, list) else [],
-                               left if isinstance(left, list) else []):
+            if self._batch.add(
+                state,
+                joined if isinstance(joined, list) else [],
+                left if isinstance(left, list) else [],
+            ):
                 asyncio.get_running_loop().call_later(self._batch_s, self._flush)
             return
         members = [s for s in state.members if not s.closing]
@@ -229,10 +239,14 @@ class Presence:
             sender = msg["from"].get("session")
             members = [s for s in members if s.session_id != sender]
             self.metrics.ephemeral.inc()
-            frame = orjson.dumps({"type": "broadcast", "channel": state.client_name,
-                                  "from": {"user": msg["from"].get("user"),
-                                           "name": msg["from"].get("name")},
-                                  "data": msg.get("data")})
+            frame = orjson.dumps(
+                {
+                    "type": "broadcast",
+                    "channel": state.client_name,
+                    "from": {"user": msg["from"].get("user"), "name": msg["from"].get("name")},
+                    "data": msg.get("data"),
+                }
+            )
         else:
             return
         broadcast([s.ws for s in members], frame, text=True)

@@ -80,8 +80,9 @@ def parse_channel(value: object, request_id: RequestId = None) -> Channel:
             return Channel("project", str(uuid.UUID(value[len("project:") :])))
         except ValueError:
             pass
-    raise ProtocolError(ErrorCode.BAD_CHANNEL, "channel must be 'tenant' or 'project:<uuid>'",
-                        request_id)
+    raise ProtocolError(
+        ErrorCode.BAD_CHANNEL, "channel must be 'tenant' or 'project:<uuid>'", request_id
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +143,9 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
     kind = obj.get("type")
     if kind == "subscribe":
         since = obj.get("since")
-        if since is not None and (not isinstance(since, int) or isinstance(since, bool)
-                                  or since < 0):
+        if since is not None and (
+            not isinstance(since, int) or isinstance(since, bool) or since < 0
+        ):
             raise ProtocolError(ErrorCode.BAD_FRAME, "since must be a non-negative integer", rid)
         return Subscribe(rid, parse_channel(obj.get("channel"), rid), since)
     if kind == "unsubscribe":
@@ -165,11 +167,26 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
 # --- server frames -------------------------------------------------------------------------
 
 
-def welcome(session: str, user: str, tenant: str, role: str, heartbeat_s: float,
-            features: list[str] | None = None) -> bytes:
-    return orjson.dumps({"type": "welcome", "protocol": PROTOCOL_VERSION, "session": session,
-                         "user": user, "tenant": tenant, "role": role, "heartbeat": heartbeat_s,
-                         "features": features or []})
+def welcome(
+    session: str,
+    user: str,
+    tenant: str,
+    role: str,
+    heartbeat_s: float,
+    features: list[str] | None = None,
+) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "welcome",
+            "protocol": PROTOCOL_VERSION,
+            "session": session,
+            "user": user,
+            "tenant": tenant,
+            "role": role,
+            "heartbeat": heartbeat_s,
+            "features": features or [],
+        }
+    )
 
 
 def ack(request_id: RequestId, op: str, channel: str, **extra: Any) -> bytes:
@@ -177,8 +194,7 @@ def ack(request_id: RequestId, op: str, channel: str, **extra: Any) -> bytes:
 
 
 def error(code: ErrorCode, message: str, request_id: RequestId = None) -> bytes:
-    return orjson.dumps({"type": "error", "id": request_id, "code": code.value,
-                         "message": message})
+    return orjson.dumps({"type": "error", "id": request_id, "code": code.value, "message": message})
 
 
 def pong(request_id: RequestId) -> bytes:
@@ -187,8 +203,9 @@ def pong(request_id: RequestId) -> bytes:
 
 def unsubscribed(channel: str, reason: str, position: int | None) -> bytes:
     """Server-initiated unsubscribe (access revoked); `position` is the event that revoked it."""
-    return orjson.dumps({"type": "unsubscribed", "channel": channel, "reason": reason,
-                         "position": position})
+    return orjson.dumps(
+        {"type": "unsubscribed", "channel": channel, "reason": reason, "position": position}
+    )
 
 
 def resync(channel: str, reason: str) -> bytes:
@@ -203,10 +220,20 @@ def presence(channel: str, **change: list[dict[str, str]]) -> bytes:
 
 def client_event(env: Envelope) -> bytes:
     """One event as clients see it: no broker channel name, no tenant (implied by the ticket)."""
-    return orjson.dumps({"position": env.position, "prev": env.prev, "type": env.type,
-                         "stream": env.stream, "version": env.version, "time": env.time,
-                         "project": env.project, "user": env.user,
-                         "correlation": env.correlation, "data": env.data})
+    return orjson.dumps(
+        {
+            "position": env.position,
+            "prev": env.prev,
+            "type": env.type,
+            "stream": env.stream,
+            "version": env.version,
+            "time": env.time,
+            "project": env.project,
+            "user": env.user,
+            "correlation": env.correlation,
+            "data": env.data,
+        }
+    )
 
 
 def events_frame(channel: str, events: list[bytes]) -> bytes:

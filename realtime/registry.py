@@ -57,8 +57,9 @@ class Registry(Generic[M]):
         state.members.add(member)
         return first
 
-    def join_recovering(self, broker_name: str, client_name: str, kind: ChannelKind,
-                        member: M) -> ChannelState[M]:
+    def join_recovering(
+        self, broker_name: str, client_name: str, kind: ChannelKind, member: M
+    ) -> ChannelState[M]:
         """Add a member that receives live events in its recovery queue until `promote`."""
         state = self._channels.get(broker_name)
         if state is None:

@@ -32,8 +32,14 @@ def scope_of(state: ChannelState[Session]) -> tuple[str, str]:
     return channel.tenant, "tenant" if channel.key is None else f"project:{channel.key}"
 
 
-async def repair(fanout: Fanout, state: ChannelState[Session], *, coalescer: Coalescer,
-                 max_reads: int, timeout_s: float) -> None:
+async def repair(
+    fanout: Fanout,
+    state: ChannelState[Session],
+    *,
+    coalescer: Coalescer,
+    max_reads: int,
+    timeout_s: float,
+) -> None:
     """Fill the channel's hole from the backfill, within the bounds, or resync its members.
 
     A `fanout.GapRepair` once its keyword arguments are bound (server.Gateway does)."""
@@ -48,8 +54,9 @@ async def repair(fanout: Fanout, state: ChannelState[Session], *, coalescer: Coa
         if reads >= max_reads or left <= 0:
             if left <= 0:
                 reason = "time"
-            log.warning("gap on %s not repaired after %d reads (%s)", state.broker_name, reads,
-                        reason)
+            log.warning(
+                "gap on %s not repaired after %d reads (%s)", state.broker_name, reads, reason
+            )
             fanout.abandon_repair(state, reason)
             return
         reads += 1
@@ -74,14 +81,18 @@ async def repair(fanout: Fanout, state: ChannelState[Session], *, coalescer: Coa
         fanout.flush()
         if state.last_position == before:  # no progress: back off before the next read
             idle += 1
-            await asyncio.sleep(min(BACKOFF_S * 2 ** (idle - 1), BACKOFF_MAX_S,
-                                    max(0.0, deadline - loop.time())))
+            await asyncio.sleep(
+                min(BACKOFF_S * 2 ** (idle - 1), BACKOFF_MAX_S, max(0.0, deadline - loop.time()))
+            )
 
 
 def _current(fanout: Fanout, state: ChannelState[Session], epoch: int) -> bool:
     """Still this repair's job: the channel has local members and nobody ended the repair."""
-    return (fanout.registry.get(state.broker_name) is state and state.held is not None
-            and state.repair_epoch == epoch)
+    return (
+        fanout.registry.get(state.broker_name) is state
+        and state.held is not None
+        and state.repair_epoch == epoch
+    )
 
 
 def _apply(fanout: Fanout, state: ChannelState[Session], page: Page) -> bool:

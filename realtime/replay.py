@@ -40,16 +40,24 @@ def _about(env: Envelope, user: str) -> bool:
     return isinstance(target, str) and target.lower() == user.lower()
 
 
-def plan(user: str, access: Access, channel: Channel, events: list[Envelope],
-         access_events: list[Envelope]) -> Plan:
+def plan(
+    user: str,
+    access: Access,
+    channel: Channel,
+    events: list[Envelope],
+    access_events: list[Envelope],
+) -> Plan:
     readable_now = access.may_read(channel)
     mine = [e for e in access_events if _about(e, user)]
     if any(e.type in ROLE_EVENTS for e in mine):
         return Plan("resync" if readable_now else "forbidden")
     if channel.kind == "tenant" or access.is_admin:
         return Plan("recovered", events) if readable_now else Plan("forbidden")
-    membership = [e for e in mine if e.type in MEMBER_EVENTS
-                  and str(e.data.get("project_id", "")).lower() == channel.project]
+    membership = [
+        e
+        for e in mine
+        if e.type in MEMBER_EVENTS and str(e.data.get("project_id", "")).lower() == channel.project
+    ]
     if not membership:
         return Plan("recovered", events) if readable_now else Plan("forbidden")
     first = membership[0]

@@ -36,8 +36,9 @@ from realtime.state import Session
 log = logging.getLogger("realtime.resume")
 
 
-async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: int,
-                 rid: protocol.RequestId) -> None:
+async def resume(
+    ctx: Context, s: Session, channel: Channel, name: str, since: int, rid: protocol.RequestId
+) -> None:
     """Answer a subscribe with `since`; the caller checked the channel and the limits."""
     coalescer = ctx.coalescer
     assert coalescer is not None
@@ -62,8 +63,11 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
         m.resumes.labels("forbidden").inc()
         raise ProtocolError(ErrorCode.FORBIDDEN, "not a member of this project", rid)
     replayed_to = outcome.events[-1].position if outcome.events else None
-    if outcome.outcome == "recovered" and outcome.revoked_at is None and _short(
-            state, s.recovery, since, replayed_to):
+    if (
+        outcome.outcome == "recovered"
+        and outcome.revoked_at is None
+        and _short(state, s.recovery, since, replayed_to)
+    ):
         m.resume_gaps.labels("tail").inc()  # the live stream already says the replay is short
         outcome = replay.Plan("resync")
     if outcome.outcome == "resync" or s.recovery is None:
@@ -74,8 +78,9 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
     m.backfilled.inc(len(outcome.events))
     if outcome.revoked_at is not None:
         _abandon(ctx, s, name)
-        await s.ws.send(protocol.unsubscribed(channel.name, "access_revoked",
-                                              outcome.revoked_at), text=True)
+        await s.ws.send(
+            protocol.unsubscribed(channel.name, "access_revoked", outcome.revoked_at), text=True
+        )
         m.resumes.labels("revoked").inc()
         return
     drained = await _drain(ctx, s, channel, state, since, replayed_to, sent)
@@ -95,8 +100,14 @@ async def resume(ctx: Context, s: Session, channel: Channel, name: str, since: i
     m.resumes.labels("recovered").inc()
 
 
-def _decide(ctx: Context, s: Session, channel: Channel, since: int, page: Page | None,
-            access_page: Page | None) -> replay.Plan:
+def _decide(
+    ctx: Context,
+    s: Session,
+    channel: Channel,
+    since: int,
+    page: Page | None,
+    access_page: Page | None,
+) -> replay.Plan:
     """What the backfill allows: a replay plan, or resync/forbidden when it is not exact."""
     fallback = replay.Plan("resync" if s.access.may_read(channel) else "forbidden")
     if page is None or access_page is None:
@@ -109,8 +120,15 @@ def _decide(ctx: Context, s: Session, channel: Channel, since: int, page: Page |
     return replay.plan(s.user, s.access, channel, page.events, access_page.events)
 
 
-async def _drain(ctx: Context, s: Session, channel: Channel, state: ChannelState[Session],
-                 since: int, replayed_to: int | None, sent: int) -> tuple[int, bool] | None:
+async def _drain(
+    ctx: Context,
+    s: Session,
+    channel: Channel,
+    state: ChannelState[Session],
+    since: int,
+    replayed_to: int | None,
+    sent: int,
+) -> tuple[int, bool] | None:
     """Write the queued live tail until it is empty (each write may await, and more live events
     arrive meanwhile). Returns the last position written and whether a live event was seen to
     continue the replay; None if the queue was dropped (the client must refetch)."""
@@ -134,8 +152,9 @@ async def _drain(ctx: Context, s: Session, channel: Channel, state: ChannelState
             await asyncio.sleep(0.01)
 
 
-def _short(state: ChannelState[Session], queue: list[Envelope] | None, since: int,
-           replayed_to: int | None) -> bool:
+def _short(
+    state: ChannelState[Session], queue: list[Envelope] | None, since: int, replayed_to: int | None
+) -> bool:
     """True if what the node has seen of the channel already shows the replay stops short: the
     first queued live event does not link to it, or the node delivered an event past `since`
     before this session joined (`last_position`, a real event of the channel) that neither the
@@ -148,8 +167,9 @@ def _short(state: ChannelState[Session], queue: list[Envelope] | None, since: in
     return state.last_position is not None and state.last_position > end
 
 
-def _unproven(s: Session, state: ChannelState[Session], since: int, replayed_to: int | None,
-              sent: int) -> bool:
+def _unproven(
+    s: Session, state: ChannelState[Session], since: int, replayed_to: int | None, sent: int
+) -> bool:
     """No live event continued the replay yet: True if the node's own stream of the channel
     proves a hole now; otherwise leave the proof to the next live event (fanout checks it)."""
     last = state.last_position
@@ -173,8 +193,9 @@ def _notify_gap(ctx: Context, s: Session, channel: Channel) -> None:
     broadcast([s.ws], protocol.resync(channel.name, "gap"), text=True)
 
 
-async def _write(ctx: Context, s: Session, channel: Channel, events: list[Envelope],
-                 sent: int, cut: int | None) -> int:
+async def _write(
+    ctx: Context, s: Session, channel: Channel, events: list[Envelope], sent: int, cut: int | None
+) -> int:
     """Send events above `sent` (and not past `cut`) in frames of max_batch_events."""
     batch: list[bytes] = []
     for env in sorted(events, key=lambda e: e.position):
@@ -190,9 +211,15 @@ async def _write(ctx: Context, s: Session, channel: Channel, events: list[Envelo
     return sent
 
 
-async def _go_live_resync(ctx: Context, s: Session, channel: Channel, name: str,
-                          state: ChannelState[Session], rid: protocol.RequestId,
-                          acked: bool = False) -> None:
+async def _go_live_resync(
+    ctx: Context,
+    s: Session,
+    channel: Channel,
+    name: str,
+    state: ChannelState[Session],
+    rid: protocol.RequestId,
+    acked: bool = False,
+) -> None:
     """Live from now on; the client refetches state over REST (`recovered: false`)."""
     s.recovery = None
     ctx.metrics.resyncs.inc()

@@ -31,31 +31,67 @@ DRAIN_TICK_S = 0.05
 class Gateway:
     """One node. `start()` listens; `drain()` empties it politely; the caller owns the broker."""
 
-    def __init__(self, config: GatewayConfig, broker: Broker,
-                 metrics: Metrics | None = None, *, backfill: Fetch | None = None,
-                 presence_store: PresenceStore | None = None,
-                 tickets: TicketStore | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        broker: Broker,
+        metrics: Metrics | None = None,
+        *,
+        backfill: Fetch | None = None,
+        presence_store: PresenceStore | None = None,
+        tickets: TicketStore | None = None,
+    ) -> None:
         """The composition root of a node: each part is built with what it needs, in order."""
         self.config = config
         self.broker = broker
         self.metrics = metrics or Metrics()
-        coalescer = None if backfill is None else Coalescer(
-            backfill, limit=config.backfill_limit, max_concurrent=config.backfill_concurrency,
-            on_fetch=self.metrics.backfill_fetches.inc)
-        gap_repair = None if coalescer is None else functools.partial(
-            repair.repair, coalescer=coalescer, max_reads=config.repair_max_reads,
-            timeout_s=config.repair_timeout_s)
-        self.presence = Presence(presence_store or MemoryPresenceStore(), broker, self.metrics,
-                                 config.channel_prefix, config.presence_ttl_s,
-                                 batch_s=config.presence_batch_ms / 1000)
-        self.fanout = Fanout(broker, self.metrics,
-                             slow_consumer_bytes=config.slow_consumer_bytes,
-                             max_batch_events=config.max_batch_events,
-                             on_access=self._on_access, on_live=self.presence.on_live,
-                             repair=gap_repair, recovery_limit=config.recovery_buffer,
-                             hold_limit=config.repair_hold_limit)
-        self.ctx = Context(config, self.fanout, self.metrics, coalescer=coalescer,
-                           presence=self.presence, tickets=tickets or MemoryTicketStore())
+        coalescer = (
+            None
+            if backfill is None
+            else Coalescer(
+                backfill,
+                limit=config.backfill_limit,
+                max_concurrent=config.backfill_concurrency,
+                on_fetch=self.metrics.backfill_fetches.inc,
+            )
+        )
+        gap_repair = (
+            None
+            if coalescer is None
+            else functools.partial(
+                repair.repair,
+                coalescer=coalescer,
+                max_reads=config.repair_max_reads,
+                timeout_s=config.repair_timeout_s,
+            )
+        )
+        self.presence = Presence(
+            presence_store or MemoryPresenceStore(),
+            broker,
+            self.metrics,
+            config.channel_prefix,
+            config.presence_ttl_s,
+            batch_s=config.presence_batch_ms / 1000,
+        )
+        self.fanout = Fanout(
+            broker,
+            self.metrics,
+            slow_consumer_bytes=config.slow_consumer_bytes,
+            max_batch_events=config.max_batch_events,
+            on_access=self._on_access,
+            on_live=self.presence.on_live,
+            repair=gap_repair,
+            recovery_limit=config.recovery_buffer,
+            hold_limit=config.repair_hold_limit,
+        )
+        self.ctx = Context(
+            config,
+            self.fanout,
+            self.metrics,
+            coalescer=coalescer,
+            presence=self.presence,
+            tickets=tickets or MemoryTicketStore(),
+        )
         self.draining = False
         self._server: Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -74,12 +110,18 @@ class Gateway:
         c = self.config
         await self.broker.start(self.fanout.on_message)
         self._server = await serve(
-            functools.partial(session.handle, self.ctx), c.host, c.port,
+            functools.partial(session.handle, self.ctx),
+            c.host,
+            c.port,
             process_request=self._process_request,
             compression=None,  # ~14 KiB per connection instead of ~64 KiB
-            max_size=c.max_size, max_queue=c.max_queue, write_limit=c.write_limit,
-            ping_interval=c.ping_interval, ping_timeout=c.ping_timeout,
-            open_timeout=c.open_timeout, close_timeout=c.close_timeout,
+            max_size=c.max_size,
+            max_queue=c.max_queue,
+            write_limit=c.write_limit,
+            ping_interval=c.ping_interval,
+            ping_timeout=c.ping_timeout,
+            open_timeout=c.open_timeout,
+            close_timeout=c.close_timeout,
             server_header=None,
         )
         self._sweeper = asyncio.create_task(self._sweep_lifetimes(), name="lifetime-sweeper")
@@ -142,13 +184,20 @@ class Gateway:
             await self.drain(0.0)
 
 
-async def run_gateway(config: GatewayConfig, broker: Broker, stop_event: asyncio.Event, *,
-                      metrics: Metrics | None = None, backfill: Fetch | None = None,
-                      presence_store: PresenceStore | None = None,
-                      tickets: TicketStore | None = None) -> None:
+async def run_gateway(
+    config: GatewayConfig,
+    broker: Broker,
+    stop_event: asyncio.Event,
+    *,
+    metrics: Metrics | None = None,
+    backfill: Fetch | None = None,
+    presence_store: PresenceStore | None = None,
+    tickets: TicketStore | None = None,
+) -> None:
     """Serve until `stop_event` is set, then drain. Embeddable: the API runs it in-process."""
-    gateway = Gateway(config, broker, metrics, backfill=backfill, presence_store=presence_store,
-                      tickets=tickets)
+    gateway = Gateway(
+        config, broker, metrics, backfill=backfill, presence_store=presence_store, tickets=tickets
+    )
     await gateway.start()
     log.info("gateway listening on %s:%d", config.host, gateway.port)
     await stop_event.wait()

@@ -39,12 +39,20 @@ async def handle(ctx: Context, ws: ServerConnection) -> None:
     now = asyncio.get_running_loop().time()
     # Jitter spreads the re-authentication of connections opened together (after a deploy).
     lifetime = ctx.config.max_lifetime_s * random.uniform(0.9, 1.1)
-    session = Session(ws, ticket.user, ticket.tenant, Access.from_ticket(ticket),
-                      user_channel(ctx.config.channel_prefix, ticket.tenant, ticket.user),
-                      tokens=float(ctx.config.rate_burst), last_refill=now,
-                      expires_at=now + lifetime, name=ticket.name,
-                      session_id=uuid.uuid4().hex, eph_tokens=float(ctx.config.ephemeral_burst),
-                      eph_refill=now)
+    session = Session(
+        ws,
+        ticket.user,
+        ticket.tenant,
+        Access.from_ticket(ticket),
+        user_channel(ctx.config.channel_prefix, ticket.tenant, ticket.user),
+        tokens=float(ctx.config.rate_burst),
+        last_refill=now,
+        expires_at=now + lifetime,
+        name=ticket.name,
+        session_id=uuid.uuid4().hex,
+        eph_tokens=float(ctx.config.ephemeral_burst),
+        eph_refill=now,
+    )
     del ticket  # keep nothing of it but what the session needs: memory per idle connection
     _forget_handshake(ws)
     ctx.sessions.add(session)
@@ -53,9 +61,17 @@ async def handle(ctx: Context, ws: ServerConnection) -> None:
     try:
         # Access events for this user reach every node that holds one of its sockets.
         await ctx.fanout.join(session, session.user_channel, "", "user")
-        await ws.send(protocol.welcome(session.session_id, session.user, session.tenant,
-                                       session.access.role, ctx.config.heartbeat_s,
-                                       ctx.features), text=True)
+        await ws.send(
+            protocol.welcome(
+                session.session_id,
+                session.user,
+                session.tenant,
+                session.access.role,
+                ctx.config.heartbeat_s,
+                ctx.features,
+            ),
+            text=True,
+        )
         async for raw in ws:
             await _on_frame(ctx, session, raw)
     except BrokerError as exc:
@@ -182,8 +198,7 @@ async def _subscribe(ctx: Context, s: Session, frame: protocol.Subscribe) -> byt
         raise ProtocolError(ErrorCode.FORBIDDEN, _forbidden_message(channel), rid)
     if name not in s.channels:
         if len(s.channels) >= ctx.config.max_subscriptions:
-            raise ProtocolError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, "subscription limit reached",
-                                rid)
+            raise ProtocolError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, "subscription limit reached", rid)
         if resuming and frame.since is not None:
             try:
                 await resume.resume(ctx, s, channel, name, frame.since, rid)
@@ -191,8 +206,9 @@ async def _subscribe(ctx: Context, s: Session, frame: protocol.Subscribe) -> byt
                 log.warning("subscribe failed: %s", exc)
                 s.recovery = None
                 ctx.fanout.leave(s, name)
-                raise ProtocolError(ErrorCode.UNAVAILABLE, "broker unavailable, retry",
-                                    rid) from None
+                raise ProtocolError(
+                    ErrorCode.UNAVAILABLE, "broker unavailable, retry", rid
+                ) from None
             return None
         s.channels[name] = channel
         ctx.metrics.subscriptions.inc()

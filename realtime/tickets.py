@@ -75,8 +75,12 @@ class RedisTicketStore(TicketStore):
         # A few connections, waited for: a storm of thousands of handshakes must not open
         # thousands of Redis connections at once.
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=POOL_CONNECTIONS, timeout=CLAIM_TIMEOUT_S,
-            socket_timeout=CLAIM_TIMEOUT_S, socket_connect_timeout=CLAIM_TIMEOUT_S)
+            url,
+            max_connections=POOL_CONNECTIONS,
+            timeout=CLAIM_TIMEOUT_S,
+            socket_timeout=CLAIM_TIMEOUT_S,
+            socket_connect_timeout=CLAIM_TIMEOUT_S,
+        )
         self._pool = pool
         self._redis = aioredis.Redis(connection_pool=pool)
         self._prefix = prefix
@@ -85,8 +89,7 @@ class RedisTicketStore(TicketStore):
         key = f"{self._prefix}:ticket:{jti}"
         try:
             async with asyncio.timeout(CLAIM_TIMEOUT_S):
-                first = await self._redis.set(key, b"1", nx=True,
-                                              ex=_ttl(expires_at, time.time()))
+                first = await self._redis.set(key, b"1", nx=True, ex=_ttl(expires_at, time.time()))
         except (RedisError, OSError, TimeoutError) as exc:
             raise TicketStoreError(f"ticket store unavailable: {exc!r}") from None
         return bool(first)

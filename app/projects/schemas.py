@@ -92,5 +92,3 @@ class DashboardOut(ProjectListItem):
     spend_cents: int
     recent_activity: list[ActivityItem]
     as_of_position: int
-
-

@@ -244,6 +244,7 @@ def _decode(record: StoredEvent) -> Event:
 
 # -- reading the store ------------------------------------------------------------------------
 
+
 async def read_batch(
     connection: AsyncConnection,
     after: int,

@@ -58,35 +58,27 @@ async def create_task(cmd: CreateTask, uow: UnitOfWork, *, projects: Projects) -
 
 async def edit_task(cmd: EditTask, uow: UnitOfWork, *, projects: Projects) -> CommandResult:
     """Change a task's title and/or description."""
-    task, project = await _changeable(
-        uow, cmd.actor, cmd.task_id, cmd.expected_version, projects
-    )
+    task, project = await _changeable(uow, cmd.actor, cmd.task_id, cmd.expected_version, projects)
     task.edit(title=cmd.title, description=cmd.description)
     return await _saved(uow, task, project.tenant_id)
 
 
 async def assign_task(cmd: AssignTask, uow: UnitOfWork, *, projects: Projects) -> CommandResult:
     """Assign a task to a member of its project (None unassigns)."""
-    task, project = await _changeable(
-        uow, cmd.actor, cmd.task_id, cmd.expected_version, projects
-    )
+    task, project = await _changeable(uow, cmd.actor, cmd.task_id, cmd.expected_version, projects)
     task.assign(cmd.assignee_id, project_members=list(project.members))
     return await _saved(uow, task, project.tenant_id)
 
 
 async def move_task(cmd: MoveTask, uow: UnitOfWork, *, projects: Projects) -> CommandResult:
     """Move a task between todo, in_progress and done (reopening included)."""
-    task, project = await _changeable(
-        uow, cmd.actor, cmd.task_id, cmd.expected_version, projects
-    )
+    task, project = await _changeable(uow, cmd.actor, cmd.task_id, cmd.expected_version, projects)
     task.move(cmd.status)
     return await _saved(uow, task, project.tenant_id)
 
 
 async def archive_task(cmd: ArchiveTask, uow: UnitOfWork, *, projects: Projects) -> CommandResult:
     """Archive a task; it keeps its history but changes no more."""
-    task, project = await _changeable(
-        uow, cmd.actor, cmd.task_id, cmd.expected_version, projects
-    )
+    task, project = await _changeable(uow, cmd.actor, cmd.task_id, cmd.expected_version, projects)
     task.archive()
     return await _saved(uow, task, project.tenant_id)

@@ -34,9 +34,7 @@ class Projects(Protocol):
     def prefetch_project(self, uow: UnitOfWork, project_id: str) -> None:
         """Announce the project is checked next (its stream comes with the next load)."""
 
-    async def readable_project(
-        self, uow: UnitOfWork, actor: Actor, project_id: str
-    ) -> ProjectView:
+    async def readable_project(self, uow: UnitOfWork, actor: Actor, project_id: str) -> ProjectView:
         """The project if the actor may read it, else a NotFoundError."""
 
     async def require_readable(self, connection: Any, actor: Actor, project_id: str) -> None:

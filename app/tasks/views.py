@@ -87,9 +87,7 @@ async def task_state(
     )
 
 
-async def _readable_task(
-    uow: UnitOfWork, actor: Actor, task_id: str, projects: Projects
-) -> Task:
+async def _readable_task(uow: UnitOfWork, actor: Actor, task_id: str, projects: Projects) -> Task:
     task, _ = await load_readable_task(uow, actor, task_id, projects=projects)
     return task
 

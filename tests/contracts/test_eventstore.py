@@ -139,9 +139,7 @@ async def test_prefetched_streams_load_exactly_as_without_prefetch(store: StoreF
     task, project, absent = (f"{kind}-{uuid.uuid4()}" for kind in ("task", "project", "task"))
     async with store() as s:
         await s.append(task, 0, [NewEvent("A", {"n": 1}), NewEvent("B", {})], context=ctx(tenant))
-        await s.append(
-            project, 0, [NewEvent("P", {"n": n}) for n in range(3)], context=ctx(tenant)
-        )
+        await s.append(project, 0, [NewEvent("P", {"n": n}) for n in range(3)], context=ctx(tenant))
     async with store() as s:
         s.prefetch([project, absent])
         assert [e.type for e in await s.load(task, after_version=1)] == ["B"]

@@ -134,4 +134,3 @@ def require_realtime(server: Server) -> None:
     """The live tests need the API's ticket endpoint (and the gateway it points at)."""
     if not server.has_path("/auth/realtime-ticket"):
         pytest.fail("the server has no POST /auth/realtime-ticket: the live tests cannot run")
-

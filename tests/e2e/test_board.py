@@ -33,8 +33,12 @@ def _api(server: Server, method: str, path: str, token: str | None = None, **kw:
 
 def sign_up(server: Server, label: str) -> Person:
     email = f"{label}-{uuid.uuid4().hex[:8]}@example.com"
-    body = {"tenant_name": f"{label} corp", "name": label.title(), "email": email,
-            "password": PASSWORD}
+    body = {
+        "tenant_name": f"{label} corp",
+        "name": label.title(),
+        "email": email,
+        "password": PASSWORD,
+    }
     r = _api(server, "POST", "/auth/signup", json=body)
     return Person(email, label.title(), r["access_token"], r["user_id"], r["tenant_id"])
 

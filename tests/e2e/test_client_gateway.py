@@ -53,9 +53,18 @@ class GatewayThread:
         self.run(self.gateway.close())
 
     def publish(self, position: int, tenant: str, project: str, prev: int | None) -> None:
-        env = wire.Envelope(position=position, stream="task-1", version=position, type="TaskMoved",
-                            time=datetime.now(UTC).isoformat(), tenant=tenant, project=project,
-                            user=None, correlation=None, data={"to_status": "done"})
+        env = wire.Envelope(
+            position=position,
+            stream="task-1",
+            version=position,
+            type="TaskMoved",
+            time=datetime.now(UTC).isoformat(),
+            tenant=tenant,
+            project=project,
+            user=None,
+            correlation=None,
+            data={"to_status": "done"},
+        )
 
         async def send() -> None:
             for ch in wire.channels_for("cs", env):

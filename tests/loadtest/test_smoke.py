@@ -57,8 +57,13 @@ def cluster() -> Iterator[Cluster]:
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     try:
-        with Cluster(url, REDIS_URL, gateways=GATEWAYS, base_port=_free_block(GATEWAYS + 1),
-                     channel_prefix=f"cs-load-{secrets.token_hex(4)}") as running:
+        with Cluster(
+            url,
+            REDIS_URL,
+            gateways=GATEWAYS,
+            base_port=_free_block(GATEWAYS + 1),
+            channel_prefix=f"cs-load-{secrets.token_hex(4)}",
+        ) as running:
             yield running
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -70,10 +75,33 @@ def test_a_small_load_test_delivers_every_event_once_through_every_node(
     out = tmp_path / "result.json"
     gateways = [arg for url in cluster.gateway_urls for arg in ("--gateway", url)]
     run = subprocess.run(
-        [sys.executable, "-m", "app.cli", "loadtest", "--api", cluster.api_url, *gateways,
-         "--clients", "20", "--projects", "4", "--users", "4", "--rate", "20", "--duration", "4",
-         "--drain", "10", "--json", str(out), "--quiet"],
-        capture_output=True, timeout=RUN_TIMEOUT_S, check=False,
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "loadtest",
+            "--api",
+            cluster.api_url,
+            *gateways,
+            "--clients",
+            "20",
+            "--projects",
+            "4",
+            "--users",
+            "4",
+            "--rate",
+            "20",
+            "--duration",
+            "4",
+            "--drain",
+            "10",
+            "--json",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
     )
     assert run.returncode == 0, run.stderr.decode()[-3000:]
     result = json.loads(out.read_text())

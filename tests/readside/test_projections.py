@@ -186,9 +186,7 @@ async def test_a_standby_runner_takes_over_when_the_leader_stops(
         assert second.leading == set(readmodels.NAMES)
 
 
-async def test_a_standby_runner_sleeps_through_commits(
-    engine: AsyncEngine, script: Script
-) -> None:
+async def test_a_standby_runner_sleeps_through_commits(engine: AsyncEngine, script: Script) -> None:
     # A standby leads nothing, so a commit gives it nothing to do until its next try for the
     # locks. It used to wake and loop without waiting until then (a second API replica burned
     # a core, and its requests waited seconds). CPU time, not wall time: this process's own.

@@ -33,13 +33,29 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def mint(tenant: str, user: str, *, role: str = "member", projects: list[str] | None = None,
-         ttl: int = 60, secret: str = SECRET, **override: Any) -> str:
+def mint(
+    tenant: str,
+    user: str,
+    *,
+    role: str = "member",
+    projects: list[str] | None = None,
+    ttl: int = 60,
+    secret: str = SECRET,
+    **override: Any,
+) -> str:
     """A realtime ticket as the API issues it."""
     now = int(time.time())
-    claims: dict[str, Any] = {"typ": "realtime", "sub": user, "tid": tenant, "role": role,
-                              "name": "Test User", "projects": projects or [], "iat": now,
-                              "exp": now + ttl, "jti": new_id()}
+    claims: dict[str, Any] = {
+        "typ": "realtime",
+        "sub": user,
+        "tid": tenant,
+        "role": role,
+        "name": "Test User",
+        "projects": projects or [],
+        "iat": now,
+        "exp": now + ttl,
+        "jti": new_id(),
+    }
     claims.update(override)
     claims = {k: v for k, v in claims.items() if v is not None}
     return jwt.encode(claims, secret, algorithm="HS256")
@@ -55,12 +71,27 @@ class Relay:
         self.prefix = prefix
         self.prev: dict[str, int] = {}
 
-    def event(self, tenant: str, project: str | None, type: str = "TaskMoved",
-              user: str | None = None, data: dict[str, Any] | None = None) -> wire.Envelope:
+    def event(
+        self,
+        tenant: str,
+        project: str | None,
+        type: str = "TaskMoved",
+        user: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> wire.Envelope:
         pos = next(self._positions)
-        return wire.Envelope(position=pos, stream=f"task-{new_id()}", version=1, type=type,
-                          time=datetime.now(UTC).isoformat(), tenant=tenant, project=project,
-                          user=user, correlation=None, data=data or {"n": pos})
+        return wire.Envelope(
+            position=pos,
+            stream=f"task-{new_id()}",
+            version=1,
+            type=type,
+            time=datetime.now(UTC).isoformat(),
+            tenant=tenant,
+            project=project,
+            user=user,
+            correlation=None,
+            data=data or {"n": pos},
+        )
 
     async def publish(self, *envs: wire.Envelope) -> list[wire.Envelope]:
         pipe = self.redis.pipeline(transaction=False)
@@ -167,13 +198,24 @@ class Node:
 
     def __init__(self, prefix: str, command: list[str] | None = None, **env: str) -> None:
         self.log = Path(tempfile.mkstemp(prefix="gateway-", suffix=".log")[1])
-        full = {**os.environ, "REDIS_URL": REDIS_URL, "SECRET_KEY": SECRET,
-                "REALTIME_HOST": "127.0.0.1", "PORT": "0", "CHANNEL_PREFIX": prefix,
-                "AUTH_TIMEOUT_SECONDS": "1", **env}
+        full = {
+            **os.environ,
+            "REDIS_URL": REDIS_URL,
+            "SECRET_KEY": SECRET,
+            "REALTIME_HOST": "127.0.0.1",
+            "PORT": "0",
+            "CHANNEL_PREFIX": prefix,
+            "AUTH_TIMEOUT_SECONDS": "1",
+            **env,
+        }
         full.pop("REALTIME_PORT", None)
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(command or [sys.executable, "-m", "realtime"], env=full,
-                                         stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                command or [sys.executable, "-m", "realtime"],
+                env=full,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self.port = 0
 
     async def ready(self) -> Node:

@@ -31,13 +31,24 @@ class Api:
         self.port = free_port()
         self.database_url = database_url
         self.log = Path(tempfile.mkstemp(prefix="api-", suffix=".log")[1])
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
-               "SECRET_KEY": SECRET, "CHANNEL_PREFIX": prefix, "RUN_RELAY": "1",
-               "RUN_PROJECTIONS": "1", "EMBEDDED_GATEWAY": "0", "DB_POOL_SIZE": "20"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL,
+            "SECRET_KEY": SECRET,
+            "CHANNEL_PREFIX": prefix,
+            "RUN_RELAY": "1",
+            "RUN_PROJECTIONS": "1",
+            "EMBEDDED_GATEWAY": "0",
+            "DB_POOL_SIZE": "20",
+        }
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)],
-                env=env, stdout=out, stderr=subprocess.STDOUT)
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx.AsyncClient(base_url=self.url, timeout=30)
 
@@ -66,8 +77,9 @@ class Api:
 
     async def task(self, who: dict[str, Any], project: str) -> int:
         """Create a task; returns the position the command wrote."""
-        r = await self.http.post(f"/projects/{project}/tasks", json={"title": "t"},
-                                 headers=who["headers"])
+        r = await self.http.post(
+            f"/projects/{project}/tasks", json={"title": "t"}, headers=who["headers"]
+        )
         assert r.status_code == 201, r.text
         return int(r.headers.get("X-Position") or r.json().get("position") or 0)
 
@@ -79,7 +91,8 @@ class Api:
                 rows = await conn.execute(
                     sa.select(event.c.position)
                     .where(event.c.project_id == sa.literal(project, sa.Uuid))
-                    .order_by(event.c.position))
+                    .order_by(event.c.position)
+                )
                 return [int(r[0]) for r in rows]
         finally:
             await engine.dispose()
@@ -88,6 +101,7 @@ class Api:
 async def owner_and_project(api: Api) -> tuple[dict[str, Any], str]:
     from tests.integration.api_helpers import create_project
     from tests.support import sign_up
+
     owner = await sign_up(api.http)
     project = await create_project(api.http, owner)
     return owner, project
@@ -107,8 +121,9 @@ async def lossy_gateway(prefix: str, api: Api, every: int) -> Node:
     return await gateway(prefix, api, [sys.executable, str(script)], LOSSY_EVERY_N=str(every))
 
 
-async def collect_until(client: Client, channel: str, last: int,
-                        timeout: float = 4 * T) -> list[dict[str, Any]]:
+async def collect_until(
+    client: Client, channel: str, last: int, timeout: float = 4 * T
+) -> list[dict[str, Any]]:
     """Events of a channel until one at or past `last` arrives."""
     got: list[dict[str, Any]] = []
     deadline = asyncio.get_running_loop().time() + timeout

@@ -14,9 +14,18 @@ from realtime.server import Gateway, run_gateway
 
 
 def _event(position: int, tenant: str, project: str) -> wire.Envelope:
-    return wire.Envelope(position=position, stream="task-1", version=position, type="TaskMoved",
-                      time=datetime.now(UTC).isoformat(), tenant=tenant, project=project,
-                      user=None, correlation=None, data={})
+    return wire.Envelope(
+        position=position,
+        stream="task-1",
+        version=position,
+        type="TaskMoved",
+        time=datetime.now(UTC).isoformat(),
+        tenant=tenant,
+        project=project,
+        user=None,
+        correlation=None,
+        data={},
+    )
 
 
 async def test_an_in_process_gateway_delivers_what_the_api_publishes_on_the_memory_broker() -> None:

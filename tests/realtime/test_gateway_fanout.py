@@ -58,9 +58,18 @@ async def test_an_event_frame_carries_the_documented_fields(
     await c.subscribe(f"project:{project}")
     (env,) = await relay.publish(relay.event(tenant, project, data={"status": "done"}))
     (event,) = await c.events(f"project:{project}", 1)
-    assert event == {"position": env.position, "prev": None, "type": "TaskMoved",
-                     "stream": env.stream, "version": 1, "time": env.time, "project": project,
-                     "user": None, "correlation": None, "data": {"status": "done"}}
+    assert event == {
+        "position": env.position,
+        "prev": None,
+        "type": "TaskMoved",
+        "stream": env.stream,
+        "version": 1,
+        "time": env.time,
+        "project": project,
+        "user": None,
+        "correlation": None,
+        "data": {"status": "done"},
+    }
     await c.close()
 
 

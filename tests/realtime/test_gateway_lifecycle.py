@@ -37,12 +37,17 @@ async def test_healthz_answers_200_and_metrics_are_prometheus_text(
     await c.events(f"project:{project}", 1)
     status, body = await node.http_get("/metrics")
     assert status == 200
-    for name in ("collabspace_gateway_connections", "collabspace_gateway_subscriptions",
-                 "collabspace_gateway_messages_in_total", "collabspace_gateway_messages_out_total",
-                 "collabspace_gateway_bytes_out_total", "collabspace_gateway_drops_total",
-                 'collabspace_gateway_closes_total{reason="slow_consumer"}',
-                 'collabspace_gateway_closes_total{reason="auth"}',
-                 "collabspace_gateway_commit_to_send_seconds_bucket"):
+    for name in (
+        "collabspace_gateway_connections",
+        "collabspace_gateway_subscriptions",
+        "collabspace_gateway_messages_in_total",
+        "collabspace_gateway_messages_out_total",
+        "collabspace_gateway_bytes_out_total",
+        "collabspace_gateway_drops_total",
+        'collabspace_gateway_closes_total{reason="slow_consumer"}',
+        'collabspace_gateway_closes_total{reason="auth"}',
+        "collabspace_gateway_commit_to_send_seconds_bucket",
+    ):
         assert name in body, name
     assert await node.metric("collabspace_gateway_connections") >= 1
     assert await node.metric("collabspace_gateway_deliveries_total") >= 1
@@ -54,8 +59,9 @@ async def test_sigterm_drains_healthz_503_then_closes_every_client_with_1012_and
 ) -> None:
     node = await own_node(DRAIN_SECONDS="1").ready()
     tenant, project = new_id(), new_id()
-    clients = [await Client.open(node.port, mint(tenant, new_id(), projects=[project]))
-               for _ in range(5)]
+    clients = [
+        await Client.open(node.port, mint(tenant, new_id(), projects=[project])) for _ in range(5)
+    ]
     for c in clients:
         await c.subscribe(f"project:{project}")
     loop = asyncio.get_running_loop()
@@ -81,8 +87,9 @@ async def test_a_slow_consumer_is_closed_with_4002_and_others_get_everything(
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", node.port))
-    slow = await Client.open(node.port, mint(tenant, user, projects=[project]), sock=sock,
-                             max_queue=1)
+    slow = await Client.open(
+        node.port, mint(tenant, user, projects=[project]), sock=sock, max_queue=1
+    )
     for c in (fast, slow):
         await c.subscribe(f"project:{project}")
     pad = "x" * 4000

@@ -25,8 +25,11 @@ from realtime.replay import chain_closes, continues
 
 def test_a_subscribe_frame_parses_with_a_canonical_project_id() -> None:
     pid = new_id()
-    frame = parse_client_frame(orjson.dumps({"type": "subscribe", "id": "r1",
-                                             "channel": f"project:{pid.upper()}"}).decode())
+    frame = parse_client_frame(
+        orjson.dumps(
+            {"type": "subscribe", "id": "r1", "channel": f"project:{pid.upper()}"}
+        ).decode()
+    )
     assert frame == protocol.Subscribe("r1", Channel("project", pid), None)
 
 
@@ -64,8 +67,19 @@ def test_an_error_keeps_the_request_id_when_it_could_be_read() -> None:
 
 
 def test_an_events_frame_is_valid_json_built_from_pre_encoded_events() -> None:
-    env = Envelope(position=3, stream="s", version=1, type="T", time="t", tenant="x",
-                   project="p", user=None, correlation=None, data={"a": "é"}, prev=1)
+    env = Envelope(
+        position=3,
+        stream="s",
+        version=1,
+        type="T",
+        time="t",
+        tenant="x",
+        project="p",
+        user=None,
+        correlation=None,
+        data={"a": "é"},
+        prev=1,
+    )
     frame = orjson.loads(protocol.events_frame("project:p", [protocol.client_event(env)] * 2))
     assert frame["type"] == "events" and frame["channel"] == "project:p"
     assert [e["position"] for e in frame["events"]] == [3, 3]
@@ -73,8 +87,18 @@ def test_an_events_frame_is_valid_json_built_from_pre_encoded_events() -> None:
 
 
 def test_each_channel_of_an_event_says_what_it_is_about() -> None:
-    env = Envelope(position=3, stream="s", version=1, type="ProjectMemberRemoved", time="t",
-                   tenant="x", project="p", user="u", correlation=None, data={})
+    env = Envelope(
+        position=3,
+        stream="s",
+        version=1,
+        type="ProjectMemberRemoved",
+        time="t",
+        tenant="x",
+        project="p",
+        user="u",
+        correlation=None,
+        data={},
+    )
     assert event_channels("cs", env) == [
         EventChannel("cs:x:tenant", "tenant", "x", None),
         EventChannel("cs:x:project:p", "project", "x", "p"),
@@ -90,8 +114,18 @@ def test_each_channel_of_an_event_says_what_it_is_about() -> None:
 
 
 def test_a_user_on_an_ordinary_event_adds_no_user_channel() -> None:
-    env = Envelope(position=3, stream="s", version=1, type="TaskAssigned", time="t",
-                   tenant="x", project=None, user="u", correlation=None, data={})
+    env = Envelope(
+        position=3,
+        stream="s",
+        version=1,
+        type="TaskAssigned",
+        time="t",
+        tenant="x",
+        project=None,
+        user="u",
+        correlation=None,
+        data={},
+    )
     assert event_channels("cs", env) == [EventChannel("cs:x:tenant", "tenant", "x", None)]
 
 
@@ -122,10 +156,21 @@ def test_a_bad_ticket_is_refused(override: dict[str, object], expired: bool) -> 
 
 
 def test_a_ticket_signed_with_another_algorithm_is_refused() -> None:
-    claims = {"typ": "realtime", "sub": "u", "tid": "t", "role": "owner", "name": "n",
-              "projects": [], "iat": int(time.time()), "exp": int(time.time()) + 60, "jti": "j"}
-    for token in (jwt.encode(claims, SECRET * 2, algorithm="HS512"),
-                  jwt.encode(claims, None, algorithm="none")):
+    claims = {
+        "typ": "realtime",
+        "sub": "u",
+        "tid": "t",
+        "role": "owner",
+        "name": "n",
+        "projects": [],
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 60,
+        "jti": "j",
+    }
+    for token in (
+        jwt.encode(claims, SECRET * 2, algorithm="HS512"),
+        jwt.encode(claims, None, algorithm="none"),
+    ):
         with pytest.raises(TicketError):
             verify_ticket(token, SECRET)
 
@@ -150,9 +195,20 @@ def test_the_registry_reports_first_join_and_last_leave() -> None:
 
 
 def _linked(position: int, prev: int | None) -> Envelope:
-    return Envelope(position=position, stream="task-1", version=1, type="TaskMoved",
-                    time="2026-01-01T00:00:00+00:00", tenant="t", project="p", user=None,
-                    correlation=None, data={}, channel="cs:t:project:p", prev=prev)
+    return Envelope(
+        position=position,
+        stream="task-1",
+        version=1,
+        type="TaskMoved",
+        time="2026-01-01T00:00:00+00:00",
+        tenant="t",
+        project="p",
+        user=None,
+        correlation=None,
+        data={},
+        channel="cs:t:project:p",
+        prev=prev,
+    )
 
 
 def test_a_replay_is_exact_only_when_its_prev_chain_closes_from_since() -> None:

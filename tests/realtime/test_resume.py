@@ -34,8 +34,9 @@ async def node_b(prefix: str, api: Api) -> AsyncIterator[Node]:
     node.kill()
 
 
-async def _writer(api: Api, who: dict[str, Any], project: str, stop: asyncio.Event,
-                  pace: float = 0.02) -> None:
+async def _writer(
+    api: Api, who: dict[str, Any], project: str, stop: asyncio.Event, pace: float = 0.02
+) -> None:
     while not stop.is_set():
         await api.task(who, project)
         await asyncio.sleep(pace)
@@ -46,7 +47,8 @@ def _positions(events: list[dict[str, Any]]) -> list[int]:
 
 
 async def test_resume_after_disconnect_replays_exactly_what_was_missed(
-        api: Api, node_b: Node) -> None:
+    api: Api, node_b: Node
+) -> None:
     owner, project = await owner_and_project(api)
     channel = f"project:{project}"
     c = await Client.open(node_b.port, owner_ticket(owner))
@@ -58,8 +60,9 @@ async def test_resume_after_disconnect_replays_exactly_what_was_missed(
     for _ in range(10):
         await api.task(owner, project)
     c = await Client.open(node_b.port, owner_ticket(owner))
-    ack = await c.request({"type": "subscribe", "channel": channel,
-                           "since": before[-1]["position"]})
+    ack = await c.request(
+        {"type": "subscribe", "channel": channel, "since": before[-1]["position"]}
+    )
     assert ack["recovered"] is True, ack
     for _ in range(5):
         last = await api.task(owner, project)
@@ -88,8 +91,9 @@ async def test_resume_on_another_node_after_sigkill(prefix: str, api: Api, node_
         await c.closed()
         await asyncio.sleep(0.3)  # mutations continue while the client is away
         c2 = await Client.open(node_b.port, owner_ticket(owner))
-        ack = await c2.request({"type": "subscribe", "channel": channel,
-                                "since": got[-1]["position"]})
+        ack = await c2.request(
+            {"type": "subscribe", "channel": channel, "since": got[-1]["position"]}
+        )
         assert ack["recovered"] is True, ack
         await asyncio.sleep(0.3)
     finally:
@@ -102,7 +106,8 @@ async def test_resume_on_another_node_after_sigkill(prefix: str, api: Api, node_
 
 
 async def test_gaps_on_the_live_stream_are_repaired_without_dropping_sockets(
-        prefix: str, api: Api) -> None:
+    prefix: str, api: Api
+) -> None:
     owner, project = await owner_and_project(api)
     channel = f"project:{project}"
     lossy = await lossy_gateway(prefix, api, every=10)
@@ -124,12 +129,16 @@ async def test_gaps_on_the_live_stream_are_repaired_without_dropping_sockets(
 
 
 async def test_a_member_removed_while_away_gets_events_up_to_the_removal_only(
-        api: Api, node_b: Node) -> None:
+    api: Api, node_b: Node
+) -> None:
     owner, project = await owner_and_project(api)
     channel = f"project:{project}"
     member = await invite(api.http, owner, "Mia")
-    r = await api.http.post(f"/projects/{project}/members", json={"user_id": member["user_id"]},
-                            headers=owner["headers"])
+    r = await api.http.post(
+        f"/projects/{project}/members",
+        json={"user_id": member["user_id"]},
+        headers=owner["headers"],
+    )
     assert r.status_code in (200, 201), r.text
 
     async def ticket() -> str:
@@ -144,20 +153,24 @@ async def test_a_member_removed_while_away_gets_events_up_to_the_removal_only(
     await c.close()
     for _ in range(3):
         await api.task(owner, project)
-    r = await api.http.delete(f"/projects/{project}/members/{member['user_id']}",
-                              headers=owner["headers"])
+    r = await api.http.delete(
+        f"/projects/{project}/members/{member['user_id']}", headers=owner["headers"]
+    )
     assert r.status_code in (200, 204), r.text
     removal = int(r.json()["position"])
     for _ in range(3):
         await api.task(owner, project)
     c = await Client.open(node_b.port, await ticket())
-    ack = await c.request({"type": "subscribe", "channel": channel,
-                           "since": seen[-1]["position"]})
+    ack = await c.request({"type": "subscribe", "channel": channel, "since": seen[-1]["position"]})
     assert ack["recovered"] is True, ack
     notice = await c.reply()
     replayed = [e for f in c.stash for e in f["events"]]
-    assert notice == {"type": "unsubscribed", "channel": channel, "reason": "access_revoked",
-                      "position": removal}
+    assert notice == {
+        "type": "unsubscribed",
+        "channel": channel,
+        "reason": "access_revoked",
+        "position": removal,
+    }
     store = await api.channel_positions(project)
     assert _positions(replayed) == [p for p in store if seen[-1]["position"] < p <= removal]
     assert replayed[-1]["type"] == "ProjectMemberRemoved"
@@ -167,8 +180,7 @@ async def test_a_member_removed_while_away_gets_events_up_to_the_removal_only(
     await c.close()
 
 
-async def test_presence_across_nodes_and_expiry_of_a_killed_node(
-        prefix: str, api: Api) -> None:
+async def test_presence_across_nodes_and_expiry_of_a_killed_node(prefix: str, api: Api) -> None:
     owner, project = await owner_and_project(api)
     channel = f"project:{project}"
     env = {"PRESENCE_TTL_SECONDS": "2"}
@@ -221,8 +233,9 @@ STORM = int(os.environ.get("STORM_CLIENTS", "300"))
 
 
 @pytest.mark.parametrize("clients", [STORM])
-async def test_reconnect_storm_after_a_node_dies(prefix: str, api: Api, node_b: Node,
-                                                 clients: int) -> None:
+async def test_reconnect_storm_after_a_node_dies(
+    prefix: str, api: Api, node_b: Node, clients: int
+) -> None:
     await storm(prefix, api, node_b, clients)
 
 
@@ -241,6 +254,7 @@ async def storm(prefix: str, api: Api, node_b: Node, clients: int) -> None:
     try:  # every node this test starts is killed, whatever fails
         target = await gateway(prefix, api, **lifted)
         try:
+
             def ticket() -> str:  # a ticket works once: one per connection
                 return mint(owner["tenant_id"], owner["user_id"], role="owner", ttl=600)
 
@@ -271,8 +285,14 @@ async def storm(prefix: str, api: Api, node_b: Node, clients: int) -> None:
 
                 async def back(i: int) -> Client:
                     c = await Client.open(target.port, ticket())
-                    await c.send({"type": "subscribe", "id": 1, "channel": channel,
-                                  "since": got[i][-1]["position"]})
+                    await c.send(
+                        {
+                            "type": "subscribe",
+                            "id": 1,
+                            "channel": channel,
+                            "since": got[i][-1]["position"],
+                        }
+                    )
                     ack = await c.reply(timeout=120)
                     assert ack.get("recovered") is True, ack
                     return c
@@ -285,17 +305,20 @@ async def storm(prefix: str, api: Api, node_b: Node, clients: int) -> None:
                 doomed.kill()
                 os.environ.get("KEEP_STORM_LOG") and print(target.log.read_text()[-3000:])
             store = await api.channel_positions(project)
-            rest = await asyncio.gather(*[collect_until(c, channel, store[-1], timeout=60)
-                                          for c in again])
+            rest = await asyncio.gather(
+                *[collect_until(c, channel, store[-1], timeout=60) for c in again]
+            )
             for i in range(clients):
                 seq = _positions(got[i] + rest[i])
                 assert seq == [p for p in store if p >= seq[0]], f"client {i}"
             latencies.sort()
             p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else 0.0
             fetches = await target.metric("collabspace_gateway_backfill_fetches_total")
-            print(f"\nstorm clients={clients} api_requests={len(latencies)} "
-                  f"p50={latencies[len(latencies) // 2] * 1000:.1f}ms p99={p99 * 1000:.1f}ms "
-                  f"api_errors={len(errors)} backfill_reads={fetches:.0f}")
+            print(
+                f"\nstorm clients={clients} api_requests={len(latencies)} "
+                f"p50={latencies[len(latencies) // 2] * 1000:.1f}ms p99={p99 * 1000:.1f}ms "
+                f"api_errors={len(errors)} backfill_reads={fetches:.0f}"
+            )
             for c in again:
                 await c.close()
         finally:

@@ -59,14 +59,18 @@ class FaultyBackfill:
             query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(target).query))
             key = (query["tenant"], query["scope"])
             self.reads[key] += 1
-            if (query["tenant"] in self.hang
-                    or (query["tenant"], int(query["after"])) in self.hang_after):
+            if (
+                query["tenant"] in self.hang
+                or (query["tenant"], int(query["after"])) in self.hang_after
+            ):
                 await asyncio.sleep(6 * T)
             after = int(query["after"])
             events = [e for e in self.pages.get(key, []) if e["position"] > after]
             body = orjson.dumps({"events": events, "complete": True})
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
             await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
@@ -84,9 +88,13 @@ async def backfill() -> AsyncIterator[FaultyBackfill]:
 
 @pytest.fixture(scope="module")
 async def node(prefix: str, backfill: FaultyBackfill) -> AsyncIterator[Node]:
-    gateway = Node(prefix, API_URL=backfill.url, REPAIR_MAX_READS=str(MAX_READS),
-                   REPAIR_TIMEOUT_SECONDS=str(REPAIR_TIMEOUT_S),
-                   REPAIR_HOLD_LIMIT=str(HOLD_LIMIT))
+    gateway = Node(
+        prefix,
+        API_URL=backfill.url,
+        REPAIR_MAX_READS=str(MAX_READS),
+        REPAIR_TIMEOUT_SECONDS=str(REPAIR_TIMEOUT_S),
+        REPAIR_HOLD_LIMIT=str(HOLD_LIMIT),
+    )
     try:
         yield await gateway.ready()
     finally:
@@ -124,7 +132,8 @@ async def _next_frame(c: Client, kind: str, timeout: float = T) -> dict[str, Any
 
 
 async def test_an_empty_complete_backfill_while_the_node_saw_missed_events_answers_resync(
-        node: Node, relay: Relay) -> None:
+    node: Node, relay: Relay
+) -> None:
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
     watcher = await Client.open(node.port, _ticket(tenant))
@@ -142,7 +151,8 @@ async def test_an_empty_complete_backfill_while_the_node_saw_missed_events_answe
 
 
 async def test_an_empty_complete_backfill_is_refuted_by_the_first_live_event(
-        node: Node, relay: Relay) -> None:
+    node: Node, relay: Relay
+) -> None:
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
     (e1,) = await relay.publish(relay.event(tenant, project))
@@ -159,7 +169,8 @@ async def test_an_empty_complete_backfill_is_refuted_by_the_first_live_event(
 
 
 async def test_an_empty_backfill_that_is_true_is_confirmed_by_the_first_live_event(
-        node: Node, relay: Relay) -> None:
+    node: Node, relay: Relay
+) -> None:
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
     (e1,) = await relay.publish(relay.event(tenant, project))
@@ -173,7 +184,8 @@ async def test_an_empty_backfill_that_is_true_is_confirmed_by_the_first_live_eve
 
 
 async def test_a_backfill_page_that_skips_an_event_answers_resync(
-        node: Node, relay: Relay, backfill: FaultyBackfill) -> None:
+    node: Node, relay: Relay, backfill: FaultyBackfill
+) -> None:
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
     e1, e2, e3 = await relay.publish(*(relay.event(tenant, project) for _ in range(3)))
@@ -187,12 +199,16 @@ async def test_a_backfill_page_that_skips_an_event_answers_resync(
 
 
 async def test_a_backfill_page_whose_chain_closes_is_replayed_exactly(
-        node: Node, relay: Relay, backfill: FaultyBackfill) -> None:
+    node: Node, relay: Relay, backfill: FaultyBackfill
+) -> None:
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
     e1, e2, e3 = await relay.publish(*(relay.event(tenant, project) for _ in range(3)))
     backfill.pages[(tenant, f"project:{project}")] = [
-        _stored(relay, e1, None), _stored(relay, e2, e1.position), _stored(relay, e3, e2.position)]
+        _stored(relay, e1, None),
+        _stored(relay, e2, e1.position),
+        _stored(relay, e3, e2.position),
+    ]
     c = await Client.open(node.port, _ticket(tenant))
     ack = await _resume(c, channel, e1.position)
     assert ack["recovered"] is True, ack
@@ -204,7 +220,8 @@ async def test_a_backfill_page_whose_chain_closes_is_replayed_exactly(
 
 
 async def test_a_gap_the_backfill_never_fills_ends_in_resync_within_the_read_bound(
-        node: Node, relay: Relay, backfill: FaultyBackfill) -> None:
+    node: Node, relay: Relay, backfill: FaultyBackfill
+) -> None:
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
     c = await Client.open(node.port, _ticket(tenant))
@@ -229,7 +246,8 @@ async def test_a_gap_the_backfill_never_fills_ends_in_resync_within_the_read_bou
 
 
 async def test_a_gap_whose_backfill_never_answers_ends_in_resync_within_the_time_bound(
-        node: Node, relay: Relay, backfill: FaultyBackfill) -> None:
+    node: Node, relay: Relay, backfill: FaultyBackfill
+) -> None:
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
     backfill.hang.add(tenant)
@@ -248,7 +266,8 @@ async def test_a_gap_whose_backfill_never_answers_ends_in_resync_within_the_time
 
 
 async def test_events_held_during_a_repair_are_bounded_then_resync(
-        node: Node, relay: Relay, backfill: FaultyBackfill) -> None:
+    node: Node, relay: Relay, backfill: FaultyBackfill
+) -> None:
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
     backfill.hang.add(tenant)
@@ -269,7 +288,8 @@ async def test_events_held_during_a_repair_are_bounded_then_resync(
 
 
 async def test_a_replay_that_ends_short_is_completed_by_gap_repair_once_live_shows_it(
-        node: Node, relay: Relay, backfill: FaultyBackfill) -> None:
+    node: Node, relay: Relay, backfill: FaultyBackfill
+) -> None:
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
     scope = (tenant, f"project:{project}")
@@ -288,7 +308,8 @@ async def test_a_replay_that_ends_short_is_completed_by_gap_repair_once_live_sho
 
 
 async def test_a_replay_that_ends_short_and_stays_short_ends_in_resync(
-        node: Node, relay: Relay, backfill: FaultyBackfill) -> None:
+    node: Node, relay: Relay, backfill: FaultyBackfill
+) -> None:
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
     e1, e2, e3 = await relay.publish(*(relay.event(tenant, project) for _ in range(3)))
@@ -304,7 +325,8 @@ async def test_a_replay_that_ends_short_and_stays_short_ends_in_resync(
 
 
 async def test_a_resume_waiting_on_a_gap_repair_that_gives_up_gets_resync(
-        node: Node, relay: Relay, backfill: FaultyBackfill) -> None:
+    node: Node, relay: Relay, backfill: FaultyBackfill
+) -> None:
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
     watcher = await Client.open(node.port, _ticket(tenant))

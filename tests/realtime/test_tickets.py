@@ -23,7 +23,8 @@ async def _refused(port: int, ticket: str) -> tuple[int | None, str | None]:
 
 
 async def test_a_ticket_reused_on_a_second_node_sharing_redis_is_refused_with_4001(
-        nodes: tuple[Node, Node]) -> None:
+    nodes: tuple[Node, Node],
+) -> None:
     a, b = nodes
     tenant, project = new_id(), new_id()
     ticket = mint(tenant, new_id(), projects=[project])
@@ -54,8 +55,9 @@ async def test_when_the_ticket_store_is_unreachable_the_gateway_fails_closed_wit
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
     store = RedisTicketStore(f"redis://127.0.0.1:{dead}/0", "cs-test-dead")
-    gateway = Gateway(GatewayConfig(secret_key=SECRET, host="127.0.0.1", port=0), MemoryBroker(),
-                      tickets=store)
+    gateway = Gateway(
+        GatewayConfig(secret_key=SECRET, host="127.0.0.1", port=0), MemoryBroker(), tickets=store
+    )
     await gateway.start()
     try:
         code, reason = await _refused(gateway.port, mint(new_id(), new_id()))
@@ -65,8 +67,7 @@ async def test_when_the_ticket_store_is_unreachable_the_gateway_fails_closed_wit
         await store.close()
 
 
-async def test_a_used_jti_is_remembered_in_redis_for_the_tickets_lifetime_only(
-        prefix: str) -> None:
+async def test_a_used_jti_is_remembered_in_redis_for_the_tickets_lifetime_only(prefix: str) -> None:
     store = RedisTicketStore(REDIS_URL, prefix)
     try:
         jti, expires = new_id(), int(time.time()) + 30

@@ -75,8 +75,9 @@ class LedgerClient:
 
     async def _session(self) -> None:
         async with httpx.AsyncClient(base_url=self.stack.api_url, timeout=T) as http:
-            got = await http.post("/auth/realtime-ticket",
-                                  headers={"Authorization": f"Bearer {self.token}"})
+            got = await http.post(
+                "/auth/realtime-ticket", headers={"Authorization": f"Bearer {self.token}"}
+            )
             got.raise_for_status()
             ticket = got.json()["ticket"]
         seen: dict[str, int] = {}  # this connection's last position per channel
@@ -153,7 +154,9 @@ async def store_channels(stack: Stack, tenant: str) -> tuple[dict[str, list[int]
     try:
         rows = await conn.fetch(
             "SELECT position, project_id, metadata->>'correlation_id' AS corr FROM event "
-            "WHERE tenant_id = $1 ORDER BY position", uuid.UUID(tenant))
+            "WHERE tenant_id = $1 ORDER BY position",
+            uuid.UUID(tenant),
+        )
     finally:
         await conn.close()
     channels: dict[str, list[int]] = {"tenant": []}
@@ -197,5 +200,7 @@ def audit(clients: list[LedgerClient], store: dict[str, list[int]]) -> Figures:
 async def caught_up(clients: list[LedgerClient], store: dict[str, list[int]]) -> bool:
     return all(
         sub.kept and sub.kept[-1] == store[ch][-1]
-        for c in clients for ch, sub in c.subs.items() if store.get(ch)
+        for c in clients
+        for ch, sub in c.subs.items()
+        if store.get(ch)
     )

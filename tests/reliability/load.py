@@ -19,8 +19,9 @@ from tests.reliability.stack import Stack, T
 
 
 class Load:
-    def __init__(self, stack: Stack, owner: dict[str, Any], tasks: list[str],
-                 rate: float = 20.0) -> None:
+    def __init__(
+        self, stack: Stack, owner: dict[str, Any], tasks: list[str], rate: float = 20.0
+    ) -> None:
         self.stack, self.owner, self.tasks, self.rate = stack, owner, tasks, rate
         self.statuses: Counter[int] = Counter()
         self.unreachable = 0
@@ -90,18 +91,26 @@ class Load:
 async def seed(stack: Stack, projects: int = 2) -> tuple[dict[str, Any], list[str], list[str]]:
     """An owner (admin of the tenant), projects, and one task per project."""
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=2 * T) as http:
-        signed = await http.post("/auth/signup", json={
-            "tenant_name": "Faults", "name": "Owner", "password": "correct horse",
-            "email": f"owner-{uuid.uuid4().hex[:8]}@example.com"})
+        signed = await http.post(
+            "/auth/signup",
+            json={
+                "tenant_name": "Faults",
+                "name": "Owner",
+                "password": "correct horse",
+                "email": f"owner-{uuid.uuid4().hex[:8]}@example.com",
+            },
+        )
         assert signed.status_code == 201, signed.text
         owner: dict[str, Any] = signed.json()
         owner["headers"] = {"Authorization": f"Bearer {owner['access_token']}"}
         pids, tids = [], []
         for i in range(projects):
-            made = await http.post("/projects", json={"name": f"P{i}", "budget_cents": 100},
-                                   headers=owner["headers"])
+            made = await http.post(
+                "/projects", json={"name": f"P{i}", "budget_cents": 100}, headers=owner["headers"]
+            )
             pids.append(made.json()["id"])
-            task = await http.post(f"/projects/{pids[-1]}/tasks", json={"title": "T"},
-                                   headers=owner["headers"])
+            task = await http.post(
+                f"/projects/{pids[-1]}/tasks", json={"title": "T"}, headers=owner["headers"]
+            )
             tids.append(task.json()["id"])
     return owner, pids, tids

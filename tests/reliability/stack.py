@@ -39,8 +39,9 @@ class Proc:
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=out,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.args, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+            )
 
     @property
     def alive(self) -> bool:
@@ -73,17 +74,29 @@ class Stack:
         self.prefix = f"cs-rel-{uuid.uuid4().hex[:8]}"
         self.api_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
-        base = {**os.environ, "SECRET_KEY": SECRET, "REDIS_URL": redis.url,
-                "CHANNEL_PREFIX": self.prefix}
+        base = {
+            **os.environ,
+            "SECRET_KEY": SECRET,
+            "REDIS_URL": redis.url,
+            "CHANNEL_PREFIX": self.prefix,
+        }
         self.api = Proc(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(self.api_port)],
             {**base, "DATABASE_URL": db_url, "EMBEDDED_GATEWAY": "0", "DB_POOL_SIZE": "5"},
             "api",
         )
         self.nodes = [
-            Proc([sys.executable, "-m", "realtime"],
-                 {**base, "REALTIME_HOST": "127.0.0.1", "PORT": "0", "API_URL": self.api_url,
-                  **node_env}, f"node{i}")
+            Proc(
+                [sys.executable, "-m", "realtime"],
+                {
+                    **base,
+                    "REALTIME_HOST": "127.0.0.1",
+                    "PORT": "0",
+                    "API_URL": self.api_url,
+                    **node_env,
+                },
+                f"node{i}",
+            )
             for i in range(nodes)
         ]
         self.node_ports: list[int] = [0] * nodes
@@ -133,7 +146,9 @@ class Stack:
         try:
             rows = await conn.fetch(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
             return len(rows)
         finally:
             await conn.close()

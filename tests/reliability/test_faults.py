@@ -58,14 +58,16 @@ class Run:
         assert acked <= set(corr), (phase, "an acknowledged write is missing")
 
 
-async def stalled_client(stack: Stack, token: str, node: int,
-                         channels: list[str]) -> ClientConnection:
+async def stalled_client(
+    stack: Stack, token: str, node: int, channels: list[str]
+) -> ClientConnection:
     """A client that subscribes to `channels` and then never reads again."""
     import httpx
 
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=T) as http:
-        ticket = (await http.post("/auth/realtime-ticket",
-                                  headers={"Authorization": f"Bearer {token}"})).json()["ticket"]
+        ticket = (
+            await http.post("/auth/realtime-ticket", headers={"Authorization": f"Bearer {token}"})
+        ).json()["ticket"]
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", stack.node_ports[node]))
@@ -85,8 +87,7 @@ async def node_metric(stack: Stack, node: int, name: str) -> float:
     writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     body = (await asyncio.wait_for(reader.read(), T)).decode()
     writer.close()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
-               if line.startswith(name))
+    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(name))
 
 
 async def exercise(stack: Stack, seconds: float) -> dict[str, Any]:

@@ -28,8 +28,12 @@ from schemathesis.checks import (
 from tests.reliability.load import seed
 from tests.reliability.stack import Stack, running_stack
 
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance,
-          status_code_conformance]
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    content_type_conformance,
+    status_code_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +46,20 @@ def served() -> Iterator[tuple[Stack, dict[str, Any]]]:
         async with running_stack(0) as stack:
             owner, pids, tids = await seed(stack, projects=1)
             async with httpx.AsyncClient(base_url=stack.api_url) as http:
-                invited = await http.post("/users", headers=owner["headers"], json={
-                    "email": "fuzzed@example.com", "name": "Fuzzed", "password": "long enough"})
-            owner["ids"] = {"project_id": pids[0], "task_id": tids[0],
-                            "user_id": invited.json()["id"]}
+                invited = await http.post(
+                    "/users",
+                    headers=owner["headers"],
+                    json={
+                        "email": "fuzzed@example.com",
+                        "name": "Fuzzed",
+                        "password": "long enough",
+                    },
+                )
+            owner["ids"] = {
+                "project_id": pids[0],
+                "task_id": tids[0],
+                "user_id": invited.json()["id"],
+            }
             ready.update(stack=stack, owner=owner)
             started.set()
             await asyncio.get_running_loop().run_in_executor(None, done.wait)
@@ -78,9 +92,14 @@ def fuzz(stack: Stack, owner: dict[str, Any], examples: int) -> tuple[int, list[
         operation = result.ok()
         strategy = st.one_of(strategies(operation, owner["ids"]))
 
-        @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck),
-                  phases=[Phase.explicit, Phase.generate])
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.generate],
+        )
         @given(case=strategy)
         def run(case: schemathesis.Case) -> None:
             nonlocal sent

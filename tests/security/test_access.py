@@ -38,10 +38,11 @@ def bad_tickets(good: str) -> dict[str, tuple[str, set[int]]]:
     return {
         "alg none": (f"{_b64({'alg': 'none'})}.{_b64(claims)}.", {1008}),
         "wrong key": (jwt.encode(claims, OTHER_KEY, "HS256"), {1008}),
-        "expired": (jwt.encode({**claims, "iat": now - 600, "exp": now - 60}, SECRET,
-                               "HS256"), {4001}),
-        "tampered tenant": (f"{head}.{_b64({**claims, 'tid': str(uuid.uuid4())})}.{sig}",
-                            {1008}),
+        "expired": (
+            jwt.encode({**claims, "iat": now - 600, "exp": now - 60}, SECRET, "HS256"),
+            {4001},
+        ),
+        "tampered tenant": (f"{head}.{_b64({**claims, 'tid': str(uuid.uuid4())})}.{sig}", {1008}),
         "tampered user": (f"{head}.{_b64({**claims, 'sub': str(uuid.uuid4())})}.{sig}", {1008}),
         "an access token": (jwt.encode({**claims, "typ": "access"}, SECRET, "HS256"), {1008}),
     }
@@ -73,8 +74,12 @@ async def test_a_deactivated_user_is_refused_at_once_on_rest_and_closed_on_every
         assert (await http.get("/me", headers=member["headers"])).status_code == 200
         gone = await http.delete(f"/users/{member['user_id']}", headers=owner["headers"])
         assert gone.status_code == 200, gone.text
-        for method, path in [("GET", "/me"), ("GET", "/projects"), ("GET", "/users"),
-                             ("GET", f"/projects/{pids[0]}")]:
+        for method, path in [
+            ("GET", "/me"),
+            ("GET", "/projects"),
+            ("GET", "/users"),
+            ("GET", f"/projects/{pids[0]}"),
+        ]:
             refused = await http.request(method, path, headers=member["headers"])
             assert refused.status_code == 401, (path, refused.text)
             assert refused.json()["code"] == "invalid_token"
@@ -87,11 +92,15 @@ async def test_a_lowered_role_takes_effect_on_the_next_request(stack: Stack) -> 
     owner, _, _ = await seed(stack, projects=1)
     admin = await user(stack, owner, "Admin", role="admin")
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=T) as http:
-        body = {"email": f"x-{uuid.uuid4().hex[:6]}@example.com", "name": "X",
-                "password": "long enough"}
+        body = {
+            "email": f"x-{uuid.uuid4().hex[:6]}@example.com",
+            "name": "X",
+            "password": "long enough",
+        }
         assert (await http.post("/users", json=body, headers=admin["headers"])).status_code == 201
-        lowered = await http.patch(f"/users/{admin['user_id']}", json={"role": "member"},
-                                   headers=owner["headers"])
+        lowered = await http.patch(
+            f"/users/{admin['user_id']}", json={"role": "member"}, headers=owner["headers"]
+        )
         assert lowered.status_code == 200, lowered.text
         body["email"] = f"y-{uuid.uuid4().hex[:6]}@example.com"
         refused = await http.post("/users", json=body, headers=admin["headers"])
@@ -102,8 +111,18 @@ async def test_a_token_naming_a_user_of_another_tenant_is_refused(stack: Stack) 
     a, _, _ = await seed(stack, projects=1)
     b, _, _ = await seed(stack, projects=1)
     now = int(time.time())
-    mixed = jwt.encode({"sub": a["user_id"], "tid": b["tenant_id"], "role": "owner",
-                        "typ": "access", "iat": now, "exp": now + 60}, SECRET, "HS256")
+    mixed = jwt.encode(
+        {
+            "sub": a["user_id"],
+            "tid": b["tenant_id"],
+            "role": "owner",
+            "typ": "access",
+            "iat": now,
+            "exp": now + 60,
+        },
+        SECRET,
+        "HS256",
+    )
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=T) as http:
         got = await http.get("/users", headers={"Authorization": f"Bearer {mixed}"})
     assert got.status_code == 401
@@ -126,8 +145,9 @@ async def test_channels_of_another_tenant_never_carry_its_events(stack: Stack) -
         await request(owner_ws, {"type": "subscribe", "id": 1, "channel": channel})
     await request(owner_ws, {"type": "subscribe", "id": 2, "channel": "tenant"})
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=T) as http:
-        edited = await http.patch(f"/tasks/{a_tids[0]}", json={"title": "secret"},
-                                  headers=a["headers"])
+        edited = await http.patch(
+            f"/tasks/{a_tids[0]}", json={"title": "secret"}, headers=a["headers"]
+        )
         assert edited.status_code == 200
     leaked = await events_within(owner_ws, 1.0)
     assert leaked == [], leaked
@@ -139,25 +159,29 @@ async def test_a_removed_member_loses_the_channel_on_every_node(stack: Stack) ->
     owner, pids, _ = await seed(stack, projects=1)
     member = await user(stack, owner, "Member")
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=T) as http:
-        added = await http.post(f"/projects/{pids[0]}/members",
-                                json={"user_id": member["user_id"]}, headers=owner["headers"])
+        added = await http.post(
+            f"/projects/{pids[0]}/members",
+            json={"user_id": member["user_id"]},
+            headers=owner["headers"],
+        )
         assert added.status_code in (200, 201), added.text
         sockets = []
         for node in (0, 1):
             tk = (await ticket(stack, member["headers"])).json()["ticket"]
             ws = await open_ws(stack, node, tk)
             await frame(ws)
-            ack = await request(ws, {"type": "subscribe", "id": 1,
-                                     "channel": f"project:{pids[0]}"})
+            ack = await request(ws, {"type": "subscribe", "id": 1, "channel": f"project:{pids[0]}"})
             assert ack["type"] == "ack", ack
             sockets.append(ws)
-        removed = await http.delete(f"/projects/{pids[0]}/members/{member['user_id']}",
-                                    headers=owner["headers"])
+        removed = await http.delete(
+            f"/projects/{pids[0]}/members/{member['user_id']}", headers=owner["headers"]
+        )
         assert removed.status_code == 200, removed.text
         for ws in sockets:
             notice = await frame(ws)
             assert notice["type"] == "unsubscribed" and notice["reason"] == "access_revoked"
-            again = await request(ws, {"type": "subscribe", "id": 2,
-                                       "channel": f"project:{pids[0]}"})
+            again = await request(
+                ws, {"type": "subscribe", "id": 2, "channel": f"project:{pids[0]}"}
+            )
             assert again["code"] == "forbidden"
             await ws.close()

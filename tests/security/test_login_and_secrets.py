@@ -27,9 +27,13 @@ async def clients(
     """One app, one client per source address (the per-address limit reads the peer)."""
     app = create_app(settings_for(pg_url, **settings), hasher=Argon2Hasher(fast=True))
     async with LifespanManager(app) as manager:
-        made = [httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app,
-                                                                client=(a, 1234)),
-                                  base_url="http://api") for a in addresses]
+        made = [
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=manager.app, client=(a, 1234)),
+                base_url="http://api",
+            )
+            for a in addresses
+        ]
         yield made
         for c in made:
             await c.aclose()
@@ -111,16 +115,27 @@ async def test_passwords_are_never_logged_or_returned(stack: Stack) -> None:
     secret = f"pw-{uuid.uuid4().hex}"
     async with httpx.AsyncClient(base_url=stack.api_url) as http:
         email = f"s-{uuid.uuid4().hex[:8]}@example.com"
-        bodies = [await http.post("/auth/signup", json={
-            "tenant_name": "S", "name": "S", "email": email, "password": secret})]
+        bodies = [
+            await http.post(
+                "/auth/signup",
+                json={"tenant_name": "S", "name": "S", "email": email, "password": secret},
+            )
+        ]
         headers = {"Authorization": f"Bearer {bodies[0].json()['access_token']}"}
         bodies.append(await http.post("/auth/login", json={"email": email, "password": secret}))
         wrong = {"email": email, "password": secret[:-1]}
         bodies.append(await http.post("/auth/login", json=wrong))
-        bodies.append(await http.post("/auth/signup", json={
-            "tenant_name": "S", "name": "S", "email": email, "password": secret}))  # 409
-        bodies.append(await http.post("/users", headers=headers, json={
-            "email": "bad", "name": "B", "password": secret}))  # 422 names the field only
+        bodies.append(
+            await http.post(
+                "/auth/signup",
+                json={"tenant_name": "S", "name": "S", "email": email, "password": secret},
+            )
+        )  # 409
+        bodies.append(
+            await http.post(
+                "/users", headers=headers, json={"email": "bad", "name": "B", "password": secret}
+            )
+        )  # 422 names the field only
         bodies += [await http.get(p, headers=headers) for p in ("/me", "/users")]
         owner = {"headers": headers}
         await user(stack, owner, "Other")

@@ -19,8 +19,7 @@ async def ticket(stack: Stack, headers: dict[str, str]) -> httpx.Response:
         return await http.post("/auth/realtime-ticket", headers=headers)
 
 
-async def open_ws(stack: Stack, node: int, auth: str | None = None,
-                  **kw: Any) -> ClientConnection:
+async def open_ws(stack: Stack, node: int, auth: str | None = None, **kw: Any) -> ClientConnection:
     ws = await connect(stack.ws_url(node), open_timeout=T, **kw)
     if auth is not None:
         await ws.send(orjson.dumps({"type": "auth", "ticket": auth}).decode())
@@ -69,15 +68,23 @@ async def close_code(ws: ClientConnection, timeout: float = T) -> int | None:
     return rcvd.code if rcvd else None
 
 
-async def user(stack: Stack, owner: dict[str, Any], name: str, role: str = "member"
-               ) -> dict[str, Any]:
+async def user(
+    stack: Stack, owner: dict[str, Any], name: str, role: str = "member"
+) -> dict[str, Any]:
     """Invite a user and log them in; answers its id and headers."""
     email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=T) as http:
-        made = await http.post("/users", headers=owner["headers"], json={
-            "email": email, "name": name, "role": role, "password": "long enough"})
+        made = await http.post(
+            "/users",
+            headers=owner["headers"],
+            json={"email": email, "name": name, "role": role, "password": "long enough"},
+        )
         assert made.status_code == 201, made.text
         login = await http.post("/auth/login", json={"email": email, "password": "long enough"})
     token = login.json()["access_token"]
-    return {"user_id": made.json()["id"], "email": email, "access_token": token,
-            "headers": {"Authorization": f"Bearer {token}"}}
+    return {
+        "user_id": made.json()["id"],
+        "email": email,
+        "access_token": token,
+        "headers": {"Authorization": f"Bearer {token}"},
+    }

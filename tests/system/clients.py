@@ -38,9 +38,15 @@ class Browser:
     @classmethod
     async def sign_up(cls, topology: Topology, tenant: str = "Sys") -> Browser:
         async with httpx.AsyncClient(base_url=topology.api_url, timeout=2 * T) as http:
-            r = await http.post("/auth/signup", json={
-                "tenant_name": tenant, "name": f"Owner of {tenant}", "password": PASSWORD,
-                "email": f"owner-{uuid.uuid4().hex[:8]}@example.com"})
+            r = await http.post(
+                "/auth/signup",
+                json={
+                    "tenant_name": tenant,
+                    "name": f"Owner of {tenant}",
+                    "password": PASSWORD,
+                    "email": f"owner-{uuid.uuid4().hex[:8]}@example.com",
+                },
+            )
         assert r.status_code == 201, r.text
         body = r.json()
         return cls(topology, body["access_token"], body["user_id"], body["tenant_id"])
@@ -48,8 +54,11 @@ class Browser:
     async def invite(self, name: str, role: str = "member") -> Browser:
         """Create a user in this tenant and sign them in."""
         email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
-        r = await self.http.post("/users", headers=self.headers, json={
-            "email": email, "name": name, "role": role, "password": PASSWORD})
+        r = await self.http.post(
+            "/users",
+            headers=self.headers,
+            json={"email": email, "name": name, "role": role, "password": PASSWORD},
+        )
         assert r.status_code == 201, r.text
         user_id = r.json()["id"]
         login = await self.http.post("/auth/login", json={"email": email, "password": PASSWORD})
@@ -144,8 +153,10 @@ class Socket:
             left = deadline - loop.time()
             if left <= 0 or (self._reader is not None and self._reader.done()):
                 state = "connection closed" if self._reader and self._reader.done() else "timeout"
-                raise AssertionError(f"{state} after {timeout:.0f}s waiting for {what}; "
-                                     f"frames: {summary(self.frames)}")
+                raise AssertionError(
+                    f"{state} after {timeout:.0f}s waiting for {what}; "
+                    f"frames: {summary(self.frames)}"
+                )
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), min(left, 0.5))
@@ -158,9 +169,17 @@ class Socket:
         frame["id"] = next(self._ids)
         await self.send(frame)
         reply: dict[str, Any] = await self.wait(
-            lambda: next((f for f in self.frames if f.get("id") == frame["id"]
-                          and f["type"] in ("ack", "error")), None),
-            f"the reply to {frame}", 2 * T)
+            lambda: next(
+                (
+                    f
+                    for f in self.frames
+                    if f.get("id") == frame["id"] and f["type"] in ("ack", "error")
+                ),
+                None,
+            ),
+            f"the reply to {frame}",
+            2 * T,
+        )
         return reply
 
     async def subscribe(self, channel: str, since: int | None = None) -> dict[str, Any]:
@@ -170,26 +189,34 @@ class Socket:
         return await self.request(frame)
 
     def events(self, channel: str) -> list[dict[str, Any]]:
-        return [e for f in self.frames if f["type"] == "events" and f["channel"] == channel
-                for e in f["events"]]
+        return [
+            e
+            for f in self.frames
+            if f["type"] == "events" and f["channel"] == channel
+            for e in f["events"]
+        ]
 
     def positions(self, channel: str) -> list[int]:
         return [int(e["position"]) for e in self.events(channel)]
 
-    async def positions_through(self, channel: str, last: int,
-                                timeout: float = 4 * T) -> list[int]:
+    async def positions_through(self, channel: str, last: int, timeout: float = 4 * T) -> list[int]:
         """Positions received on `channel` once one at or past `last` arrived (bounded)."""
-        await self.wait(lambda: any(p >= last for p in self.positions(channel)),
-                        f"position {last} on {channel}", timeout)
+        await self.wait(
+            lambda: any(p >= last for p in self.positions(channel)),
+            f"position {last} on {channel}",
+            timeout,
+        )
         return self.positions(channel)
 
-    async def positions_until(self, channel: str, last: int,
-                              timeout: float = 4 * T) -> list[int]:
+    async def positions_until(self, channel: str, last: int, timeout: float = 4 * T) -> list[int]:
         """Positions received on `channel` by the time `last` arrived, or by the timeout: the
         caller asserts the exact list, so a miss fails with what did arrive."""
         try:
-            await self.wait(lambda: any(p >= last for p in self.positions(channel)),
-                            f"position {last} on {channel}", timeout)
+            await self.wait(
+                lambda: any(p >= last for p in self.positions(channel)),
+                f"position {last} on {channel}",
+                timeout,
+            )
         except AssertionError:
             pass
         return self.positions(channel)
@@ -203,8 +230,9 @@ def summary(frames: list[dict[str, Any]]) -> list[Any]:
     out: list[Any] = []
     for f in frames[-40:]:
         if f["type"] == "events":
-            out.append({"events": f["channel"][:16], "positions": [e["position"]
-                                                                   for e in f["events"]]})
+            out.append(
+                {"events": f["channel"][:16], "positions": [e["position"] for e in f["events"]]}
+            )
         else:
             out.append(f)
     return out

@@ -103,16 +103,18 @@ def tally(clients: list[Client], store: dict[str, list[int]]) -> Tally:
             figures.delivered += len(kept)
             figures.resynced += len(resynced)
             figures.lost += len(missing) - len(resynced)
-            figures.lost_sample += [(channel[:16], p) for p in missing
-                                    if p not in resynced][: max(0, 10 - len(figures.lost_sample))]
+            figures.lost_sample += [(channel[:16], p) for p in missing if p not in resynced][
+                : max(0, 10 - len(figures.lost_sample))
+            ]
             figures.duplicated += sub.in_connection_duplicates
             figures.disorder += sub.disorder + int(sub.kept != sorted(kept))
             figures.resync_intervals += len(sub.excused)
     return figures
 
 
-async def settle(topology: Topology, clients: list[Client], tenant: str,
-                 load: Load | None = None) -> Tally:
+async def settle(
+    topology: Topology, clients: list[Client], tenant: str, load: Load | None = None
+) -> Tally:
     """Wait (bounded) for every client to reach the store's last event of its channels."""
     deadline = time.monotonic() + 4 * T
     while True:

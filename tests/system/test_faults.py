@@ -47,7 +47,8 @@ def check(figures: Tally, load: Load) -> None:
     assert figures.lost == 0, (
         f"{figures.lost} of {figures.owed} owed deliveries lost (neither delivered nor covered "
         f"by a resync; {figures.resynced} re-synced over {figures.resync_intervals} resyncs); "
-        f"first lost (channel, position): {figures.lost_sample}; {figures}")
+        f"first lost (channel, position): {figures.lost_sample}; {figures}"
+    )
     assert (figures.duplicated, figures.disorder) == (0, 0), figures
     assert load.server_errors == 0, load.statuses
 
@@ -61,8 +62,10 @@ async def start_clients(topology: Topology, count: int) -> tuple[Load, list[Clie
     for n in range((count + 1) // 2 - 1):
         tokens.append((await boss.invite(f"Admin{n}", role="admin")).token)
     await boss.close()
-    clients = [Client(topology, tokens[i // 2], [channels[i % 3]] if i % 2 else channels,
-                      node=i % 2) for i in range(count)]
+    clients = [
+        Client(topology, tokens[i // 2], [channels[i % 3]] if i % 2 else channels, node=i % 2)
+        for i in range(count)
+    ]
     for client in clients:
         client.start()
     # Every client has acked its channels before the load starts (bounded).
@@ -93,8 +96,9 @@ async def test_a_redis_restart_while_mutations_flow_loses_nothing(
     for client in clients:
         await client.stop()
     nodes = [await topology.metrics(i, *COUNTERS) for i in range(len(topology.nodes))]
-    record("redis restart", figures, mutations=len(load.succeeded), down_s=REDIS_DOWN_S,
-           nodes=nodes)
+    record(
+        "redis restart", figures, mutations=len(load.succeeded), down_s=REDIS_DOWN_S, nodes=nodes
+    )
     check(figures, load)
 
 
@@ -122,6 +126,12 @@ async def test_a_ledger_under_a_gateway_sigkill_and_a_redis_outage_loses_nothing
     for client in clients:
         await client.stop()
     nodes = [await topology.metrics(i, *COUNTERS) for i in range(len(topology.nodes))]
-    record("gateway SIGKILL + Redis outage", figures, mutations=len(load.succeeded),
-           close_codes=closes, statuses=dict(load.statuses), nodes=nodes)
+    record(
+        "gateway SIGKILL + Redis outage",
+        figures,
+        mutations=len(load.succeeded),
+        close_codes=closes,
+        statuses=dict(load.statuses),
+        nodes=nodes,
+    )
     check(figures, load)

@@ -30,8 +30,7 @@ async def caught_up(browser: Browser, path: str, position: int) -> dict[str, Any
     last = None
     deadline = time.monotonic() + 4 * T
     while time.monotonic() < deadline:
-        r = await browser.http.get(path, params={"min_position": position},
-                                   headers=browser.headers)
+        r = await browser.http.get(path, params={"min_position": position}, headers=browser.headers)
         if r.status_code == 200 and "X-Read-Lag" not in r.headers:
             body: dict[str, Any] = r.json()
             return body
@@ -66,8 +65,9 @@ async def test_load_then_subscribe_misses_nothing(topology: Topology) -> None:
         last = await other.edit_task(task, f"after {n}")
     expected = await topology.project_positions(project, after=as_of)
     got = await sock.positions_until(channel, last)
-    assert got == expected, (f"as_of={as_of}: every event after it, once and in order; "
-                             f"got {got}, expected {expected}")
+    assert got == expected, (
+        f"as_of={as_of}: every event after it, once and in order; got {got}, expected {expected}"
+    )
     await sock.close()
 
 
@@ -91,9 +91,11 @@ async def test_resume_on_the_other_node_after_20_missed_events(topology: Topolog
     assert ack["type"] == "ack" and ack.get("recovered") is True and not ack.get("resync"), ack
     live = await owner.edit_task(task, "live")
     got = await b.positions_until(channel, live)
-    assert got == [*missed, live], (f"resumed on node 1 with since={last_seen} ({ack}): exactly "
-                                    f"the 20 missed then the live one {[*missed, live]}; "
-                                    f"got {len(got)}: {got}")
+    assert got == [*missed, live], (
+        f"resumed on node 1 with since={last_seen} ({ack}): exactly "
+        f"the 20 missed then the live one {[*missed, live]}; "
+        f"got {len(got)}: {got}"
+    )
     await b.close()
 
 
@@ -127,25 +129,30 @@ async def test_a_member_removed_while_away_gets_the_replay_up_to_the_removal_onl
     await watcher.positions_through(channel, later)
     with contextlib.suppress(AssertionError):
         await resumed.wait(lambda: resumed.of_type("unsubscribed"), "unsubscribed", T)
-    revoked = {"type": "unsubscribed", "channel": channel, "reason": "access_revoked",
-               "position": removal}
+    revoked = {
+        "type": "unsubscribed",
+        "channel": channel,
+        "reason": "access_revoked",
+        "position": removal,
+    }
     seen: list[tuple[str, Any]] = []  # what the member got, in arrival order
     for f in resumed.frames:
         if f["type"] == "events":
             seen += [("events", e["position"]) for e in f["events"]]
         elif f["type"] in ("unsubscribed", "resync"):
             seen.append((f["type"], f.get("reason")))
-    replay = [p for p in await topology.project_positions(project, after=last_seen)
-              if p <= removal]
+    replay = [p for p in await topology.project_positions(project, after=last_seen) if p <= removal]
     assert replay == [*before, removal], replay
     expected = [*(("events", p) for p in replay), ("unsubscribed", "access_revoked")]
     assert (ack["type"], ack.get("resync"), seen) == ("ack", None, expected), (
         f"since={last_seen}, removal at {removal}, after it {[*after, later]}: ack {ack}; "
-        f"want the replay up to the removal, then unsubscribed, nothing after; got {seen}")
+        f"want the replay up to the removal, then unsubscribed, nothing after; got {seen}"
+    )
     assert resumed.of_type("unsubscribed") == [revoked], resumed.of_type("unsubscribed")
 
-    r = await member.http.get(f"/projects/{project}/dashboard",
-                              params={"min_position": later}, headers=member.headers)
+    r = await member.http.get(
+        f"/projects/{project}/dashboard", params={"min_position": later}, headers=member.headers
+    )
     assert r.status_code == 404, ("REST refuses the removed member", r.status_code, r.text[:200])
     for s in (resumed, watcher):
         await s.close()
@@ -157,23 +164,31 @@ async def test_min_position_waits_for_the_worker_projections(topology: Topology)
     stale: list[Any] = []
     for n in range(1, 6):
         _, position = await owner.create_task(project, f"t{n}")
-        r = await owner.http.get(f"/projects/{project}/dashboard",
-                                 params={"min_position": position}, headers=owner.headers)
+        r = await owner.http.get(
+            f"/projects/{project}/dashboard",
+            params={"min_position": position},
+            headers=owner.headers,
+        )
         total = r.json().get("task_total") if r.status_code == 200 else None
         if r.status_code != 200 or "X-Read-Lag" in r.headers or total != n:
             stale.append(("dashboard", n, r.status_code, r.headers.get("X-Read-Lag"), total))
     for n in range(3):
         created, position = await owner.create_project(f"new {n}")
-        r = await owner.http.get(f"/projects/{created}/dashboard",
-                                 params={"min_position": position}, headers=owner.headers)
+        r = await owner.http.get(
+            f"/projects/{created}/dashboard",
+            params={"min_position": position},
+            headers=owner.headers,
+        )
         if r.status_code != 200 or "X-Read-Lag" in r.headers:
             stale.append(("new dashboard", n, r.status_code, r.headers.get("X-Read-Lag")))
-        listed = await owner.http.get("/projects", params={"min_position": position},
-                                      headers=owner.headers)
+        listed = await owner.http.get(
+            "/projects", params={"min_position": position}, headers=owner.headers
+        )
         ids = [i["project_id"] for i in listed.json().get("items", [])]
         if listed.status_code != 200 or "X-Read-Lag" in listed.headers or created not in ids:
-            stale.append(("list", n, listed.status_code, listed.headers.get("X-Read-Lag"),
-                          created in ids))
+            stale.append(
+                ("list", n, listed.status_code, listed.headers.get("X-Read-Lag"), created in ids)
+            )
     assert stale == [], f"{len(stale)} of 11 reads did not wait for ?min_position=: {stale}"
 
 
@@ -241,7 +256,8 @@ async def test_the_api_connects_to_postgresql_as_the_app_role_only(topology: Top
     try:
         rows = await conn.fetch(
             "SELECT usename, client_port FROM pg_stat_activity WHERE datname = $1",
-            topology.db_url.rsplit("/", 1)[1])
+            topology.db_url.rsplit("/", 1)[1],
+        )
     finally:
         await conn.close()
     api = sorted({r["usename"] for r in rows if r["client_port"] in ports})

@@ -40,9 +40,22 @@ T = float(os.environ.get("SYSTEM_TIMEOUT", "5"))  # every wait is a multiple of 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "var" / "system-logs"
 # What the processes read; dropped from the inherited environment so that only ours count.
-OURS = ("DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL", "SECRET_KEY", "CHANNEL_PREFIX", "PORT",
-        "HOST", "REALTIME_HOST", "REALTIME_PORT", "REALTIME_PUBLIC_URL", "API_URL", "RUN_RELAY",
-        "RUN_PROJECTIONS", "EMBEDDED_GATEWAY")
+OURS = (
+    "DATABASE_URL",
+    "APP_DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "CHANNEL_PREFIX",
+    "PORT",
+    "HOST",
+    "REALTIME_HOST",
+    "REALTIME_PORT",
+    "REALTIME_PUBLIC_URL",
+    "API_URL",
+    "RUN_RELAY",
+    "RUN_PROJECTIONS",
+    "EMBEDDED_GATEWAY",
+)
 
 
 def collabspace() -> list[str]:
@@ -94,9 +107,13 @@ class Topology:
         self.release = self._proc("release", {"DATABASE_URL": db_url}, base)
         self.web = self._proc(
             "web",
-            {"DATABASE_URL": db_url, "APP_DATABASE_URL": self.app_db_url,
-             "PORT": str(self.api_port), "DB_POOL_SIZE": "10",
-             "REALTIME_PUBLIC_URL": f"ws://127.0.0.1:{self.node_ports[0]}/ws"},
+            {
+                "DATABASE_URL": db_url,
+                "APP_DATABASE_URL": self.app_db_url,
+                "PORT": str(self.api_port),
+                "DB_POOL_SIZE": "10",
+                "REALTIME_PUBLIC_URL": f"ws://127.0.0.1:{self.node_ports[0]}/ws",
+            },
             base,
         )
         self.worker = self._proc("worker", {"DATABASE_URL": db_url}, base)
@@ -105,8 +122,9 @@ class Topology:
             for i, port in enumerate(self.node_ports)
         ]
 
-    def _proc(self, kind: str, env: dict[str, str], base: dict[str, str],
-              label: str | None = None) -> Proc:
+    def _proc(
+        self, kind: str, env: dict[str, str], base: dict[str, str], label: str | None = None
+    ) -> Proc:
         argv, fixed = procfile(kind)
         return Proc(argv, {**base, **env, **fixed}, f"{self.name}-{label or kind}")
 
@@ -178,7 +196,10 @@ class Topology:
         try:
             rows = await conn.fetch(
                 "SELECT position FROM event WHERE project_id = $1 AND position > $2 "
-                "ORDER BY position", uuid.UUID(project), after)
+                "ORDER BY position",
+                uuid.UUID(project),
+                after,
+            )
             return [int(r["position"]) for r in rows]
         finally:
             await conn.close()
@@ -207,8 +228,9 @@ class Topology:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 with proc.log.open("a") as log:
-                    log.write(f"\n[system tests] {proc.name} ignored SIGTERM for {2 * T}s: "
-                              "SIGKILL\n")
+                    log.write(
+                        f"\n[system tests] {proc.name} ignored SIGTERM for {2 * T}s: SIGKILL\n"
+                    )
         for proc in [self.release, *self.processes]:
             assert proc.proc is None or proc.proc.poll() is not None, f"{proc.name} survived"
             (LOGS / f"{proc.name}.log").write_text(proc.text())
@@ -273,9 +295,23 @@ class OwnRedis:
 
     async def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)],
-            cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            cwd=self.dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         client = aioredis.Redis.from_url(self.url)
         deadline = time.monotonic() + 2 * T
         try:

@@ -209,9 +209,7 @@ def test_the_rules_of_the_style_guide_are_all_contracts() -> None:
     kinds = {(c["type"], tuple(c.get("source_modules", ()))) for c in contracts()}
     assert ("forbidden", ("realtime",)) in kinds
     pure = [f"app.{c}.{m}" for c in CONTEXTS for m in PURE_MODULES if is_module(f"app.{c}.{m}")]
-    web_or_database = next(
-        c for c in contract("forbidden") if c["source_modules"] != ["realtime"]
-    )
+    web_or_database = next(c for c in contract("forbidden") if c["source_modules"] != ["realtime"])
     assert sorted(web_or_database["source_modules"]) == sorted(pure)
     independent = contract("independence")[0]["modules"]
     assert all(f"app.{c}" in independent for c in CONTEXTS)

@@ -19,7 +19,9 @@ def test_requests_run_as_the_app_role_when_app_database_url_is_unset() -> None:
     owner = "postgres://owner:pw@db.example:5433/cs?sslmode=require"
     settings = Settings.from_env({"DATABASE_URL": owner, "SECRET_KEY": SECRET})
     assert not settings.embedded
-    assert settings.database_url == "postgresql+asyncpg://owner:pw@db.example:5433/cs?sslmode=require"
+    assert (
+        settings.database_url == "postgresql+asyncpg://owner:pw@db.example:5433/cs?sslmode=require"
+    )
     assert settings.request_database_url == (
         "postgresql+asyncpg://collabspace_app@db.example:5433/cs?sslmode=require"
     )

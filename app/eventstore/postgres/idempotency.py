@@ -34,7 +34,6 @@ class PendingKey:
         return (self.user_id, self.key, record.request_hash, record.status, body, self.at)
 
 
-
 class PgIdempotencyStore(IdempotencyStore):
     def __init__(self, uow: PgUnitOfWork) -> None:
         self._uow = uow
@@ -58,4 +57,3 @@ class PgIdempotencyStore(IdempotencyStore):
             await connection.execute(IDEMPOTENCY_PUT, key.tenant_id, *key.params())
         except asyncpg.UniqueViolationError:
             raise ConcurrencyError("idempotency key used concurrently", key=key.key) from None
-

@@ -32,7 +32,6 @@ def asyncpg_dsn(url: str) -> str:
     return url
 
 
-
 class TenantSession(asyncpg.Connection):  # type: ignore[misc]
     """A pooled session that remembers which tenant its session-level `app.tenant_id` names.
 
@@ -109,4 +108,3 @@ class PgPool:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
-

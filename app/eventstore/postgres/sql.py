@@ -104,4 +104,3 @@ def stored_event(row: asyncpg.Record) -> StoredEvent:
         orjson.loads(metadata),
         at,
     )
-

@@ -108,9 +108,7 @@ class PgEventStore(EventStore):
             else:
                 if key.tenant_id != tenant:
                     raise PermissionError("a unit of work writes for one tenant only")
-                row = await connection.fetchrow(
-                    APPEND_WITH_KEY, tenant, *columns, *key.params()
-                )
+                row = await connection.fetchrow(APPEND_WITH_KEY, tenant, *columns, *key.params())
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "pk_idempotency_key":
                 raise ConcurrencyError("idempotency key used concurrently") from None
@@ -171,4 +169,3 @@ class PgEventStore(EventStore):
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
         connection = await self._uow.ready()
         return [stored_event(r) for r in await connection.fetch(READ_AFTER, position, limit)]
-

@@ -24,7 +24,6 @@ def _uuid_literal(value: str) -> str:
     return str(uuid.UUID(value))
 
 
-
 class PgUnitOfWork(UnitOfWork):
     """One command's reads and writes on one pooled asyncpg session.
 
@@ -143,7 +142,6 @@ class PgUnitOfWork(UnitOfWork):
                 self.connection.terminate()
         if self.position and self._on_commit is not None:
             self._on_commit(self.position)
-
 
 
 def pg_uow_factory(
