@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -200,11 +201,13 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A private redis-server on a spare port that a test may stop and start again."""
+    """A private redis-server on a spare port (a temporary directory, nothing persisted) that a
+    test may stop and start again; never the shared one."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.dir = Path(tempfile.mkdtemp(prefix="cs-test-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
@@ -219,7 +222,10 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                "--dir",
+                str(self.dir),
             ],
+            cwd=self.dir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -238,9 +244,14 @@ class RedisServer:
             await client.aclose()
 
     def stop(self) -> None:
+        """SIGTERM, then SIGKILL after a bound."""
         if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            self._process.wait(timeout=10 * TIMEOUT)
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10 * TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
         self._process = None
 
 

@@ -21,7 +21,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -29,10 +28,9 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-import redis.asyncio as aioredis
 
 from app.kernel.db import make_engine
-from tests.relay.relay_support import free_port
+from tests.relay.relay_support import RedisServer, free_port
 from tests.reliability.stack import Proc
 from tests.support import ADMIN_URL, REDIS_URL, SECRET, _url_for, app_url_for
 
@@ -284,57 +282,8 @@ async def running(name: str, redis_url: str = REDIS_URL) -> AsyncIterator[Topolo
             await topology.close()
 
 
-class OwnRedis:
-    """A private redis-server (temp dir, no persistence) that a test may stop and restart."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.dir = Path(tempfile.mkdtemp(prefix="cs-sys-redis-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    async def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-            ],
-            cwd=self.dir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = aioredis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 2 * T
-        try:
-            while True:
-                try:
-                    await client.ping()
-                    return
-                except (OSError, aioredis.ConnectionError):
-                    assert time.monotonic() < deadline, "private redis-server did not start"
-                    await asyncio.sleep(0.02)
-        finally:
-            await client.aclose()
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after a bound."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=2 * T)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+# A private redis-server the fault tests stop and restart (the shared one is never touched).
+OwnRedis = RedisServer
 
 
 @contextlib.asynccontextmanager
