@@ -86,7 +86,13 @@ async def state_view(
     """The aggregate as it was at a version and/or a time, rebuilt by replaying its events;
     `missing()` is raised when it did not exist yet at that point."""
     async with uow:
-        await readable(uow)
+        current = await readable(uow)
+        if as_of_version is not None and as_of_version > current.version:
+            # Replay would stop at the end and answer today's state as if it were that version.
+            raise InvalidInputError(
+                f"as_of_version {as_of_version} is past the current version {current.version}",
+                field="as_of_version",
+            )
         past = await state_as_of(uow, cls, aggregate_id, as_of_version=as_of_version, as_of=as_of)
     if not past.exists:
         raise missing()

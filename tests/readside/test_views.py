@@ -200,3 +200,16 @@ async def test_history_lists_events_and_replays_state_as_of_a_version_or_a_time(
     assert task["state"]["status"] == "todo"
     with pytest.raises(InvalidInputError):
         await project_views.project_state(services.uow_factory(), owner, apollo, as_of_version=0)
+    # A version the stream has not reached is an error, not the current state (issue 16).
+    with pytest.raises(InvalidInputError, match="past the current version"):
+        await project_views.project_state(
+            services.uow_factory(), owner, apollo, as_of_version=history["version"] + 1
+        )
+    with pytest.raises(InvalidInputError, match="past the current version"):
+        await task_views.task_state(
+            services.uow_factory(),
+            owner,
+            world["tasks"][0],
+            as_of_version=99,
+            projects=projects_api,
+        )
