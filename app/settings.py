@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.engine import URL, make_url
+
+# One Setting type and one reader for every process (realtime/ imports nothing from app/).
+from realtime.config import Setting, read_settings
 
 # An empty DATABASE_URL selects the embedded default: a PostgreSQL server from a wheel under
 # ./var/pgdata, started by the API's lifespan (app.embedded).
@@ -84,12 +86,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        values: dict[str, Any] = {}
         try:
-            for setting in SETTINGS:
-                raw = env.get(setting.env, "")
-                if raw:  # empty is unset
-                    values[setting.field] = setting.parse(raw)
+            values = read_settings(SETTINGS, env)
         except ValueError as exc:
             raise SettingsError(f"bad setting: {exc}") from None
         database_url = values.get("database_url", EMBEDDED_DATABASE_URL)
@@ -106,21 +104,6 @@ class Settings:
         # The embedded gateway listens next to the API unless told otherwise.
         values.setdefault("realtime_port", values.get("port", DEFAULT_PORT) + 1)
         return cls(**values)
-
-
-@dataclass(frozen=True, slots=True)
-class Setting:
-    """One environment variable: the field it sets, how its text is read, what it is for.
-
-    `SETTINGS` is the only place the API and the worker read the environment; README's settings
-    table is generated from it and from the gateway's (`collabspace settings`).
-    """
-
-    env: str
-    field: str
-    parse: Callable[[str], Any]
-    meaning: str
-    default: str = ""  # how the default reads in the docs, when the field's value does not say
 
 
 def _flag(value: str) -> bool:

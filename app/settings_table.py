@@ -8,16 +8,16 @@ module reads an environment variable these tables do not list.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from app import settings as api
 from realtime import config as gateway
+from realtime.config import Setting
 
 BEGIN, END = "<!-- settings:begin -->", "<!-- settings:end -->"
 
 
-def _default(cls: type, setting: Any) -> str:
-    if getattr(setting, "default", ""):  # the API's settings may say it in words
+def _default(cls: type, setting: Setting) -> str:
+    if setting.default:  # said in words
         return str(setting.default)
     field = next(f for f in dataclasses.fields(cls) if f.name == setting.field)
     value = field.default
@@ -30,7 +30,7 @@ def _default(cls: type, setting: Any) -> str:
     return f"`{value}`" if isinstance(value, str) else f"{value:g}"
 
 
-def _table(title: str, cls: type, settings: tuple[Any, ...]) -> list[str]:
+def _table(title: str, cls: type, settings: tuple[Setting, ...]) -> list[str]:
     lines = [title, "", "| variable | default | meaning |", "| --- | --- | --- |"]
     for setting in settings:
         lines.append(f"| `{setting.env}` | {_default(cls, setting)} | {setting.meaning} |")

@@ -65,13 +65,8 @@ class GatewayConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
         env = os.environ if env is None else env
-        values: dict[str, Any] = {}
         try:
-            for setting in SETTINGS:
-                raw = env.get(setting.env, "")
-                # Empty is unset; of two variables for one field, the first listed wins.
-                if raw and setting.field not in values:
-                    values[setting.field] = setting.parse(raw)
+            values = read_settings(SETTINGS, env)
         except ValueError as exc:
             raise ConfigError(f"bad setting: {exc}") from None
         if len(values.get("secret_key", "")) < 16:
@@ -84,14 +79,27 @@ class GatewayConfig:
 class Setting:
     """One environment variable: the field it sets, how its text is read, what it is for.
 
-    `SETTINGS` is the only place the gateway reads the environment; README's settings table is
-    generated from it (`collabspace settings`), so the two cannot drift apart.
+    A process reads the environment only through its table of these (the gateway's `SETTINGS`
+    here, the API's in app/settings.py); README's settings tables are generated from them
+    (`collabspace settings`), so the two cannot drift apart.
     """
 
     env: str
     field: str
     parse: Callable[[str], Any]
     meaning: str
+    default: str = ""  # how the default reads in the docs, when the field's value does not say
+
+
+def read_settings(table: tuple[Setting, ...], env: Mapping[str, str]) -> dict[str, Any]:
+    """Field values from the environment. Empty is unset; of two variables for one field, the
+    first listed wins. A value that does not parse raises ValueError."""
+    values: dict[str, Any] = {}
+    for setting in table:
+        raw = env.get(setting.env, "")
+        if raw and setting.field not in values:
+            values[setting.field] = setting.parse(raw)
+    return values
 
 
 def _positive(parse: Callable[[str], N]) -> Callable[[str], N]:

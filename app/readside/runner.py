@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.eventstore.reads import NOTIFY_CHANNEL
 from app.kernel.clock import Clock, utc_now
 from app.kernel.signals import CommitSignal
+from app.readside.checkpoint_watch import CheckpointWatch
 from app.readside.feed import EventFeed
 from app.readside.live import BatchFailedError, apply_group
 from app.readside.projector import (
@@ -114,6 +115,8 @@ class ProjectionRunner:
         self._clock = clock
         self._wake_any = asyncio.Event()  # the runner's one loop
         self._progress = asyncio.Event()
+        # Read-your-writes for projections this runner does not lead (one poller per process).
+        self._watch = CheckpointWatch(engine, self.names)
         self._tasks: list[asyncio.Task[None]] = []
         self.feed = EventFeed()
         self._listener: AsyncConnection | None = None
@@ -143,6 +146,7 @@ class ProjectionRunner:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         self.leading.clear()
+        await self._watch.close()
 
     async def run(self) -> None:
         """Run until cancelled (a lifespan or worker task)."""
@@ -163,27 +167,20 @@ class ProjectionRunner:
     ) -> bool:
         """Wait until the named projections (default: all) reach `position`; False on timeout."""
         wanted = list(names) if names is not None else self.names
+        if any(n not in self.leading for n in wanted):
+            # Another process applies some of them: their progress is visible only in the table.
+            return await self._watch.wait_for(position, timeout, wanted)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            if all(self.positions.get(n, 0) >= position for n in wanted):
-                return True
-            if any(n not in self.leading for n in wanted):
-                # Another replica applies it: its progress is visible only in the table.
-                async with self.engine.connect() as connection:
-                    seen = await read_checkpoints(connection, wanted)
-                for name, value in seen.items():
-                    self.positions[name] = max(self.positions.get(name, 0), value)
-                if all(seen[n] >= position for n in wanted):
-                    return True
+        while not all(self.positions.get(n, 0) >= position for n in wanted):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
-            step = remaining if all(n in self.leading for n in wanted) else min(remaining, 0.02)
             progress = self._progress
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(step):
+                async with asyncio.timeout(remaining):
                     await progress.wait()
+        return True
 
     def _advanced(self, name: str, position: int) -> None:
         self.positions[name] = position

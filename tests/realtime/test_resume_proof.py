@@ -131,6 +131,18 @@ async def _next_frame(c: Client, kind: str, timeout: float = T) -> dict[str, Any
             c.stash.append(frame)
 
 
+async def _live_then_a_lost_event(node: Node, relay: Relay, tenant: str, project: str) -> Client:
+    """A client live on the project's channel that saw one event; the next is lost on the
+    broker, so the event published after it opens a gap."""
+    channel = f"project:{project}"
+    c = await Client.open(node.port, _ticket(tenant))
+    await c.subscribe(channel)
+    await relay.publish(relay.event(tenant, project))
+    await c.events(channel, 1)
+    _lose(relay, relay.event(tenant, project))
+    return c
+
+
 async def test_an_empty_complete_backfill_while_the_node_saw_missed_events_answers_resync(
     node: Node, relay: Relay
 ) -> None:
@@ -224,11 +236,7 @@ async def test_a_gap_the_backfill_never_fills_ends_in_resync_within_the_read_bou
 ) -> None:
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
-    c = await Client.open(node.port, _ticket(tenant))
-    await c.subscribe(channel)
-    (e1,) = await relay.publish(relay.event(tenant, project))
-    await c.events(channel, 1)
-    _lose(relay, relay.event(tenant, project))
+    c = await _live_then_a_lost_event(node, relay, tenant, project)
     started = time.monotonic()
     (e3,) = await relay.publish(relay.event(tenant, project))
     notice = await _next_frame(c, "resync", timeout=REPAIR_TIMEOUT_S + T)
@@ -251,11 +259,7 @@ async def test_a_gap_whose_backfill_never_answers_ends_in_resync_within_the_time
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
     backfill.hang.add(tenant)
-    c = await Client.open(node.port, _ticket(tenant))
-    await c.subscribe(channel)
-    await relay.publish(relay.event(tenant, project))
-    await c.events(channel, 1)
-    _lose(relay, relay.event(tenant, project))
+    c = await _live_then_a_lost_event(node, relay, tenant, project)
     started = time.monotonic()
     (e3,) = await relay.publish(relay.event(tenant, project))
     await _next_frame(c, "resync", timeout=REPAIR_TIMEOUT_S + T)
@@ -271,11 +275,7 @@ async def test_events_held_during_a_repair_are_bounded_then_resync(
     tenant, project = new_id(), new_id()
     channel = f"project:{project}"
     backfill.hang.add(tenant)
-    c = await Client.open(node.port, _ticket(tenant))
-    await c.subscribe(channel)
-    await relay.publish(relay.event(tenant, project))
-    await c.events(channel, 1)
-    _lose(relay, relay.event(tenant, project))
+    c = await _live_then_a_lost_event(node, relay, tenant, project)
     started = time.monotonic()
     burst = await relay.publish(*(relay.event(tenant, project) for _ in range(HOLD_LIMIT + 5)))
     await _next_frame(c, "resync", timeout=REPAIR_TIMEOUT_S + T)
