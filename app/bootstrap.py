@@ -23,6 +23,7 @@ from app.tasks import handlers as th
 from app.tasks.ports import Projects
 from app.tenants import commands as uc
 from app.tenants import handlers as uh
+from app.tenants.domain import Plan, plan_catalog
 from app.tenants.gate import ActiveUserGate
 from app.tenants.passwords import Argon2Hasher
 from app.tenants.ports import DirectoryFactory, PasswordHasher, ProjectsOfUser
@@ -50,6 +51,8 @@ class Services:
     projects_of_user: ProjectsOfUser
     # Project access for the tasks context's queries (its handlers get it bound, see handlers).
     projects: Projects
+    # The plan catalogue (names to limits), for the plan endpoint and the board.
+    plans: dict[str, Plan]
     # The write path's asyncpg pool (app.eventstore.postgres); closed by the lifespan.
     pool: PgPool
 
@@ -58,25 +61,33 @@ class Services:
         await self.pool.close()
 
 
+def plans_of(settings: Settings) -> dict[str, Plan]:
+    """The plan catalogue: the default plan's limits are the settings'."""
+    return plan_catalog(
+        default_project_limit=settings.default_project_limit,
+        default_member_limit=settings.default_member_limit,
+    )
+
+
 def handlers(
     *, directory: DirectoryFactory, hasher: PasswordHasher, settings: Settings
 ) -> dict[type, Handler]:
+    plans = plans_of(settings)
     return {
-        uc.SignUp: partial(
-            uh.sign_up,
-            directory=directory,
-            hasher=hasher,
-            project_limit=settings.default_project_limit,
-        ),
+        uc.SignUp: partial(uh.sign_up, directory=directory, hasher=hasher, plans=plans),
         uc.InviteUser: partial(uh.invite_user, directory=directory, hasher=hasher),
         uc.UpdateUser: partial(uh.update_user, directory=directory),
-        uc.DeactivateUser: partial(uh.deactivate_user, directory=directory),
+        uc.DeactivateUser: partial(
+            uh.deactivate_user, directory=directory, release_user=projects_api.release_user
+        ),
+        uc.ChangePlan: partial(uh.change_plan, directory=directory, plans=plans),
         pc.CreateProject: ph.create_project,
         pc.UpdateProject: ph.update_project,
         pc.ChangeProjectStatus: ph.change_project_status,
         pc.ChangeProjectBudget: ph.change_project_budget,
         pc.RecordProjectSpend: ph.record_project_spend,
         pc.AddProjectMember: ph.add_project_member,
+        pc.ChangeProjectMemberRole: ph.change_project_member_role,
         pc.RemoveProjectMember: ph.remove_project_member,
         tc.CreateTask: partial(th.create_task, projects=projects_api),
         tc.EditTask: partial(th.edit_task, projects=projects_api),
@@ -117,5 +128,6 @@ def bootstrap(
         gate=ActiveUserGate(make_uow, directory_for),
         projects_of_user=projects_api.projects_of_user,
         projects=projects_api,
+        plans=plans_of(settings),
         pool=pool,
     )

@@ -61,6 +61,7 @@ class Settings:
     access_token_ttl_s: int = 900
     realtime_ticket_ttl_s: int = 60
     default_project_limit: int = 100
+    default_member_limit: int = 50
     run_relay: bool = True
     run_projections: bool = True
     db_pool_size: int = 10
@@ -157,7 +158,18 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         "seconds a realtime ticket may be used (once) to open a WebSocket",
     ),
-    Setting("PROJECT_LIMIT", "default_project_limit", int, "projects a new tenant's plan allows"),
+    Setting(
+        "PROJECT_LIMIT",
+        "default_project_limit",
+        int,
+        "projects in use (not archived) the default plan (`free`) allows",
+    ),
+    Setting(
+        "MEMBER_LIMIT",
+        "default_member_limit",
+        int,
+        "active users the default plan (`free`) allows",
+    ),
     Setting(
         "RUN_RELAY",
         "run_relay",

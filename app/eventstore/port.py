@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -129,6 +129,15 @@ class EventStore(abc.ABC):
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
         """Committed events after `position`, in position order (the tailing read)."""
 
+    @abc.abstractmethod
+    async def read_types(
+        self, tenant_id: str, types: Sequence[str], *, project_id: str | None = None
+    ) -> list[StoredEvent]:
+        """Committed events of these types of one tenant (of one project, when given), in
+        position order: how a command finds the streams a rule reaches beyond its own (the
+        tasks assigned to a member who leaves). The store's truth, never a lagging read model.
+        """
+
 
 class InMemoryEventStore(EventStore):
     """The fake: same contract, kept in lists. Used by unit tests and the contract suite."""
@@ -181,3 +190,15 @@ class InMemoryEventStore(EventStore):
 
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
         return [e for e in self.events if e.position > position][:limit]
+
+    async def read_types(
+        self, tenant_id: str, types: Sequence[str], *, project_id: str | None = None
+    ) -> list[StoredEvent]:
+        wanted = set(types)
+        return [
+            e
+            for e in self.events
+            if e.tenant_id == tenant_id
+            and e.type in wanted
+            and (project_id is None or e.project_id == project_id)
+        ]

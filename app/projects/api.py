@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from app.eventstore import repository
 from app.eventstore.uow import UnitOfWork
 from app.kernel.domain import Actor
 from app.projects.access import (
@@ -15,6 +16,10 @@ from app.projects.access import (
 )
 from app.projects.domain import Project
 from app.projects.errors import ProjectNotFoundError
+from app.projects.events import ProjectMemberAdded, ProjectMemberRemoved
+from app.tasks import api as tasks
+
+_MEMBERSHIP_TYPES = (ProjectMemberAdded.__name__, ProjectMemberRemoved.__name__)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -23,6 +28,8 @@ class ProjectAccess:
     tenant_id: str
     status: str
     members: tuple[str, ...]
+    # Whether tasks may be created, edited, moved or assigned (docs/permissions.md).
+    accepts_work: bool
 
 
 def prefetch_project(uow: UnitOfWork, project_id: str) -> None:
@@ -34,7 +41,29 @@ def prefetch_project(uow: UnitOfWork, project_id: str) -> None:
 async def readable_project(uow: UnitOfWork, actor: Actor, project_id: str) -> ProjectAccess:
     """The project as other contexts may see it; unknown or unreadable ones are not found."""
     project = await load_readable(uow, actor, project_id)
-    return ProjectAccess(project.id, project.tenant_id, project.status, tuple(project.members))
+    return ProjectAccess(
+        project.id, project.tenant_id, project.status, tuple(project.members), project.accepts_work
+    )
+
+
+async def release_user(uow: UnitOfWork, actor: Actor, user_id: str) -> None:
+    """A user is deactivated: end every membership they hold and every assignment, in the
+    caller's unit of work (events each). A project they were the last manager of passes to
+    the deactivating admin. Archived projects are final and keep them as history.
+
+    Their projects come from the event store's membership events of the tenant: a rare
+    command, one indexed scan of the tenant's events of two types.
+    """
+    tenant_id = actor.tenant_id
+    member_of: dict[str, bool] = {}
+    for record in await uow.events.read_types(tenant_id, _MEMBERSHIP_TYPES):
+        if record.data["user_id"] == user_id:
+            member_of[str(record.data["project_id"])] = record.type == "ProjectMemberAdded"
+    for project_id in sorted(p for p, member in member_of.items() if member):
+        project = await repository.load(uow, Project, project_id)
+        project.release_departing_user(user_id, by=actor)
+        await repository.save(uow, project, tenant_id=tenant_id, project_id=project_id)
+    await tasks.unassign_user(uow, tenant_id, user_id)
 
 
 __all__ = [
@@ -45,5 +74,6 @@ __all__ = [
     "projects_of_user",
     "readable_project",
     "readable_project_ids",
+    "release_user",
     "require_readable",
 ]

@@ -55,6 +55,16 @@ class AddProjectMember:
     project_id: str
     user_id: str
     expected_version: int | None = None
+    role: str = "member"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeProjectMemberRole:
+    actor: Actor
+    project_id: str
+    user_id: str
+    role: str
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,3 +34,13 @@ class MembershipError(ProjectsError, RuleViolationError):
 
 class ProjectPermissionError(ProjectsError, PermissionDeniedError):
     code = "project_forbidden"
+
+
+class LastManagerError(ProjectsError, RuleViolationError):
+    """The project would be left without anyone of its own who can manage it."""
+
+    code = "last_project_manager"
+
+
+class ProjectClosedForWorkError(ProjectsError, RuleViolationError):
+    code = "project_closed"

@@ -54,9 +54,19 @@ class ProjectSpendRecorded(Event):
 class ProjectMemberAdded(Event):
     project_id: str
     user_id: str
+    # "manager" or "member"; "" in events written before project roles existed (the creator
+    # was then the one manager: see Project.on_project_member_added).
+    role: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProjectMemberRemoved(Event):
     project_id: str
     user_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectMemberRoleChanged(Event):
+    project_id: str
+    user_id: str
+    role: str

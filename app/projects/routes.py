@@ -22,6 +22,7 @@ from app.projects.access import load_readable
 from app.projects.commands import (
     AddProjectMember,
     ChangeProjectBudget,
+    ChangeProjectMemberRole,
     ChangeProjectStatus,
     CreateProject,
     RecordProjectSpend,
@@ -34,6 +35,7 @@ from app.projects.schemas import (
     DashboardOut,
     ListParams,
     MemberBody,
+    MemberRoleBody,
     ProjectListOut,
     ProjectOut,
     SpendBody,
@@ -80,6 +82,7 @@ async def get_project(call: Call[None, None]) -> Reply:
         budget_cents=p.budget_cents,
         actual_spend_cents=p.actual_spend_cents,
         members=list(p.members),
+        managers=sorted(p.managers),
         created_by=p.created_by,
         version=p.version,
     )
@@ -164,7 +167,30 @@ async def record_spend(call: Call[SpendBody, None]) -> Reply:
 )
 async def add_member(call: Call[MemberBody, None]) -> Reply:
     command = AddProjectMember(
-        call.actor, path_id(call, "project_id"), call.body.user_id.lower(), call.if_match()
+        call.actor,
+        path_id(call, "project_id"),
+        call.body.user_id.lower(),
+        call.if_match(),
+        role=call.body.role,
+    )
+    return await execute(call, command)
+
+
+@api.route(
+    "PUT",
+    "/projects/{project_id}/members/{user_id}",
+    summary="Make a member a manager of the project, or a plain member",
+    body=MemberRoleBody,
+    response=MutationResult,
+    errors=CHANGE_ERRORS,
+)
+async def change_member_role(call: Call[MemberRoleBody, None]) -> Reply:
+    command = ChangeProjectMemberRole(
+        call.actor,
+        path_id(call, "project_id"),
+        path_id(call, "user_id"),
+        call.body.role,
+        call.if_match(),
     )
     return await execute(call, command)
 
@@ -172,7 +198,7 @@ async def add_member(call: Call[MemberBody, None]) -> Reply:
 @api.route(
     "DELETE",
     "/projects/{project_id}/members/{user_id}",
-    summary="Remove a member",
+    summary="Remove a member, or leave (unassigns their tasks; never the last manager)",
     response=MutationResult,
     errors=CHANGE_ERRORS,
 )

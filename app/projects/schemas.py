@@ -41,8 +41,18 @@ class SpendBody(Wire):
     note: Annotated[str, StringConstraints(max_length=500)] = ""
 
 
+ProjectRole = Literal["manager", "member"]
+
+
 class MemberBody(Wire):
     user_id: Uuid
+    role: ProjectRole = Field(
+        "member", description="A manager manages the project with the tenant's owners and admins"
+    )
+
+
+class MemberRoleBody(Wire):
+    role: ProjectRole
 
 
 class ProjectOut(Wire):
@@ -54,6 +64,7 @@ class ProjectOut(Wire):
     budget_cents: int
     actual_spend_cents: int
     members: list[str]
+    managers: list[str] = Field(description="The members who manage the project, sorted")
     created_by: str
     version: int
 

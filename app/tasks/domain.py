@@ -93,6 +93,18 @@ class Task(Aggregate):
             TaskAssigned(task_id=self.id, project_id=self.project_id, assignee_id=assignee_id)
         )
 
+    def release_assignee(self, user_id: str) -> bool:
+        """The user left the project (or the tenant): drop them as assignee, even where the
+        project is closed for work; an archived task keeps its last assignee as history."""
+        if self.archived or self.assignee_id != user_id:
+            return False
+        self.record(
+            TaskUnassigned(
+                task_id=self.id, project_id=self.project_id, previous_assignee_id=user_id
+            )
+        )
+        return True
+
     def move(self, to_status: str) -> None:
         self._check_open()
         if to_status not in MOVES[self.status]:

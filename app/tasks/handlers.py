@@ -20,9 +20,17 @@ async def _open_project(
     uow: UnitOfWork, actor: Actor, project_id: str, projects: Projects
 ) -> ProjectView:
     project = await projects.readable_project(uow, actor, project_id)
-    if project.status == "archived":
-        raise ProjectClosedError("the project is archived", project_id=project_id)
+    _check_accepts_work(project)
     return project
+
+
+def _check_accepts_work(project: ProjectView) -> None:
+    if not project.accepts_work:
+        raise ProjectClosedError(
+            f"the project is {project.status}: its tasks no longer change",
+            project_id=project.project_id,
+            project_status=project.status,
+        )
 
 
 async def _changeable(
@@ -31,8 +39,7 @@ async def _changeable(
     task, project = await load_readable_task(
         uow, actor, task_id, expected_version, projects=projects
     )
-    if project.status == "archived":
-        raise ProjectClosedError("the project is archived", project_id=project.project_id)
+    _check_accepts_work(project)
     return task, project
 
 

@@ -29,6 +29,11 @@ class ProjectView(Protocol):
     @property
     def members(self) -> tuple[str, ...]: ...
 
+    @property
+    def accepts_work(self) -> bool:
+        """Whether tasks may be created, edited, moved or assigned (not once completed,
+        cancelled or archived)."""
+
 
 class Projects(Protocol):
     def prefetch_project(self, uow: UnitOfWork, project_id: str) -> None:

@@ -38,3 +38,10 @@ class DeactivateUser:
     actor: Actor
     user_id: str
     expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePlan:
+    actor: Actor
+    plan: str
+    expected_version: int | None = None

@@ -36,3 +36,17 @@ class NotAllowedError(TenantsError, PermissionDeniedError):
 
 class UserRuleError(TenantsError, RuleViolationError):
     code = "user_rule"
+
+
+class MemberLimitReachedError(TenantsError, LimitReachedError):
+    code = "member_limit_reached"
+
+
+class PlanBelowUsageError(TenantsError, RuleViolationError):
+    """A downgrade to a plan whose limits are below what the tenant uses now."""
+
+    code = "plan_below_usage"
+
+
+class UserDeactivatedError(TenantsError, RuleViolationError):
+    code = "user_deactivated"

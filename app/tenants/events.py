@@ -13,6 +13,9 @@ class TenantRegistered(Event):
     name: str
     project_limit: int
     owner_id: str
+    # Absent before plans: those tenants are on the free plan with no member limit (None).
+    plan: str = "free"
+    member_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -21,6 +24,25 @@ class TenantProjectAdded(Event):
 
     tenant_id: str
     project_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenantProjectReleased(Event):
+    """An archived project gave its plan slot back (the limit counts projects in use)."""
+
+    tenant_id: str
+    project_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenantPlanChanged(Event):
+    """The owner moved the tenant to another plan; its limits are carried, as they were."""
+
+    tenant_id: str
+    from_plan: str
+    plan: str
+    project_limit: int
+    member_limit: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

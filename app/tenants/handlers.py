@@ -7,10 +7,10 @@ import uuid
 from app.eventstore import repository
 from app.eventstore.uow import UnitOfWork
 from app.kernel.messagebus import CommandResult
-from app.tenants.commands import DeactivateUser, InviteUser, SignUp, UpdateUser
-from app.tenants.domain import Tenant, User
+from app.tenants.commands import ChangePlan, DeactivateUser, InviteUser, SignUp, UpdateUser
+from app.tenants.domain import DEFAULT_PLAN, Plan, Tenant, User, find_plan
 from app.tenants.errors import UserNotFoundError
-from app.tenants.ports import DirectoryEntry, DirectoryFactory, PasswordHasher
+from app.tenants.ports import DirectoryEntry, DirectoryFactory, PasswordHasher, ReleaseUser
 
 
 def _normalize_email(email: str) -> str:
@@ -23,12 +23,13 @@ async def sign_up(
     *,
     directory: DirectoryFactory,
     hasher: PasswordHasher,
-    project_limit: int,
+    plans: dict[str, Plan],
 ) -> CommandResult:
-    """Create a tenant with its owner; the e-mail must be free across all tenants."""
+    """Create a tenant on the default plan with its owner; the e-mail must be free across all
+    tenants."""
     tenant_id, owner_id = str(uuid.uuid4()), str(uuid.uuid4())
     email = _normalize_email(cmd.email)
-    tenant = Tenant.register(tenant_id, cmd.tenant_name, project_limit, owner_id)
+    tenant = Tenant.register(tenant_id, cmd.tenant_name, plans[DEFAULT_PLAN], owner_id)
     owner = User.register(
         owner_id, tenant_id=tenant_id, email=email, name=cmd.name, role="owner", invited_by=None
     )
@@ -50,7 +51,15 @@ async def sign_up(
 async def invite_user(
     cmd: InviteUser, uow: UnitOfWork, *, directory: DirectoryFactory, hasher: PasswordHasher
 ) -> CommandResult:
-    """Owners and admins add users to their own tenant, with an initial password."""
+    """Owners and admins add users to their own tenant, with an initial password, within the
+    plan's member limit.
+
+    The limit is checked against the directory, not taken on the tenant's stream: invites in
+    bulk do not serialise on one stream, at the price that invites racing for the last seat
+    may each get it (docs/permissions.md).
+    """
+    tenant = await repository.load(uow, Tenant, cmd.actor.tenant_id)
+    tenant.check_seat(await directory(uow).count_active(cmd.actor.tenant_id))
     user_id = str(uuid.uuid4())
     email = _normalize_email(cmd.email)
     user = User.register(
@@ -92,14 +101,36 @@ async def update_user(
 
 
 async def deactivate_user(
-    cmd: DeactivateUser, uow: UnitOfWork, *, directory: DirectoryFactory
+    cmd: DeactivateUser,
+    uow: UnitOfWork,
+    *,
+    directory: DirectoryFactory,
+    release_user: ReleaseUser,
 ) -> CommandResult:
-    """Deactivated users cannot log in; their history stays."""
+    """Deactivated users cannot log in and leave every project and task they held (in this
+    same command); their history stays."""
     user = await _load_user(uow, cmd.actor.tenant_id, cmd.user_id)
     user.check_version(cmd.expected_version)
     user.deactivate(by=cmd.actor)
+    result = await _saved(uow, user, cmd.actor.tenant_id)
+    await release_user(uow, cmd.actor, user.id)
     await directory(uow).update(user.id, active=False)
-    return await _saved(uow, user, cmd.actor.tenant_id)
+    return result
+
+
+async def change_plan(
+    cmd: ChangePlan, uow: UnitOfWork, *, directory: DirectoryFactory, plans: dict[str, Plan]
+) -> CommandResult:
+    """The owner moves the tenant to another plan, refused below what it uses now."""
+    plan = find_plan(plans, cmd.plan)
+    tenant_id = cmd.actor.tenant_id
+    tenant = await repository.load(uow, Tenant, tenant_id)
+    tenant.check_version(cmd.expected_version)
+    tenant.change_plan(
+        plan, by=cmd.actor, members_in_use=await directory(uow).count_active(tenant_id)
+    )
+    stored = await repository.save(uow, tenant, tenant_id=tenant_id)
+    return CommandResult(tenant_id, tenant.version, stored[-1].position if stored else 0)
 
 
 async def _saved(uow: UnitOfWork, user: User, tenant_id: str) -> CommandResult:

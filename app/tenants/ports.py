@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.eventstore.uow import UnitOfWork
+from app.kernel.domain import Actor
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,6 +49,10 @@ class Directory(abc.ABC):
     @abc.abstractmethod
     async def list(self, tenant_id: str) -> list[DirectoryEntry]: ...
 
+    @abc.abstractmethod
+    async def count_active(self, tenant_id: str) -> int:
+        """How many of the tenant's users are active (what the plan's member limit counts)."""
+
 
 DirectoryFactory = Callable[[UnitOfWork], Directory]
 
@@ -64,3 +69,9 @@ class PasswordHasher(abc.ABC):
 # tenant id, user id): what a realtime ticket lists. The projects context answers it; the
 # composition root binds it, so that tenants does not import projects.
 ProjectsOfUser = Callable[[Any, str, str], Awaitable[list[str]]]
+
+
+# A user is deactivated: end their project memberships and task assignments in the caller's
+# unit of work (unit of work, the deactivating actor, user id). The projects context answers
+# (`projects.api.release_user`); the composition root binds it.
+ReleaseUser = Callable[[UnitOfWork, Actor, str], Awaitable[None]]

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.eventstore import repository
 from app.kernel.db import tenant_connection, tenant_head
 from app.kernel.problems import HttpProblem
 from app.kernel.web import Api, Call, MutationResult, Reply, execute, path_id
-from app.tenants.commands import DeactivateUser, InviteUser, SignUp, UpdateUser
+from app.tenants.commands import ChangePlan, DeactivateUser, InviteUser, SignUp, UpdateUser
+from app.tenants.domain import Tenant
 from app.tenants.ports import DirectoryEntry
 from app.tenants.schemas import (
+    ChangePlanBody,
     InviteBody,
     LoginBody,
+    PlanLimitsOut,
     RealtimeTicketOut,
     SignUpBody,
     SignUpOut,
+    TenantPlanOut,
     TokenOut,
     UpdateUserBody,
     UserListOut,
@@ -192,6 +197,47 @@ async def deactivate_user(call: Call[None, None]) -> Reply:
     # This replica refuses the user's token from the next request; others within the gate's TTL.
     call.services.gate.forget(call.actor.tenant_id, command.user_id)
     return reply
+
+
+@api.route(
+    "GET",
+    "/tenant/plan",
+    summary="The tenant's plan, its limits, what is in use, and every plan",
+    response=TenantPlanOut,
+    errors=(401,),
+)
+async def tenant_plan(call: Call[None, None]) -> Reply:
+    services, tenant_id = call.services, call.actor.tenant_id
+    async with services.uow_factory(tenant_id=tenant_id) as uow:
+        tenant = await repository.load(uow, Tenant, tenant_id)
+        members = await services.directory(uow).count_active(tenant_id)
+    body = TenantPlanOut(
+        tenant_id=tenant_id,
+        plan=tenant.plan,  # type: ignore[arg-type]
+        project_limit=tenant.project_limit,
+        member_limit=tenant.member_limit,
+        projects_in_use=tenant.project_count,
+        members_in_use=members,
+        can_change=call.actor.role == "owner",
+        plans=[
+            PlanLimitsOut(name=p.name, project_limit=p.project_limit, member_limit=p.member_limit)
+            for p in services.plans.values()
+        ],
+        version=tenant.version,
+    )
+    return Reply(body, headers={"ETag": f'"{tenant.version}"'})
+
+
+@api.route(
+    "PUT",
+    "/tenant/plan",
+    summary="Change the tenant's plan (the owner; never below what is in use)",
+    body=ChangePlanBody,
+    response=MutationResult,
+    errors=(401, 403, 409, 422),
+)
+async def change_plan(call: Call[ChangePlanBody, None]) -> Reply:
+    return await execute(call, ChangePlan(call.actor, call.body.plan, call.if_match()))
 
 
 # Read-your-writes for tickets: a membership committed just before asking is in the ticket.

@@ -72,3 +72,30 @@ class RealtimeTicketOut(Wire):
     ticket: str
     expires_in: int
     url: str = Field(description="Where to open the WebSocket")
+
+
+PlanName = Literal["free", "team", "business"]
+
+
+class PlanLimitsOut(Wire):
+    name: PlanName
+    project_limit: int = Field(description="Projects in use (not archived) the plan allows")
+    member_limit: int = Field(description="Active users the plan allows")
+
+
+class TenantPlanOut(Wire):
+    tenant_id: str
+    plan: PlanName
+    project_limit: int = Field(description="Projects in use (not archived) allowed")
+    member_limit: int | None = Field(
+        description="Active users allowed (null: a tenant registered before plans, no limit)"
+    )
+    projects_in_use: int = Field(description="Projects created and not archived")
+    members_in_use: int = Field(description="Active users of the tenant")
+    can_change: bool = Field(description="Whether the caller (only the owner) may change it")
+    plans: list[PlanLimitsOut] = Field(description="Every plan, cheapest first")
+    version: int = Field(description="The tenant stream's version (send as If-Match)")
+
+
+class ChangePlanBody(Wire):
+    plan: PlanName

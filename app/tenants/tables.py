@@ -110,6 +110,13 @@ class PgDirectory(Directory):
         )
         return [_pg_entry(row) for row in rows]
 
+    async def count_active(self, tenant_id: str) -> int:
+        connection = await self._uow.ready(tenant_id)
+        count = await connection.fetchval(
+            "SELECT count(*) FROM tenant_user WHERE tenant_id = $1::uuid AND active", tenant_id
+        )
+        return int(count)
+
 
 def directory_for(uow: UnitOfWork) -> Directory:
     """The Directory adapter of the PostgreSQL unit of work (DirectoryFactory)."""

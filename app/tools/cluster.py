@@ -67,6 +67,7 @@ class Cluster:
             "SECRET_KEY": self.secret_key,
             "CHANNEL_PREFIX": self.channel_prefix,
             "PROJECT_LIMIT": "100000",
+            "MEMBER_LIMIT": "100000",
             "MAX_CONNECTIONS": "100000",
             # Load tests share a few users over many sockets: lift the per-user cap.
             "MAX_CONNECTIONS_PER_USER": "100000",

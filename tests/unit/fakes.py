@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -84,6 +84,11 @@ class _UnitEvents(EventStore):
 
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
         return await self.store.read_after(position, limit)
+
+    async def read_types(
+        self, tenant_id: str, types: Sequence[str], *, project_id: str | None = None
+    ) -> list[StoredEvent]:
+        return await self.store.read_types(tenant_id, types, project_id=project_id)
 
 
 @dataclasses.dataclass
@@ -161,6 +166,9 @@ class FakeDirectory(Directory):
 
     async def list(self, tenant_id: str) -> list[DirectoryEntry]:
         return [e for e in self._db.users.values() if e.tenant_id == tenant_id]
+
+    async def count_active(self, tenant_id: str) -> int:
+        return sum(1 for e in self._db.users.values() if e.tenant_id == tenant_id and e.active)
 
 
 class PlainHasher(PasswordHasher):

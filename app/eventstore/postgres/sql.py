@@ -65,6 +65,16 @@ APPEND_WITH_KEY = (
 )
 SET_TENANT = "SELECT set_config('app.tenant_id', $1, false)"
 
+# Events of some types of one tenant, or of one of its projects (indexes on (tenant_id, position)
+# and (project_id, position)): $1 tenant, $2 types[, $3 project].
+READ_TYPES = (
+    f"SELECT {_COLUMNS} FROM event WHERE tenant_id = $1::uuid AND type = ANY($2::text[])"
+    " ORDER BY position"
+)
+READ_TYPES_OF_PROJECT = (
+    f"SELECT {_COLUMNS} FROM event WHERE project_id = $3::uuid AND tenant_id = $1::uuid"
+    " AND type = ANY($2::text[]) ORDER BY position"
+)
 READ_AFTER = f"SELECT {_COLUMNS} FROM event WHERE position > $1 ORDER BY position LIMIT $2"
 # Events of some types in a position range (a projection's batch): (after, upto], types.
 _RANGE = (

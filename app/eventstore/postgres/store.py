@@ -4,7 +4,7 @@ any transaction."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,8 @@ from app.eventstore.postgres.sql import (
     LOAD_WITH,
     LOAD_WITH_ONE,
     READ_AFTER,
+    READ_TYPES,
+    READ_TYPES_OF_PROJECT,
     stored_event,
 )
 from app.kernel.domain import ConcurrencyError
@@ -169,3 +171,13 @@ class PgEventStore(EventStore):
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
         connection = await self._uow.ready()
         return [stored_event(r) for r in await connection.fetch(READ_AFTER, position, limit)]
+
+    async def read_types(
+        self, tenant_id: str, types: Sequence[str], *, project_id: str | None = None
+    ) -> list[StoredEvent]:
+        connection = await self._uow.ready()
+        if project_id is None:
+            rows = await connection.fetch(READ_TYPES, tenant_id, list(types))
+        else:
+            rows = await connection.fetch(READ_TYPES_OF_PROJECT, tenant_id, list(types), project_id)
+        return [stored_event(r) for r in rows]

@@ -62,7 +62,7 @@ def committed(project: Project) -> Project:
 def in_status(status: str) -> Project:
     project = new_project()
     for step in PATH[status]:
-        project.change_status(step)
+        project.change_status(step, by=CREATOR)
     return committed(project)
 
 
@@ -74,7 +74,7 @@ def test_the_transition_table_is_the_one_of_the_design() -> None:
 @pytest.mark.parametrize(("start", "target"), sorted(ALLOWED))
 def test_an_allowed_status_transition_is_recorded(start: str, target: str) -> None:
     project = in_status(start)
-    project.change_status(target)
+    project.change_status(target, by=CREATOR)
     assert project.pending == [
         ProjectStatusChanged(project_id="p1", from_status=start, to_status=target)
     ]
@@ -88,7 +88,7 @@ def test_an_allowed_status_transition_is_recorded(start: str, target: str) -> No
 def test_a_status_transition_outside_the_table_is_refused(start: str, target: str) -> None:
     project = in_status(start)
     with pytest.raises(InvalidTransitionError) as refused:
-        project.change_status(target)
+        project.change_status(target, by=CREATOR)
     assert refused.value.context["allowed"] == sorted(b for a, b in ALLOWED if a == start)
     assert project.pending == [] and project.status == start
 
@@ -107,38 +107,38 @@ def test_a_project_cannot_be_created_with_a_negative_budget() -> None:
 
 def test_the_budget_can_be_raised_and_lowered_down_to_the_spend() -> None:
     project = new_project(budget=1000)
-    project.record_spend(400, "")
-    project.change_budget(400)
+    project.record_spend(400, "", by=CREATOR)
+    project.change_budget(400, by=CREATOR)
     assert committed(project).budget_cents == 400
 
 
 def test_the_budget_can_never_be_negative() -> None:
     project = new_project()
     with pytest.raises(BudgetRuleError) as refused:
-        project.change_budget(-1)
+        project.change_budget(-1, by=CREATOR)
     assert refused.value.context["field"] == "budget_cents"
     assert project.pending == []
 
 
 def test_the_budget_can_never_go_below_the_actual_spend() -> None:
     project = new_project(budget=1000)
-    project.record_spend(600, "")
+    project.record_spend(600, "", by=CREATOR)
     project = committed(project)
     with pytest.raises(BudgetRuleError):
-        project.change_budget(599)
+        project.change_budget(599, by=CREATOR)
     assert project.pending == [] and project.budget_cents == 1000
 
 
 def test_setting_the_same_budget_records_nothing() -> None:
     project = new_project(budget=1000)
-    project.change_budget(1000)
+    project.change_budget(1000, by=CREATOR)
     assert project.pending == []
 
 
 def test_spend_adds_up_to_exactly_the_budget() -> None:
     project = new_project(budget=1000)
-    project.record_spend(999, "a")
-    project.record_spend(1, "b")
+    project.record_spend(999, "a", by=CREATOR)
+    project.record_spend(1, "b", by=CREATOR)
     assert project.pending[-1] == ProjectSpendRecorded(
         project_id="p1", amount_cents=1, actual_spend_cents=1000, note="b"
     )
@@ -147,10 +147,10 @@ def test_spend_adds_up_to_exactly_the_budget() -> None:
 
 def test_spend_can_never_go_above_the_budget() -> None:
     project = new_project(budget=1000)
-    project.record_spend(1000, "")
+    project.record_spend(1000, "", by=CREATOR)
     project = committed(project)
     with pytest.raises(BudgetRuleError):
-        project.record_spend(1, "")
+        project.record_spend(1, "", by=CREATOR)
     assert project.actual_spend_cents == 1000 and project.pending == []
 
 
@@ -158,7 +158,7 @@ def test_spend_can_never_go_above_the_budget() -> None:
 def test_spend_must_be_positive(amount: int) -> None:
     project = new_project()
     with pytest.raises(BudgetRuleError):
-        project.record_spend(amount, "")
+        project.record_spend(amount, "", by=CREATOR)
 
 
 def test_the_creator_adds_and_removes_members() -> None:
@@ -173,7 +173,9 @@ def test_the_creator_adds_and_removes_members() -> None:
 def test_a_tenant_admin_manages_members_of_a_project_they_did_not_create() -> None:
     project = new_project(by=CREATOR)
     project.add_member(OTHER_MEMBER.user_id, by=OWNER)
-    assert project.pending[-1] == ProjectMemberAdded(project_id="p1", user_id=OTHER_MEMBER.user_id)
+    assert project.pending[-1] == ProjectMemberAdded(
+        project_id="p1", user_id=OTHER_MEMBER.user_id, role="member"
+    )
 
 
 def test_a_plain_member_cannot_manage_members() -> None:
@@ -222,10 +224,10 @@ def test_a_tenant_admin_reads_every_project_of_the_tenant() -> None:
 def test_an_archived_project_is_final() -> None:
     project = in_status("archived")
     refusals = [
-        lambda: project.rename("New"),
-        lambda: project.describe("New"),
-        lambda: project.change_budget(5),
-        lambda: project.record_spend(1, ""),
+        lambda: project.rename("New", by=CREATOR),
+        lambda: project.describe("New", by=CREATOR),
+        lambda: project.change_budget(5, by=CREATOR),
+        lambda: project.record_spend(1, "", by=CREATOR),
         lambda: project.add_member(OTHER_MEMBER.user_id, by=OWNER),
         lambda: project.remove_member(CREATOR.user_id, by=OWNER),
     ]
@@ -234,12 +236,12 @@ def test_an_archived_project_is_final() -> None:
             attempt()
     for status in STATUSES:
         with pytest.raises(InvalidTransitionError):
-            project.change_status(status)
+            project.change_status(status, by=CREATOR)
     assert project.pending == []
 
 
 def test_renaming_to_the_same_name_records_nothing() -> None:
     project = new_project()
-    project.rename("Apollo")
-    project.describe("")
+    project.rename("Apollo", by=CREATOR)
+    project.describe("", by=CREATOR)
     assert project.pending == []

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from app.kernel.domain import Actor, InvalidInputError
-from app.tenants.domain import Tenant, User
+from app.tenants.domain import Plan, Tenant, User
 from app.tenants.errors import NotAllowedError, ProjectLimitReachedError, UserRuleError
 from app.tenants.events import TenantProjectAdded, UserRoleChanged
 
@@ -14,7 +14,8 @@ MEMBER = Actor(TENANT, "00000000-0000-0000-0000-000000000003", "member")
 
 
 def tenant(limit: int) -> Tenant:
-    return Tenant.replay(TENANT, Tenant.register(TENANT, "Acme", limit, OWNER.user_id).pending)
+    plan = Plan("free", limit, 10)
+    return Tenant.replay(TENANT, Tenant.register(TENANT, "Acme", plan, OWNER.user_id).pending)
 
 
 def user(actor: Actor) -> User:
