@@ -28,9 +28,14 @@ def event_dict(record: StoredEvent) -> dict[str, Any]:
 
 
 def state_dict(aggregate: Aggregate) -> dict[str, Any]:
-    """The aggregate's public attributes (what replay rebuilt), without its pending events."""
+    """The aggregate's public attributes (what replay rebuilt), without its pending events;
+    a set (a project's managers) is answered as a sorted list."""
     return {
-        key: list(value) if isinstance(value, list | tuple) else value
+        key: sorted(value)
+        if isinstance(value, set | frozenset)
+        else list(value)
+        if isinstance(value, list | tuple)
+        else value
         for key, value in vars(aggregate).items()
         if key != "pending" and not key.startswith("_")
     }
