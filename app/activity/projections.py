@@ -153,6 +153,16 @@ class ActivityProjector(Projector):
     ) -> None:
         await self._entry(event, record, project_id=event.project_id, user_id=event.user_id)
 
+    async def on_project_member_role_changed(
+        self, event: p.ProjectMemberRoleChanged, record: StoredEvent
+    ) -> None:
+        await self._entry(
+            event, record, project_id=event.project_id, user_id=event.user_id, role=event.role
+        )
+
+    async def on_tenant_plan_changed(self, event: u.TenantPlanChanged, record: StoredEvent) -> None:
+        await self._entry(event, record, **{"from": event.from_plan, "to": event.plan})
+
     # -- tasks --------------------------------------------------------------------------------
     async def on_task_created(self, event: t.TaskCreated, record: StoredEvent) -> None:
         self.remember("task", event.task_id, record.tenant_id, event.title)

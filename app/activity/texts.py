@@ -78,6 +78,14 @@ TEXTS: dict[str, Callable[[dict[str, Any]], str]] = {
     "ProjectMemberRemoved": lambda e: (
         f"{e['actor_name']} removed {e['user_name']} from {e['project_name']}"
     ),
+    "ProjectMemberRoleChanged": lambda e: (
+        f"{e['actor_name']} made {e['user_name']} a {e['detail'].get('role')}"
+        f" of {e['project_name']}"
+    ),
+    "TenantPlanChanged": lambda e: (
+        f"{e['actor_name']} changed the plan from {e['detail'].get('from')}"
+        f" to {e['detail'].get('to')}"
+    ),
     "TaskCreated": lambda e: (
         f'{e["actor_name"]} created the task "{e["task_title"]}" in {e["project_name"]}'
     ),

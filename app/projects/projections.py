@@ -21,6 +21,7 @@ from app.projects.events import (
     ProjectDescribed,
     ProjectMemberAdded,
     ProjectMemberRemoved,
+    ProjectMemberRoleChanged,
     ProjectRenamed,
     ProjectSpendRecorded,
     ProjectStatusChanged,
@@ -269,6 +270,12 @@ class ProjectsProjector(Projector):
             members = [m for m in summary["members"] if m["user_id"] != event.user_id]
             await self._touch(event.project_id, record, members=members)
         await self._entry(event, record, summary, user_id=event.user_id)
+
+    async def on_project_member_role_changed(
+        self, event: ProjectMemberRoleChanged, record: StoredEvent
+    ) -> None:
+        summary = await self._touch(event.project_id, record)
+        await self._entry(event, record, summary, user_id=event.user_id, role=event.role)
 
     # -- tasks: counts and activity -----------------------------------------------------------
     async def _count(self, summary: Row | None, record: StoredEvent, total: int, done: int) -> None:

@@ -158,6 +158,7 @@ async def test_a_project_goes_through_its_whole_life_with_etags(
         "budget_cents": 1000,
         "actual_spend_cents": 0,
         "members": [owner["user_id"]],
+        "managers": [owner["user_id"]],
         "created_by": owner["user_id"],
         "version": 2,
     }

@@ -74,6 +74,13 @@ async def test_every_real_response_matches_the_schema_the_document_declares(
     await client.post(f"/projects/{pid}/spend", json={"amount_cents": 60}, headers=h)
     await client.post(f"/projects/{pid}/spend", json={"amount_cents": 6.5}, headers=h)
     await client.post(f"/projects/{pid}/members", json={"user_id": mia["user_id"]}, headers=h)
+    member = f"/projects/{pid}/members/{mia['user_id']}"
+    await client.put(member, json={"role": "manager"}, headers=h)
+    await client.put(member, json={"role": "member"}, headers=h)
+    await client.put(f"/projects/{pid}/members/{owner['user_id']}", json={"role": "x"}, headers=h)
+    await client.get("/tenant/plan", headers=h)
+    await client.put("/tenant/plan", json={"plan": "team"}, headers=h)
+    await client.put("/tenant/plan", json={"plan": "team"}, headers=mia["headers"])
     tid = await create_task(client, owner, pid)
     await client.get(f"/tasks/{tid}", headers=h)
     await client.patch(f"/tasks/{tid}", json={"title": "T2"}, headers=h)

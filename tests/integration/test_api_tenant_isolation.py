@@ -24,6 +24,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "BudgetBody": {"budget_cents": 1},
     "SpendBody": {"amount_cents": 1},
     "MemberBody": {"user_id": "{u}"},
+    "MemberRoleBody": {"role": "member"},
+    "ChangePlanBody": {"plan": "team"},
     "CreateTaskBody": {"title": "Spy"},
     "EditTaskBody": {"title": "Pwned"},
     "AssignBody": {"assignee_id": None},

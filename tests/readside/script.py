@@ -81,6 +81,28 @@ class Script:
             "tasks": tasks,
         }
 
+    async def departures(self) -> dict[str, Any]:
+        """Issue 16's rules on a tenant of its own: project roles, a plan change, a user who
+        leaves a project and one who is deactivated (their tasks unassigned), and an archived
+        project giving its slot back."""
+        owner = await self.tenant("Hermes Inc", "Hana")
+        ivo, cara = await self.invite(owner, "Ivo"), await self.invite(owner, "Cara")
+        apollo = await self.project(owner, "Apollo")
+        hermes = await self.project(cara, "Hermes")
+        for user in (ivo, cara):
+            await self.run(pc.AddProjectMember(owner, apollo, user.user_id), owner)
+        tasks = [await self.task(owner, apollo, f"Task {i}") for i in range(3)]
+        await self.run(tc.AssignTask(owner, tasks[0], ivo.user_id), owner)
+        await self.run(tc.AssignTask(owner, tasks[1], cara.user_id), owner)
+        await self.run(tc.AssignTask(owner, tasks[2], cara.user_id), owner)
+        await self.run(pc.ChangeProjectMemberRole(owner, apollo, ivo.user_id, "manager"), owner)
+        await self.run(uc.ChangePlan(owner, "team"), owner)
+        await self.run(pc.RemoveProjectMember(ivo, apollo, ivo.user_id), ivo)
+        await self.run(uc.DeactivateUser(owner, cara.user_id), owner)
+        await self.run(pc.ChangeProjectStatus(owner, hermes, "cancelled"), owner)
+        await self.run(pc.ChangeProjectStatus(owner, hermes, "archived"), owner)
+        return {"owner": owner, "apollo": apollo, "hermes": hermes, "tasks": tasks}
+
 
 async def dump(engine: AsyncEngine) -> dict[str, Any]:
     """Every read-model table and checkpoint, as sorted rows: equal dumps mean equal models."""

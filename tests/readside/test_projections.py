@@ -14,10 +14,12 @@ from app import readmodels
 from app.bootstrap import Services
 from app.eventstore.reads import head_position
 from app.kernel.db import snapshot
+from app.projects import api as projects_api
 from app.projects import views as project_views
 from app.readside import rebuild as rebuild_module
 from app.readside.runner import ProjectionRunner, catch_up
 from app.tasks import commands as tc
+from app.tasks import views as task_views
 from tests.readside.script import Script, dump
 
 TICK = 0.05  # every timeout below is a multiple of this
@@ -63,6 +65,33 @@ async def leader_and_standby(
 async def rebuild_all(engine: AsyncEngine) -> None:
     for name in readmodels.NAMES:
         await readmodels.rebuild(engine, name, batch_size=7)
+
+
+async def test_departures_roles_and_plans_rebuild_to_the_same_read_models(
+    engine: AsyncEngine, services: Services, script: Script
+) -> None:
+    async with running(engine, signal=services.signal) as runner:
+        world = await script.departures()
+        assert await runner.wait_for(script.head, TICK * 100)
+    live = await dump(engine)
+    await rebuild_all(engine)
+    assert await dump(engine) == live
+    async with snapshot(engine) as connection:
+        board = await task_views.task_board(
+            connection, world["owner"], world["apollo"], projects=projects_api
+        )
+        dashboard = await project_views.project_dashboard(
+            connection, world["owner"], world["apollo"]
+        )
+    assert [card["assignee"] for column in board["columns"].values() for card in column] == [
+        None,
+        None,
+        None,
+    ]
+    assert [m["name"] for m in dashboard["members"]] == ["Hana"]
+    texts = [entry["text"] for entry in dashboard["recent_activity"]]
+    assert "Hana removed Cara from Apollo" in texts
+    assert "Hana made Ivo a manager of Apollo" in texts
 
 
 async def test_read_models_after_a_scripted_sequence_equal_a_replay_from_zero(

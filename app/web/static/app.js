@@ -2,6 +2,7 @@
 import { Api, ApiError, plainWords, normProject } from './api.js';
 import { CollabClient } from './client.js';
 import { $, Board, COLUMNS, h, statusWord } from './board.js';
+import { mountPlan } from './plan.js';
 
 const api = new Api();
 const ctx = {
@@ -56,6 +57,7 @@ async function startSession(token) {
   });
   ctx.client.connect();
   if (isAdmin()) ctx.client.subscribe('tenant', { onResync: () => refreshProjects() });
+  mountPlan(ctx);
   await route();
 }
 
