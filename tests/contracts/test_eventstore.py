@@ -112,6 +112,39 @@ async def test_read_after_returns_later_events_in_position_order(store: StoreFac
     assert [e.type for e in after][-2:] == ["Y", "Z"]
 
 
+async def test_read_types_answers_one_tenants_events_of_those_types_in_position_order(
+    store: StoreFactory,
+) -> None:
+    tenant, other = str(uuid.uuid4()), str(uuid.uuid4())
+    project, elsewhere = str(uuid.uuid4()), str(uuid.uuid4())
+    async with store() as s:
+        await s.append(
+            f"t-{uuid.uuid4()}",
+            0,
+            [NewEvent("A", {"n": 1}), NewEvent("B", {"n": 2}), NewEvent("A", {"n": 3})],
+            context=ctx(tenant),
+            project_id=project,
+        )
+    async with store() as s:
+        await s.append(
+            f"t-{uuid.uuid4()}",
+            0,
+            [NewEvent("A", {"n": 4})],
+            context=ctx(tenant),
+            project_id=elsewhere,
+        )
+    async with store() as s:
+        await s.append(f"t-{uuid.uuid4()}", 0, [NewEvent("A", {"n": 5})], context=ctx(other))
+    async with store() as s:
+        of_tenant = await s.read_types(tenant, ["A"])
+        of_project = await s.read_types(tenant, ["A", "B"], project_id=project)
+        none = await s.read_types(tenant, ["C"])
+    assert [e.data["n"] for e in of_tenant] == [1, 3, 4]
+    assert [e.data["n"] for e in of_project] == [1, 2, 3]
+    assert [e.position for e in of_tenant] == sorted(e.position for e in of_tenant)
+    assert none == []
+
+
 async def test_positions_are_gapless_across_pools_on_one_database(pg_url: str) -> None:
     """Two pools (as two processes would) allocate from the same head (event_head)."""
     pool, other = PgPool(pg_url, size=4), PgPool(pg_url, size=4)

@@ -4,17 +4,25 @@ import itertools
 
 import pytest
 
-from app.kernel.domain import Actor
+from app.kernel.domain import Actor, InvalidInputError
 from app.projects.domain import STATUSES, TRANSITIONS, Project
 from app.projects.errors import (
     BudgetRuleError,
     InvalidTransitionError,
+    LastManagerError,
     MembershipError,
     ProjectArchivedError,
+    ProjectClosedForWorkError,
     ProjectNotFoundError,
     ProjectPermissionError,
 )
-from app.projects.events import ProjectMemberAdded, ProjectSpendRecorded, ProjectStatusChanged
+from app.projects.events import (
+    ProjectBudgetChanged,
+    ProjectCreated,
+    ProjectMemberAdded,
+    ProjectSpendRecorded,
+    ProjectStatusChanged,
+)
 
 TENANT = "00000000-0000-0000-0000-0000000000aa"
 OWNER = Actor(TENANT, "00000000-0000-0000-0000-000000000001", "owner")
@@ -245,3 +253,113 @@ def test_renaming_to_the_same_name_records_nothing() -> None:
     project.rename("Apollo", by=CREATOR)
     project.describe("", by=CREATOR)
     assert project.pending == []
+
+
+# -- issue 16: project managers, the last manager, closed projects ------------------------------
+
+
+def with_member(role: str = "member") -> Project:
+    project = new_project(by=CREATOR)
+    project.add_member(OTHER_MEMBER.user_id, by=CREATOR, role=role)
+    return committed(project)
+
+
+def test_the_creator_is_the_first_manager() -> None:
+    project = new_project(by=CREATOR)
+    assert project.managers == {CREATOR.user_id}
+    assert project.can_manage(CREATOR) and project.can_manage(OWNER)
+    assert not project.can_manage(STRANGER)
+
+
+def test_a_plain_member_may_not_touch_money_status_or_names() -> None:
+    project = with_member()
+    for attempt in [
+        lambda: project.change_budget(5, by=OTHER_MEMBER),
+        lambda: project.record_spend(5, "", by=OTHER_MEMBER),
+        lambda: project.change_status("on_hold", by=OTHER_MEMBER),
+        lambda: project.rename("Mine", by=OTHER_MEMBER),
+        lambda: project.describe("Mine", by=OTHER_MEMBER),
+        lambda: project.change_member_role(OTHER_MEMBER.user_id, "manager", by=OTHER_MEMBER),
+    ]:
+        with pytest.raises(ProjectPermissionError):
+            attempt()
+    assert project.pending == []
+
+
+def test_a_member_made_manager_manages_and_a_legacy_creator_still_does() -> None:
+    project = with_member()
+    project.change_member_role(OTHER_MEMBER.user_id, "manager", by=CREATOR)
+    project = committed(project)
+    project.change_budget(5_000, by=OTHER_MEMBER)
+    assert project.pending[-1] == ProjectBudgetChanged(project_id="p1", budget_cents=5_000)
+    # Streams written before roles: the creator's ProjectMemberAdded has no role.
+    legacy = Project.replay(
+        "p0",
+        [
+            ProjectCreated(
+                project_id="p0",
+                tenant_id=TENANT,
+                name="Old",
+                description="",
+                budget_cents=0,
+                created_by=CREATOR.user_id,
+            ),
+            ProjectMemberAdded(project_id="p0", user_id=CREATOR.user_id),
+            ProjectMemberAdded(project_id="p0", user_id=OTHER_MEMBER.user_id),
+        ],
+    )
+    assert legacy.managers == {CREATOR.user_id}
+
+
+def test_the_last_manager_cannot_leave_be_removed_or_step_down() -> None:
+    project = with_member()
+    for attempt in [
+        lambda: project.remove_member(CREATOR.user_id, by=CREATOR),
+        lambda: project.remove_member(CREATOR.user_id, by=OWNER),
+        lambda: project.change_member_role(CREATOR.user_id, "member", by=CREATOR),
+    ]:
+        with pytest.raises(LastManagerError):
+            attempt()
+    assert project.pending == []
+    project.remove_member(OTHER_MEMBER.user_id, by=OTHER_MEMBER)  # a plain member may leave
+    assert committed(project).members == [CREATOR.user_id]
+
+
+def test_a_departing_last_manager_hands_the_project_to_who_deactivates_them() -> None:
+    project = with_member()
+    project.release_departing_user(CREATOR.user_id, by=OWNER)
+    project = committed(project)
+    assert project.members == [OTHER_MEMBER.user_id, OWNER.user_id]
+    assert project.managers == {OWNER.user_id}
+    project.release_departing_user(CREATOR.user_id, by=OWNER)  # no longer a member: nothing
+    assert project.pending == []
+
+
+@pytest.mark.parametrize("status", ["completed", "cancelled"])
+def test_a_closed_project_takes_money_and_departures_but_no_work_or_newcomers(
+    status: str,
+) -> None:
+    project = committed(_member_then(status))
+    assert not project.accepts_work
+    with pytest.raises(ProjectClosedForWorkError):
+        project.add_member("00000000-0000-0000-0000-000000000009", by=OWNER)
+    project.record_spend(10, "late invoice", by=CREATOR)
+    project.change_budget(2_000, by=CREATOR)
+    project.remove_member(OTHER_MEMBER.user_id, by=CREATOR)
+    assert [type(e).__name__ for e in project.pending] == [
+        "ProjectSpendRecorded",
+        "ProjectBudgetChanged",
+        "ProjectMemberRemoved",
+    ]
+
+
+def _member_then(status: str) -> Project:
+    project = with_member()
+    project.change_status(status, by=CREATOR)
+    return project
+
+
+def test_an_unknown_project_role_is_invalid_input() -> None:
+    project = new_project()
+    with pytest.raises(InvalidInputError):
+        project.add_member(OTHER_MEMBER.user_id, by=CREATOR, role="boss")

@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.kernel.domain import Actor, InvalidInputError
-from app.tenants.domain import Plan, Tenant, User
-from app.tenants.errors import NotAllowedError, ProjectLimitReachedError, UserRuleError
-from app.tenants.events import TenantProjectAdded, UserRoleChanged
+from app.tenants.domain import Plan, Tenant, User, find_plan, plan_catalog
+from app.tenants.errors import (
+    MemberLimitReachedError,
+    NotAllowedError,
+    PlanBelowUsageError,
+    ProjectLimitReachedError,
+    UserRuleError,
+)
+from app.tenants.events import TenantPlanChanged, TenantProjectAdded, UserRoleChanged
 
 TENANT = "00000000-0000-0000-0000-0000000000aa"
 OWNER = Actor(TENANT, "00000000-0000-0000-0000-000000000001", "owner")
@@ -13,9 +21,12 @@ ADMIN = Actor(TENANT, "00000000-0000-0000-0000-000000000002", "admin")
 MEMBER = Actor(TENANT, "00000000-0000-0000-0000-000000000003", "member")
 
 
+def registered(limit: int) -> list[Any]:
+    return list(Tenant.register(TENANT, "Acme", Plan("free", limit, 10), OWNER.user_id).pending)
+
+
 def tenant(limit: int) -> Tenant:
-    plan = Plan("free", limit, 10)
-    return Tenant.replay(TENANT, Tenant.register(TENANT, "Acme", plan, OWNER.user_id).pending)
+    return Tenant.replay(TENANT, registered(limit))
 
 
 def user(actor: Actor) -> User:
@@ -138,3 +149,57 @@ def test_a_deactivated_user_changes_no_more() -> None:
         member.change_role("admin", by=OWNER)
     with pytest.raises(UserRuleError):
         member.deactivate(by=OWNER)
+
+
+# -- issue 16: plans ----------------------------------------------------------------------------
+
+TEAM = Plan("team", 5, 4)
+
+
+def test_archiving_gives_a_project_slot_back() -> None:
+    acme = tenant(limit=1)
+    acme.take_project_slot("p1")
+    acme.release_project_slot("p1")
+    acme.take_project_slot("p2")
+    assert acme.project_count == 1
+
+
+def test_only_the_owner_changes_the_plan_and_the_event_carries_its_limits() -> None:
+    acme = tenant(limit=1)
+    with pytest.raises(NotAllowedError):
+        acme.change_plan(TEAM, by=ADMIN, members_in_use=1)
+    acme.change_plan(TEAM, by=OWNER, members_in_use=1)
+    assert acme.pending == [
+        TenantPlanChanged(
+            tenant_id=TENANT, from_plan="free", plan="team", project_limit=5, member_limit=4
+        )
+    ]
+    acme = Tenant.replay(TENANT, [*registered(limit=1), *acme.pending])
+    assert (acme.plan, acme.project_limit, acme.member_limit) == ("team", 5, 4)
+
+
+@pytest.mark.parametrize(("projects", "members"), [(6, 1), (1, 5)])
+def test_a_plan_below_what_is_in_use_is_refused(projects: int, members: int) -> None:
+    acme = tenant(limit=10)
+    for n in range(projects):
+        acme.take_project_slot(f"p{n}")
+    acme.pending.clear()
+    with pytest.raises(PlanBelowUsageError) as refused:
+        acme.change_plan(TEAM, by=OWNER, members_in_use=members)
+    assert refused.value.context["field"] == "plan"
+    assert acme.pending == []
+
+
+def test_the_member_limit_refuses_one_more_user() -> None:
+    acme = tenant(limit=1)
+    acme.check_seat(9)
+    with pytest.raises(MemberLimitReachedError):
+        acme.check_seat(10)
+
+
+def test_the_default_plan_takes_its_limits_from_the_settings() -> None:
+    plans = plan_catalog(default_project_limit=7, default_member_limit=3)
+    assert list(plans) == ["free", "team", "business"]
+    assert plans["free"] == Plan("free", 7, 3)
+    with pytest.raises(InvalidInputError):
+        find_plan(plans, "gold")
