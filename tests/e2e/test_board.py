@@ -197,3 +197,26 @@ def test_a_restarted_server_makes_the_page_reconnect_and_catch_up(
     expect(card(page, "During")).to_be_visible(timeout=10 * STEP_MS)
     expect(card(page, "Before")).to_have_count(1)
     shoot(page, "caught-up")
+
+
+def test_the_plan_card_shows_the_plan_the_owner_changes_it_and_it_updates_live(
+    browser: Browser, server: Server, shoot: Any
+) -> None:
+    require_realtime(server)
+    olga = sign_up(server, "olga")
+    mo = invite(server, olga, "mo")
+    owner_page, member_page = open_page(browser, server, olga), open_page(browser, server, mo)
+    expect(owner_page.locator("#plan-name")).to_have_text("free")
+    expect(owner_page.locator("#plan-usage")).to_contain_text("0 of")
+    expect(owner_page.locator("#plan-usage")).to_contain_text("2 of")  # two people
+    expect(member_page.locator("#plan-name")).to_have_text("free")
+    expect(member_page.locator("#plan-form")).to_have_count(0)  # only the owner changes it
+    expect(owner_page.locator("#conn")).to_have_attribute("data-state", "connected")
+
+    owner_page.select_option("#plan-select", "team")
+    owner_page.click("#plan-form button[type=submit]")
+    expect(owner_page.locator("#plan-name")).to_have_text("team")
+    # Changed elsewhere (over REST): the owner's page follows live, on the tenant channel.
+    _api(server, "PUT", "/tenant/plan", olga.token, json={"plan": "business"})
+    expect(owner_page.locator("#plan-name")).to_have_text("business")
+    shoot(owner_page, "plan")

@@ -20,7 +20,8 @@ export function mountPlan(ctx) {
 
 async function loadPlan(ctx, card) {
   const plan = await ctx.api.get('/tenant/plan');
-  const limit = (n) => (n == null ? 'no limit' : n);
+  const num = (n) => Number(n).toLocaleString('en');
+  const limit = (n) => (n == null ? 'no limit' : num(n));
   const rows = [
     h('p', {}, 'Plan: ', h('strong', { id: 'plan-name' }, plan.plan)),
     h('p', { class: 'muted', id: 'plan-usage' },
@@ -30,7 +31,7 @@ async function loadPlan(ctx, card) {
   if (plan.can_change) {
     const select = h('select', { name: 'plan', id: 'plan-select' },
       plan.plans.map((p) => h('option', { value: p.name, selected: p.name === plan.plan },
-        `${p.name} (${p.project_limit} projects, ${p.member_limit} people)`)));
+        `${p.name} (${num(p.project_limit)} projects, ${num(p.member_limit)} people)`)));
     const form = h('form', { id: 'plan-form' }, h('label', {}, 'Change plan ', select),
       h('button', { type: 'submit' }, 'Change'));
     form.addEventListener('submit', async (e) => {
