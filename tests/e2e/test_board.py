@@ -90,6 +90,7 @@ def test_a_person_signs_up_creates_a_project_and_works_its_board(
     page.click("#project-form button[type=submit]")
     expect(page.locator("#board-name")).to_have_text("Launch")
     expect(page.locator("#fig-budget")).to_contain_text("1,000")
+    expect(page.locator("#board-members")).to_have_text("Solo (manager)")
 
     for title in ("Write copy", "Ship it"):
         page.fill("#task-form [name=title]", title)

@@ -175,6 +175,7 @@ export function normProject(p) {
     budget_cents: p.budget_cents ?? 0,
     actual_spend_cents: p.actual_spend_cents ?? p.spend_cents ?? 0,
     members: p.members ?? [],
+    managers: p.managers ?? [],
     version: p.version ?? null,
     completion_pct: p.completion_pct ?? p.completion ?? null,
     task_counts: p.task_counts ?? p.counts ?? null,

@@ -82,8 +82,17 @@ export class Board {
       case 'ProjectStatusChanged': p.status = d.to_status ?? d.status; break;
       case 'ProjectBudgetChanged': p.budget_cents = d.budget_cents; break;
       case 'ProjectSpendRecorded': p.actual_spend_cents = d.actual_spend_cents ?? p.actual_spend_cents + (d.amount_cents ?? 0); break;
-      case 'ProjectMemberAdded': if (!p.members.includes(d.user_id)) p.members.push(d.user_id); break;
-      case 'ProjectMemberRemoved': p.members = p.members.filter((m) => m !== d.user_id); break;
+      case 'ProjectMemberAdded':
+        if (!p.members.includes(d.user_id)) p.members.push(d.user_id);
+        if (d.role === 'manager') p.managers = [...p.managers, d.user_id];
+        break;
+      case 'ProjectMemberRemoved':
+        p.members = p.members.filter((m) => m !== d.user_id);
+        p.managers = p.managers.filter((m) => m !== d.user_id);
+        break;
+      case 'ProjectMemberRoleChanged':
+        p.managers = p.managers.filter((m) => m !== d.user_id).concat(d.role === 'manager' ? [d.user_id] : []);
+        break;
       default: break;
     }
     if (t && ev.stream === `task-${t.id}`) t.version = ev.version;
@@ -188,7 +197,8 @@ export class Board {
     $('#fig-completion').textContent = `${this.completion()}%`;
     $('#fig-budget').textContent = money(p.budget_cents);
     $('#fig-spend').textContent = money(p.actual_spend_cents);
-    $('#board-members').textContent = p.members.map((m) => this.ctx.userName(m)).join(', ') || 'none';
+    const member = (m) => this.ctx.userName(m) + (p.managers.includes(m) ? ' (manager)' : '');
+    $('#board-members').textContent = p.members.map(member).join(', ') || 'none';
     const options = () => [h('option', { value: '' }, 'Unassigned'), ...p.members.map((m) => h('option', { value: m }, this.ctx.userName(m)))];
     for (const sel of document.querySelectorAll('.assignee-select')) {
       const v = sel.value;
