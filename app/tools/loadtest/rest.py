@@ -67,6 +67,8 @@ async def build_fixture(
         "sign-up",
     )
     headers = {"Authorization": f"Bearer {owner['access_token']}"}
+    # Users count against the plan too: more than MEMBER_LIMIT needs it raised on the API
+    # (the cluster launcher does), or the tenant moved to a larger plan (PUT /tenant/plan).
     emails = [f"user{i}-{tag}@load.test" for i in range(users)]
     invited = await _bounded(
         [
