@@ -4,6 +4,19 @@ import { plainWords } from './api.js';
 import { $, h } from './board.js';
 
 const PAGE = 20;
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** A bell drawn in SVG: no icon font or emoji font is needed on the machine. */
+function bellIcon() {
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('class', 'bell-icon');
+  svg.setAttribute('aria-hidden', 'true');
+  const path = document.createElementNS(SVG, 'path');
+  path.setAttribute('d', 'M12 2a6 6 0 0 0-6 6v3.6L4.3 15A1 1 0 0 0 5.2 16.5h13.6a1 1 0 0 0 .9-1.5L18 11.6V8a6 6 0 0 0-6-6zm-2.5 16a2.5 2.5 0 0 0 5 0z');
+  svg.append(path);
+  return svg;
+}
 
 export class Notifications {
   constructor(ctx) {
@@ -82,7 +95,7 @@ export class Notifications {
     if (!slot) return;
     const label = this.unread === 1 ? '1 unread notification' : `${this.unread} unread notifications`;
     const bell = h('button', { id: 'bell', class: 'bell', type: 'button', 'aria-label': label, title: label, 'aria-expanded': String(this.open), onclick: (e) => { e.stopPropagation(); this.toggle(); } },
-      '🔔', h('span', { id: 'bell-count', class: 'bell-count', hidden: this.unread === 0 }, String(this.unread)));
+      bellIcon(), h('span', { id: 'bell-count', class: 'bell-count', hidden: this.unread === 0 }, String(this.unread)));
     const children = [bell];
     if (this.open) {
       const rows = this.items.map((n) => h('li', { class: n.read ? 'read' : 'unread', dataset: { id: String(n.id) } },
