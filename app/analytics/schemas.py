@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+# Bounds of a day the API takes: a range's arithmetic (the week before `from`, 30 days
+# before `to`) must stay within Python's dates, and there are no events before 1970.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 1)
+
 from pydantic import Field
 
 from app.kernel.web import ReadParams, Wire
@@ -12,10 +16,18 @@ from app.kernel.web import ReadParams, Wire
 class AnalyticsParams(ReadParams):
     # `from` is a Python keyword: the field is `start`, the query parameter `from`.
     start: date | None = Field(
-        default=None, alias="from", description="First UTC day (YYYY-MM-DD); default 29 days ago"
+        default=None,
+        alias="from",
+        ge=FIRST_DAY,
+        le=LAST_DAY,
+        description="First UTC day (YYYY-MM-DD); default 29 days before `to`",
     )
     end: date | None = Field(
-        default=None, alias="to", description="Last UTC day (YYYY-MM-DD), inclusive; default today"
+        default=None,
+        alias="to",
+        ge=FIRST_DAY,
+        le=LAST_DAY,
+        description="Last UTC day (YYYY-MM-DD), inclusive; default today",
     )
 
 

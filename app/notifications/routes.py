@@ -80,9 +80,10 @@ async def mark_read(call: Call[None, None]) -> Reply:
     errors=(401, 409, 422),
 )
 async def mark_all_read(call: Call[ReadAllBody, None]) -> Reply:
-    up_to = call.body.up_to
-    if up_to is None:
-        async with snapshot(call.services.engine) as connection:
-            await scope_to_tenant(connection, call.actor.tenant_id)
-            up_to = await views.newest(connection, call.actor)
+    async with snapshot(call.services.engine) as connection:
+        await scope_to_tenant(connection, call.actor.tenant_id)
+        newest = await views.newest(connection, call.actor)
+    # Never past the newest the inbox holds: a mark beyond it would make the Inbox take
+    # notifications still to come for read, and their own "mark read" would record nothing.
+    up_to = newest if call.body.up_to is None else min(call.body.up_to, newest)
     return await execute(call, MarkAllNotificationsRead(call.actor, up_to))

@@ -85,8 +85,9 @@ async def test_an_assignee_is_notified_reads_one_then_all_and_nobody_else_can(
         await client.post("/notifications/read-all", json={"up_to": 0}, headers=ann["headers"]),
         422,
     )
+    # Far past the newest: held to the newest, so what comes later stays unread.
     everything = await _ok(
-        await client.post("/notifications/read-all", json={}, headers=ann["headers"])
+        await client.post("/notifications/read-all", json={"up_to": 2**60}, headers=ann["headers"])
     )
     count = await _ok(
         await client.get(
@@ -100,6 +101,21 @@ async def test_an_assignee_is_notified_reads_one_then_all_and_nobody_else_can(
         await client.get("/notifications", params={"unread_only": "true"}, headers=ann["headers"])
     )
     assert unread["items"] == []
+    moved_back = await _ok(
+        await client.post(f"/tasks/{task}/move", json={"status": "todo"}, headers=owner["headers"])
+    )
+    later = await _ok(
+        await client.get(
+            "/notifications",
+            params={"min_position": moved_back["position"]},
+            headers=ann["headers"],
+        )
+    )
+    assert later["unread"] == 1 and later["items"][0]["read"] is False
+    read = await _ok(
+        await client.post(f"/notifications/{later['items'][0]['id']}/read", headers=ann["headers"])
+    )
+    assert read["position"] > moved_back["position"]  # an event was recorded
 
 
 async def test_a_projects_analytics_are_for_those_who_may_read_it_and_dates_are_checked(
@@ -139,5 +155,8 @@ async def test_a_projects_analytics_are_for_those_who_may_read_it_and_dates_are_
         {"to": "2026-02-30"},
         {"from": today.isoformat(), "to": (today - timedelta(days=1)).isoformat()},
         {"from": "2020-01-01", "to": "2026-01-01"},
+        {"from": "0001-01-03", "to": "0001-01-05"},
+        {"to": "0001-01-01"},
+        {"from": "9999-12-31"},
     ):
         assert_problem(await client.get(url, params=params, headers=owner["headers"]), 422)
