@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-# Bounds of a day the API takes: a range's arithmetic (the week before `from`, 30 days
-# before `to`) must stay within Python's dates, and there are no events before 1970.
-FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 1)
-
 from pydantic import Field
 
 from app.kernel.web import ReadParams, Wire
+
+# Bounds of a day the API takes: a range's arithmetic (the week before `from`, 30 days
+# before `to`) must stay within Python's dates, and there are no events before 1970.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 1)
 
 
 class AnalyticsParams(ReadParams):
