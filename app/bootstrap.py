@@ -14,6 +14,8 @@ from app.kernel.clock import Clock, utc_now
 from app.kernel.messagebus import Handler, MessageBus
 from app.kernel.signals import CommitSignal
 from app.kernel.tokens import TokenSigner
+from app.notifications import commands as nc
+from app.notifications import handlers as nh
 from app.projects import api as projects_api
 from app.projects import commands as pc
 from app.projects import handlers as ph
@@ -94,6 +96,8 @@ def handlers(
         tc.AssignTask: partial(th.assign_task, projects=projects_api),
         tc.MoveTask: partial(th.move_task, projects=projects_api),
         tc.ArchiveTask: partial(th.archive_task, projects=projects_api),
+        nc.MarkNotificationRead: nh.mark_notification_read,
+        nc.MarkAllNotificationsRead: nh.mark_all_notifications_read,
     }
 
 

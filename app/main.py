@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from app import embedded, metrics, migrate, runtime
 from app.activity.routes import api as activity_api
+from app.analytics.routes import api as analytics_api
 from app.bootstrap import Services, bootstrap
 from app.eventstore.postgres import CONNECTION_ERRORS
 from app.kernel.db import make_engine
@@ -26,6 +27,7 @@ from app.kernel.domain import DomainError
 from app.kernel.openapi import build_openapi
 from app.kernel.problems import HttpProblem, from_domain_error, from_http_problem, problem_response
 from app.kernel.web import Endpoint, handler_for
+from app.notifications.routes import api as notifications_api
 from app.projects.routes import api as projects_api
 from app.relay import routes as relay_routes
 from app.settings import Settings, SettingsError
@@ -45,6 +47,8 @@ def endpoints() -> list[Endpoint]:
         *projects_api.endpoints,
         *tasks_api.endpoints,
         *activity_api.endpoints,
+        *notifications_api.endpoints,
+        *analytics_api.endpoints,
     ]
 
 

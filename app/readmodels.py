@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import embedded
 from app.activity.projections import ActivityProjector
+from app.analytics.projections import AnalyticsProjector
 from app.kernel.db import make_engine
+from app.notifications.projections import NotificationsProjector
 from app.projects.projections import ProjectsProjector
 from app.readside.projector import Projector
 from app.readside.rebuild import RebuildReport, rebuild_projection
@@ -23,6 +25,8 @@ PROJECTORS: tuple[type[Projector], ...] = (
     ProjectsProjector,
     BoardProjector,
     ActivityProjector,
+    NotificationsProjector,
+    AnalyticsProjector,
 )
 NAMES = tuple(cls.name for cls in PROJECTORS)
 

@@ -2,7 +2,8 @@
 
 - the projection runner (read models), when RUN_PROJECTIONS is on;
 - the relay (event store -> broker), when RUN_RELAY is on; with PostgreSQL every replica runs
-  one and an advisory lock lets exactly one publish;
+  one and an advisory lock lets exactly one publish; beside it the inbox relay (notifications
+  -> each user's channel), under its own lock;
 - in the embedded default (no REDIS_URL), a gateway node in this same process, fed by the
   in-process broker, so one command gives a working realtime server.
 """
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import readmodels
 from app.kernel.signals import CommitSignal
+from app.notifications.relay import InboxRelay
 from app.readside.checkpoint_watch import CheckpointWatch
 from app.readside.runner import ProjectionRunner
 from app.relay.backfill import BackfillQuery, backfill
@@ -37,6 +39,7 @@ log = logging.getLogger("collabspace.runtime")
 class Runtime:
     runner: ProjectionRunner | None = None
     relay: Relay | None = None
+    inbox: InboxRelay | None = None
     gateway: Gateway | None = None
     # What `?min_position=` waits on: the runner when this process runs the projections, else
     # the checkpoints as another process (the worker) writes them.
@@ -104,6 +107,10 @@ async def running(
             )
             runtime.relay = Relay(engine, publisher, prefix=settings.channel_prefix, signal=signal)
             tasks.append(asyncio.create_task(runtime.relay.run(stop), name="relay"))
+            runtime.inbox = InboxRelay(
+                engine, publisher, prefix=settings.channel_prefix, signal=signal
+            )
+            tasks.append(asyncio.create_task(runtime.inbox.run(stop), name="inbox-relay"))
         yield runtime
     finally:
         stop.set()

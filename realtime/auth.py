@@ -78,10 +78,11 @@ class Access:
     # Shared with the ticket and replaced (not mutated) on change: most users never change
     # membership while connected, and a set per idle connection is memory for nothing.
     projects: frozenset[str] = frozenset()
+    user: str = ""  # the ticket's user: the only one who may read their notifications
 
     @classmethod
     def from_ticket(cls, ticket: Ticket) -> Access:
-        return cls(ticket.role, ticket.projects)
+        return cls(ticket.role, ticket.projects, ticket.user.lower())
 
     def add_project(self, project: str) -> None:
         self.projects = self.projects | {project}
@@ -94,7 +95,10 @@ class Access:
         return self.role in ADMIN_ROLES
 
     def may_read(self, channel: Channel) -> bool:
-        """The REST rule: admins read the whole tenant; members read the projects they are in."""
+        """The REST rule: admins read the whole tenant; members read the projects they are in.
+        A notifications channel is its user's alone, whatever the role (like GET /notifications)."""
+        if channel.kind == "notifications":
+            return bool(self.user) and channel.user == self.user
         if self.is_admin:
             return True
         return channel.kind == "project" and channel.project in self.projects

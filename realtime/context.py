@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from realtime.backfill import Coalescer
 from realtime.config import GatewayConfig
-from realtime.envelope import project_channel, tenant_channel
+from realtime.envelope import notifications_channel, project_channel, tenant_channel
 from realtime.fanout import Fanout
 from realtime.metrics import Metrics
 from realtime.presence import Presence
@@ -39,6 +39,8 @@ class Context:
 
     def broker_name(self, tenant: str, channel: Channel) -> str:
         prefix = self.config.channel_prefix
+        if channel.user is not None:
+            return notifications_channel(prefix, tenant, channel.user)
         if channel.project is None:
             return tenant_channel(prefix, tenant)
         return project_channel(prefix, tenant, channel.project)

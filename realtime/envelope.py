@@ -145,6 +145,11 @@ def user_channel(prefix: str, tenant: str, user: str) -> str:
     return f"{prefix}:{tenant}:user:{user}"
 
 
+def notifications_channel(prefix: str, tenant: str, user: str) -> str:
+    """A user's inbox: the notifications relay (app/notifications/relay.py) publishes on it."""
+    return f"{prefix}:{tenant}:notifications:{user}"
+
+
 ChannelKind = Literal["tenant", "project", "user"]
 
 

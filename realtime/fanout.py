@@ -172,6 +172,11 @@ class Fanout:
             return
         if last is not None and env.prev is not None and env.prev > last:
             self.metrics.gaps.inc()
+            if state.kind == "notifications":
+                # An inbox has no backfill to repair from: its members refetch the count.
+                state.held = [env]
+                self.abandon_repair(state, "unavailable")
+                return
             if self.repair is not None:
                 state.held = [env]
                 state.repair_epoch += 1

@@ -56,18 +56,22 @@ class ProtocolError(Exception):
 
 
 RequestId = str | int | None
-ChannelKind = Literal["tenant", "project"]
+ChannelKind = Literal["tenant", "project", "notifications"]
 
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """A channel as clients name it: `tenant` or `project:<uuid>`; never carries the tenant."""
+    """A channel as clients name it: `tenant`, `project:<uuid>` or `notifications:<user uuid>`;
+    never carries the tenant."""
 
     kind: ChannelKind
     project: str | None = None
+    user: str | None = None  # whose inbox, for a notifications channel
 
     @property
     def name(self) -> str:
+        if self.user is not None:
+            return f"notifications:{self.user}"
         return "tenant" if self.project is None else f"project:{self.project}"
 
 
@@ -80,8 +84,15 @@ def parse_channel(value: object, request_id: RequestId = None) -> Channel:
             return Channel("project", str(uuid.UUID(value[len("project:") :])))
         except ValueError:
             pass
+    if isinstance(value, str) and value.startswith("notifications:") and len(value) <= 64:
+        try:
+            return Channel("notifications", user=str(uuid.UUID(value[len("notifications:") :])))
+        except ValueError:
+            pass
     raise ProtocolError(
-        ErrorCode.BAD_CHANNEL, "channel must be 'tenant' or 'project:<uuid>'", request_id
+        ErrorCode.BAD_CHANNEL,
+        "channel must be 'tenant', 'project:<uuid>' or 'notifications:<uuid>'",
+        request_id,
     )
 
 

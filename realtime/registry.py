@@ -13,7 +13,7 @@ from typing import Generic, Literal, TypeVar
 from realtime.envelope import Envelope
 
 M = TypeVar("M", bound=Hashable)
-ChannelKind = Literal["tenant", "project", "user", "live"]
+ChannelKind = Literal["tenant", "project", "user", "live", "notifications"]
 
 
 @dataclass(slots=True, eq=False)

@@ -192,8 +192,15 @@ def _charge(config: GatewayConfig, s: Session) -> bool:
 async def _subscribe(ctx: Context, s: Session, frame: protocol.Subscribe) -> bytes | None:
     channel, rid = frame.channel, frame.id
     name = ctx.broker_name(s.tenant, channel)
-    # A resume may replay up to a removal that happened while the client was away.
-    resuming = frame.since is not None and ctx.coalescer is not None and name not in s.channels
+    # A resume may replay up to a removal that happened while the client was away. An inbox
+    # is not replayed (the backfill reads the store, not the inbox): its `since` answers resync,
+    # and the client refetches its unread count (docs/protocol.md, section 7.7).
+    resuming = (
+        frame.since is not None
+        and ctx.coalescer is not None
+        and name not in s.channels
+        and channel.kind != "notifications"
+    )
     if not resuming and not s.access.may_read(channel):
         raise ProtocolError(ErrorCode.FORBIDDEN, _forbidden_message(channel), rid)
     if name not in s.channels:
@@ -246,4 +253,6 @@ def _forget(ctx: Context, s: Session, name: str) -> None:
 def _forbidden_message(channel: Channel) -> str:
     if channel.kind == "tenant":
         return "the tenant channel needs the owner or admin role"
+    if channel.kind == "notifications":
+        return "only its user may subscribe to a notifications channel"
     return "not a member of this project"

@@ -33,6 +33,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "UpdateUserBody": {"name": "Pwned"},
     "InviteBody": {"email": "spy-{n}@example.com", "name": "Spy", "password": "long enough"},
     "CreateProjectBody": {"name": "Own project"},
+    "ReadAllBody": {"up_to": 2**60},
 }
 
 
@@ -72,11 +73,19 @@ async def victim_tenant(client: httpx.AsyncClient) -> dict[str, Any]:
     owner = await sign_up(client, tenant="Victim")
     mia = await invite(client, owner, "Mia")
     pid = await create_project(client, owner)
-    await client.post(
+    added = await client.post(
         f"/projects/{pid}/members", json={"user_id": mia["user_id"]}, headers=owner["headers"]
     )
     tid = await create_task(client, owner, pid)
-    return {"owner": owner, "mia": mia, "project_id": pid, "task_id": tid}
+    # Mia's notification of being added: its id is the position of that event.
+    notification = str(added.json()["position"])
+    return {
+        "owner": owner,
+        "mia": mia,
+        "project_id": pid,
+        "task_id": tid,
+        "notification_id": notification,
+    }
 
 
 async def snapshot(client: httpx.AsyncClient, victim: dict[str, Any]) -> list[Any]:
@@ -99,6 +108,7 @@ async def test_another_tenants_user_finds_nothing_of_the_first_tenant_on_any_end
         "project_id": victim["project_id"],
         "task_id": victim["task_id"],
         "user_id": victim["mia"]["user_id"],
+        "notification_id": victim["notification_id"],
     }
     before_events = await tenant_events(pg_url, victim["owner"]["tenant_id"])
     before = await snapshot(client, victim)
@@ -118,7 +128,9 @@ async def test_another_tenants_user_finds_nothing_of_the_first_tenant_on_any_end
         else:
             # Tenant-wide endpoints act on the caller's own tenant, or are refused by role.
             assert response.status_code in (200, 201, 403), f"{where}: {response.text}"
-            for victim_id in (*ids.values(), victim["owner"]["user_id"]):
+            # (Not the notification id: a small number, found in any position or time.)
+            uuids = [v for k, v in ids.items() if k != "notification_id"]
+            for victim_id in (*uuids, victim["owner"]["user_id"]):
                 assert victim_id not in response.text, where
         tried += 1
     assert tried >= 17

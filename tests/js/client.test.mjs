@@ -141,6 +141,21 @@ test('an event on both the tenant and the project channel reaches the app once',
   assert.deepEqual(seen, [['tenant', 1], ['tenant', 2], [P, 3]]);
 });
 
+test('a notification about an event the project channel delivered still reaches the app', async () => {
+  const env = setup();
+  const N = 'notifications:6f1c0000-0000-4000-8000-00000000000a';
+  const seen = [];
+  env.client.on('event', (e) => seen.push([e.channel, e.position]));
+  env.client.subscribe(P, { since: 0 });
+  env.client.subscribe(N, { since: 0 });
+  const ws = await connected(env);
+  ws.ackSubscribes({ recovered: true });
+  ws.events(P, ev(5, null));
+  ws.events(N, ev(5, null, { type: 'NotificationAdded' }));
+  ws.events(N, ev(5, null, { type: 'NotificationAdded' })); // a repeat on its own channel
+  assert.deepEqual(seen, [[P, 5], [N, 5]]);
+});
+
 test('4001 fetches a fresh ticket and reconnects at once', async () => {
   const env = setup();
   const ws = await connected(env);

@@ -18,7 +18,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 ROOT_PACKAGES = ("app", "realtime")
-CONTEXTS = ("tenants", "projects", "tasks", "activity")
+CONTEXTS = ("tenants", "projects", "tasks", "activity", "notifications", "analytics")
 PURE_MODULES = ("domain", "commands", "events", "errors")
 
 

@@ -3,6 +3,8 @@ import { Api, ApiError, plainWords, normProject } from './api.js';
 import { CollabClient } from './client.js';
 import { $, Board, COLUMNS, h, statusWord } from './board.js';
 import { mountPlan } from './plan.js';
+import { Notifications } from './notifications.js';
+import { AnalyticsChart } from './analytics.js';
 
 const api = new Api();
 const ctx = {
@@ -56,6 +58,8 @@ async function startSession(token) {
     if (!ctx.noRealtime) flash(`Live updates stopped: ${reason}. Reload the page to try again.`);
   });
   ctx.client.connect();
+  ctx.notifications = new Notifications(ctx);
+  ctx.notifications.start();
   if (isAdmin()) ctx.client.subscribe('tenant', { onResync: () => refreshProjects() });
   mountPlan(ctx);
   await route();
@@ -79,6 +83,8 @@ api.onUnauthorized = () => {
 };
 
 function logout() {
+  ctx.notifications?.stop();
+  ctx.notifications = null;
   ctx.client?.close();
   ctx.client = null;
   ctx.me = null;
@@ -172,12 +178,16 @@ async function openBoard(id) {
     return;
   }
   ctx.client.subscribe(board.channel, { since: position, onResync: ({ channel, position }) => refetch(channel, position) });
+  ctx.analytics = new AnalyticsChart(ctx, id);
+  ctx.analytics.load(position);
 }
 
 function closeBoard() {
   if (!ctx.board) return;
   const { channel } = ctx.board;
   ctx.board = null;
+  ctx.analytics?.stop();
+  ctx.analytics = null;
   // Members keep project channels for the list; admins follow everything through `tenant`.
   if (isAdmin() || !ctx.projects.has(channel.slice('project:'.length))) ctx.client?.unsubscribe(channel);
 }
@@ -189,7 +199,9 @@ async function refetch(channel, position = null) {
 }
 
 function onEvent(ev) {
+  if (ev.channel?.startsWith('notifications:')) return; // the bell's own (notifications.js)
   if (ctx.board && ev.project === ctx.board.id) ctx.board.apply(ev);
+  ctx.analytics?.onEvent(ev);
   if (!ctx.board || ev.type.startsWith('Project') || ev.type === 'TaskMoved') refreshProjectsSoon();
   if (ev.type === 'UserInvited' || ev.type === 'UserRoleChanged') loadUsers();
 }

@@ -327,13 +327,16 @@ export class CollabClient extends Emitter {
   }
 
   _deliver(sub, ev) {
-    // The same project event also arrives on `tenant`: hand it to the app once.
-    if (this._seen.has(ev.position)) return;
-    this._seen.add(ev.position);
-    if (this._seen.size > this.options.seenLimit) {
-      const drop = this._seen.size - this.options.seenLimit;
-      let i = 0;
-      for (const p of this._seen) { if (i++ >= drop) break; this._seen.delete(p); }
+    // The same project event also arrives on `tenant`: hand it to the app once. A notification
+    // (`notifications:<user>`) shares the position of the event it is about but is not a copy.
+    if (!sub.channel.startsWith('notifications:')) {
+      if (this._seen.has(ev.position)) return;
+      this._seen.add(ev.position);
+      if (this._seen.size > this.options.seenLimit) {
+        const drop = this._seen.size - this.options.seenLimit;
+        let i = 0;
+        for (const p of this._seen) { if (i++ >= drop) break; this._seen.delete(p); }
+      }
     }
     const own = this._own.has(ev.position) || (ev.correlation != null && this._ownCorrelations.has(ev.correlation));
     const event = { ...ev, channel: sub.channel, own };
