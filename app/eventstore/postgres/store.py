@@ -12,6 +12,7 @@ import asyncpg  # type: ignore[import-untyped]
 import orjson
 
 from app.eventstore.port import AppendContext, EventStore, NewEvent, StoredEvent, records_for
+from app.eventstore.postgres.group import command_of
 from app.eventstore.postgres.idempotency import PendingKey
 from app.eventstore.postgres.sql import (
     APPEND,
@@ -79,10 +80,40 @@ class PgEventStore(EventStore):
             after_position=first,
         )
 
+    async def commit_pending(self, key: PendingKey | None, caller_tenant: str) -> None:
+        """Outside a transaction: the queued appends (and the key's response) go to the
+        process's group commit, which writes them with the other waiting commands' and commits."""
+        if not self._pending:
+            if key is not None:
+                await self._uow.keys.write(self._uow.connection, key)
+            return
+        pending, self._pending = self._pending, []
+        tenant = pending[0].context.tenant_id
+        if key is not None and key.tenant_id != tenant:
+            raise PermissionError("a unit of work writes for one tenant only")
+        command = command_of(
+            tenant,
+            caller_tenant,
+            [
+                (
+                    a.stream_id,
+                    a.expected_version,
+                    a.events,
+                    a.project_id,
+                    orjson.dumps(a.context.metadata()).decode(),
+                    a.context.recorded_at,
+                )
+                for a in pending
+            ],
+            key,
+        )
+        self.last_position = await self._uow.group_commit.write(command)
+
     async def write_pending(
         self, connection: asyncpg.Connection, key: PendingKey | None = None
     ) -> None:
-        """Write the queued appends (and the key's response) in one statement."""
+        """Write the queued appends (and the key's response) in one statement, inside the unit
+        of work's transaction (`collabspace_append`, whose head lock is held until its commit)."""
         if not self._pending:
             if key is not None:
                 await self._uow.keys.write(connection, key)

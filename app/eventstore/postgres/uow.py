@@ -45,6 +45,7 @@ class PgUnitOfWork(UnitOfWork):
         snapshots: SnapshotCache | None = None,
     ) -> None:
         self._pool = pool
+        self.group_commit = pool.group_commit
         self._on_commit = on_commit
         self.clock = clock
         self.tenant_id = tenant_id
@@ -114,7 +115,7 @@ class PgUnitOfWork(UnitOfWork):
                         await self.keys.write(self.connection, self.pending_key)
                     await self.connection.execute("COMMIT")
                 else:
-                    await self._store.write_pending(self.connection, self.pending_key)
+                    await self._store.commit_pending(self.pending_key, self._bound or "")
                 self.position = self._store.last_position
             elif self._in_transaction and not self.connection.is_closed():
                 # A setting made inside the transaction reverts with it.

@@ -1,0 +1,189 @@
+"""Group commit: one function call appends the events of many commands (issue 18).
+
+Revision ID: 0007_group_commit
+Revises: 0006_app_role_least_privilege
+Create Date: 2026-12-07
+
+`collabspace_append_batch(...)` is the write of a process's group commit
+(app/eventstore/postgres/group.py): the commands waiting in a process are written by one call,
+which is its own transaction. Under the `event_head` row lock (taken first, so that every check
+reads what the previous batch committed) it checks each command on its own: its streams at
+their expected versions, each stream it extends owned by its tenant, its Idempotency-Key not
+yet stored. The commands that pass get positions head + 1 .. head + n in batch order (gapless,
+in commit order, as `collabspace_append`), by one UPDATE of the head, one INSERT from `unnest`,
+one INSERT of their keys (the body stamped with the command's last position) and one NOTIFY.
+A command that fails is reported, not raised: the others commit without it.
+
+Tenants. A batch spans tenants, so the function cannot compare them with one session setting
+as `collabspace_append` does. Instead, per command:
+- the tenant its events carry must be the tenant the command's session was bound to (its
+  `app.tenant_id`, which the unit of work checked and passes as `p_callers`); a mismatch, or no
+  tenant, refuses the whole call (insufficient_privilege);
+- a stream that already has events must belong to that tenant (a failure of the command alone);
+- and a session that is bound to a tenant (every request's session) may append only that
+  tenant's events here too: from a request, the function refuses exactly what
+  `collabspace_append` refuses. Only the group commit's own writer session, bound to no
+  tenant, writes batches that span tenants.
+The function sets no tenant (tests/contracts/test_row_security.py checks the catalog).
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0007_group_commit"
+down_revision = "0006_app_role_least_privilege"
+branch_labels = None
+depends_on = None
+
+APP_ROLE = "collabspace_app"
+BATCH_ARGS = (
+    "uuid[], uuid[], uuid[], text[], text[], int[], text[], timestamptz[],"
+    " int[], text[], int[], int[], int[], text[], text[], int2[], text[], text[], timestamptz[]"
+)
+
+# Arrays per command (c), per append (a: one stream of one command, in command order) and per
+# event (e, in append order). plpgsql, so that its statements are planned once per session.
+BATCH_FUNCTION = """
+CREATE FUNCTION collabspace_append_batch(
+    p_tenants uuid[], p_callers uuid[],
+    p_key_users uuid[], p_keys text[], p_key_hashes text[], p_key_status int[],
+    p_key_bodies text[], p_key_at timestamptz[],
+    p_append_commands int[], p_streams text[], p_expected int[], p_counts int[],
+    p_event_appends int[], p_projects text[], p_types text[], p_schemas int2[], p_data text[],
+    p_metadata text[], p_recorded timestamptz[]
+) RETURNS TABLE (command int, last_position bigint, failure text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
+AS $$
+DECLARE
+    n_commands int := coalesce(cardinality(p_tenants), 0);
+    n_appends int := coalesce(cardinality(p_streams), 0);
+    bound uuid := nullif(current_setting('app.tenant_id', true), '')::uuid;
+    head bigint;
+    total bigint := 0;
+    verdicts text[];
+    key_verdicts text[];
+    firsts bigint[] := array_fill(NULL::bigint, ARRAY[greatest(n_appends, 1)]);
+    lasts bigint[] := array_fill(NULL::bigint, ARRAY[greatest(n_commands, 1)]);
+    failures text[] := array_fill(NULL::text, ARRAY[greatest(n_commands, 1)]);
+    taken_streams text[] := '{}';
+    taken_keys text[] := '{}';
+    reason text;
+    i int := 1;
+    j int;
+    c int;
+BEGIN
+    IF EXISTS (SELECT FROM unnest(p_tenants, p_callers) AS t(tenant, caller)
+               WHERE t.tenant IS NULL OR t.tenant IS DISTINCT FROM t.caller
+                  OR (bound IS NOT NULL AND t.tenant <> bound)) THEN
+        RAISE EXCEPTION 'events are appended for the command''s own tenant only'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    -- The head's row lock first: it serialises batches until commit, and every read below
+    -- then sees what the previous batch committed.
+    SELECT h.position INTO head FROM event_head h WHERE h.id = 1 FOR UPDATE;
+    SELECT array_agg(CASE
+               WHEN cur.tenant_id IS NOT NULL AND cur.tenant_id <> p_tenants[a.cmd] THEN 'tenant'
+               WHEN coalesce(cur.version, 0) <> a.expected THEN 'version'
+           END ORDER BY a.i)
+      INTO verdicts
+      FROM unnest(p_append_commands, p_streams, p_expected) WITH ORDINALITY
+           AS a(cmd, stream_id, expected, i)
+      LEFT JOIN LATERAL (
+          SELECT e.version, e.tenant_id FROM event e
+           WHERE e.stream_id = a.stream_id ORDER BY e.version DESC LIMIT 1
+      ) cur ON true;
+    SELECT array_agg(CASE WHEN EXISTS (
+               SELECT FROM idempotency_key k WHERE k.tenant_id = p_tenants[x.c]
+                  AND k.user_id = p_key_users[x.c] AND k.key = p_keys[x.c]) THEN 'key'
+           END ORDER BY x.c)
+      INTO key_verdicts
+      FROM generate_series(1, n_commands) AS x(c);
+    -- In batch order: a command passes when its streams and key pass and no command before it
+    -- in this batch took one of its streams or its key (that one committed first, as it would
+    -- have one at a time).
+    FOR c IN 1..n_commands LOOP
+        reason := key_verdicts[c];
+        IF reason IS NULL AND p_keys[c] IS NOT NULL
+           AND (p_tenants[c]::text || p_key_users[c]::text || p_keys[c]) = ANY (taken_keys) THEN
+            reason := 'key';
+        END IF;
+        j := i;
+        WHILE j <= n_appends AND p_append_commands[j] = c LOOP
+            IF reason IS NULL THEN
+                reason := verdicts[j];
+            END IF;
+            IF reason IS NULL AND p_streams[j] = ANY (taken_streams) THEN
+                reason := 'version';
+            END IF;
+            j := j + 1;
+        END LOOP;
+        IF reason IS NULL THEN
+            FOR a IN i..j - 1 LOOP
+                firsts[a] := head + total + 1;
+                total := total + p_counts[a];
+                taken_streams := taken_streams || p_streams[a];
+            END LOOP;
+            lasts[c] := head + total;
+            IF p_keys[c] IS NOT NULL THEN
+                taken_keys := taken_keys || (p_tenants[c]::text || p_key_users[c]::text || p_keys[c]);
+            END IF;
+        ELSE
+            failures[c] := reason;
+        END IF;
+        i := j;
+    END LOOP;
+    IF total > 0 THEN
+        UPDATE event_head SET position = head + total WHERE id = 1;
+        INSERT INTO event (position, stream_id, version, tenant_id, project_id, type,
+                           schema_version, data, metadata, recorded_at)
+        SELECT firsts[e.a] + e.version - p_expected[e.a] - 1, p_streams[e.a], e.version,
+               p_tenants[p_append_commands[e.a]], e.project_id::uuid, e.type, e.schema_version,
+               e.data::jsonb, e.metadata::jsonb, e.recorded_at
+        FROM (SELECT u.a, p_expected[u.a] + row_number() OVER (PARTITION BY u.a ORDER BY u.n)
+                     AS version, u.project_id, u.type, u.schema_version, u.data, u.metadata,
+                     u.recorded_at
+              FROM unnest(p_event_appends, p_projects, p_types, p_schemas, p_data, p_metadata,
+                          p_recorded) WITH ORDINALITY
+                   AS u(a, project_id, type, schema_version, data, metadata, recorded_at, n)
+             ) e
+        WHERE firsts[e.a] IS NOT NULL;
+        INSERT INTO idempotency_key (tenant_id, user_id, key, request_hash, status, body,
+                                     created_at)
+        SELECT p_tenants[x.c], p_key_users[x.c], p_keys[x.c], p_key_hashes[x.c],
+               p_key_status[x.c],
+               jsonb_set(p_key_bodies[x.c]::jsonb, '{position}', to_jsonb(lasts[x.c])),
+               p_key_at[x.c]
+        FROM generate_series(1, n_commands) AS x(c)
+        WHERE lasts[x.c] IS NOT NULL AND p_keys[x.c] IS NOT NULL;
+        PERFORM pg_notify('collabspace_events', (head + total)::text);
+    END IF;
+    RETURN QUERY SELECT x.c, lasts[x.c], failures[x.c] FROM generate_series(1, n_commands) AS x(c);
+END
+$$
+"""
+
+
+def _for_app_role(statements: str) -> None:
+    # The role is cluster-wide and may be missing (migration 0004 creates it when it can).
+    op.execute(
+        f"""
+        DO $$ BEGIN
+            IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+                {statements}
+            END IF;
+        END $$;
+        """
+    )
+
+
+def upgrade() -> None:
+    op.execute(BATCH_FUNCTION)
+    op.execute(f"REVOKE ALL ON FUNCTION collabspace_append_batch({BATCH_ARGS}) FROM PUBLIC")
+    _for_app_role(
+        f"GRANT EXECUTE ON FUNCTION collabspace_append_batch({BATCH_ARGS}) TO {APP_ROLE};"
+    )
+
+
+def downgrade() -> None:
+    op.execute(f"DROP FUNCTION collabspace_append_batch({BATCH_ARGS})")
