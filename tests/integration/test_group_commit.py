@@ -55,7 +55,10 @@ async def _append_at_once(
     async def one(tenant: str, stream: str, expected: int, count: int) -> int:
         async with make(tenant_id=tenant) as uow:
             await uow.events.append(
-                stream, expected, [NewEvent("E", {"n": n}) for n in range(count)], context=ctx(tenant)
+                stream,
+                expected,
+                [NewEvent("E", {"n": n}) for n in range(count)],
+                context=ctx(tenant),
             )
         return uow.position
 
@@ -181,7 +184,9 @@ async def test_a_stream_appended_twice_in_one_command_continues_its_own_append(
     make = pg_uow_factory(pool)
     async with make(tenant_id=tenant) as uow:
         await uow.events.append(stream, 0, [NewEvent("A", {})], context=ctx(tenant))
-        await uow.events.append(stream, 1, [NewEvent("B", {}), NewEvent("C", {})], context=ctx(tenant))
+        await uow.events.append(
+            stream, 1, [NewEvent("B", {}), NewEvent("C", {})], context=ctx(tenant)
+        )
     assert [v for _, v, _ in await _events(pg_url, [stream])] == [1, 2, 3]
     with pytest.raises(ConcurrencyError):
         async with make(tenant_id=tenant) as uow:

@@ -91,9 +91,7 @@ def command_of(
         elif earlier.expected_version + len(earlier.events) == expected:
             earlier.events.extend(rows)
         else:
-            raise ConcurrencyError(
-                "a stream moved past its expected version", stream_id=stream_id
-            )
+            raise ConcurrencyError("a stream moved past its expected version", stream_id=stream_id)
     command.appends = list(appends.values())
     return command
 
@@ -157,9 +155,7 @@ class GroupCommit:
         self._dsn = dsn
         self._max_events = max_events
         self._max_bytes = max_bytes
-        self._queue: collections.deque[tuple[Command, asyncio.Future[int]]] = (
-            collections.deque()
-        )
+        self._queue: collections.deque[tuple[Command, asyncio.Future[int]]] = collections.deque()
         self._writer: asyncio.Task[None] | None = None
         self._connection: asyncpg.Connection | None = None
         # Commands per batch -> how many batches had that many (benchmarks report it).

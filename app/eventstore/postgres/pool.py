@@ -14,7 +14,6 @@ from app.eventstore.postgres.group import GroupCommit
 __all__ = ["BROKEN", "CONNECTION_ERRORS", "PgPool", "TenantSession", "asyncpg_dsn"]
 
 
-
 def asyncpg_dsn(url: str) -> str:
     """The libpq-style DSN for a SQLAlchemy `postgresql+asyncpg://` URL."""
     for prefix in ("postgresql+asyncpg://", "postgres://"):
