@@ -69,6 +69,7 @@ DECLARE
     taken_streams text[] := '{}';
     taken_keys text[] := '{}';
     reason text;
+    key_id text;
     i int := 1;
     j int;
     c int;
@@ -104,8 +105,9 @@ BEGIN
     -- have one at a time).
     FOR c IN 1..n_commands LOOP
         reason := key_verdicts[c];
-        IF reason IS NULL AND p_keys[c] IS NOT NULL
-           AND (p_tenants[c]::text || p_key_users[c]::text || p_keys[c]) = ANY (taken_keys) THEN
+        -- Two UUIDs (fixed length) and the key: NULL when the command has no key.
+        key_id := p_tenants[c]::text || p_key_users[c]::text || p_keys[c];
+        IF reason IS NULL AND key_id = ANY (taken_keys) THEN
             reason := 'key';
         END IF;
         j := i;
@@ -125,8 +127,8 @@ BEGIN
                 taken_streams := taken_streams || p_streams[a];
             END LOOP;
             lasts[c] := head + total;
-            IF p_keys[c] IS NOT NULL THEN
-                taken_keys := taken_keys || (p_tenants[c]::text || p_key_users[c]::text || p_keys[c]);
+            IF key_id IS NOT NULL THEN
+                taken_keys := taken_keys || key_id;
             END IF;
         ELSE
             failures[c] := reason;

@@ -19,4 +19,4 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 # A session that failed this way, or was interrupted mid-statement, never goes back to the pool.
-BROKEN = (*CONNECTION_ERRORS, asyncio.CancelledError)
+BROKEN: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncio.CancelledError)

@@ -30,8 +30,8 @@ import asyncpg  # type: ignore[import-untyped]
 import orjson
 
 from app.eventstore.port import NewEvent
-from app.eventstore.postgres.idempotency import PendingKey
 from app.eventstore.postgres.errors import BROKEN
+from app.eventstore.postgres.idempotency import PendingKey
 from app.kernel.domain import ConcurrencyError
 
 APPEND_BATCH = (

@@ -12,7 +12,7 @@ import asyncpg  # type: ignore[import-untyped]
 import orjson
 
 from app.eventstore.port import AppendContext, EventStore, NewEvent, StoredEvent, records_for
-from app.eventstore.postgres.group import command_of
+from app.eventstore.postgres.group import Command, command_of
 from app.eventstore.postgres.idempotency import PendingKey
 from app.eventstore.postgres.sql import (
     APPEND,
@@ -80,18 +80,19 @@ class PgEventStore(EventStore):
             after_position=first,
         )
 
-    async def commit_pending(self, key: PendingKey | None, caller_tenant: str) -> None:
-        """Outside a transaction: the queued appends (and the key's response) go to the
-        process's group commit, which writes them with the other waiting commands' and commits."""
+    async def command(self, key: PendingKey | None, caller_tenant: str) -> Command | None:
+        """Outside a transaction: the queued appends and the key's response as one command for
+        the process's group commit (None, after writing the key alone, when nothing was
+        appended). `caller_tenant` is the tenant the session's row security was bound to."""
         if not self._pending:
             if key is not None:
                 await self._uow.keys.write(self._uow.connection, key)
-            return
+            return None
         pending, self._pending = self._pending, []
         tenant = pending[0].context.tenant_id
         if key is not None and key.tenant_id != tenant:
             raise PermissionError("a unit of work writes for one tenant only")
-        command = command_of(
+        return command_of(
             tenant,
             caller_tenant,
             [
@@ -107,7 +108,6 @@ class PgEventStore(EventStore):
             ],
             key,
         )
-        self.last_position = await self._uow.group_commit.write(command)
 
     async def write_pending(
         self, connection: asyncpg.Connection, key: PendingKey | None = None
