@@ -33,14 +33,8 @@ import orjson
 from app.eventstore.port import NewEvent
 from app.eventstore.postgres.errors import BROKEN
 from app.eventstore.postgres.idempotency import PendingKey
+from app.eventstore.postgres.sql import APPEND_BATCH
 from app.kernel.domain import ConcurrencyError
-
-APPEND_BATCH = (
-    "SELECT command, last_position, failure FROM collabspace_append_batch("
-    "$1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int[], $7::text[],"
-    " $8::timestamptz[], $9::int[], $10::text[], $11::int[], $12::int[], $13::int[],"
-    " $14::text[], $15::text[], $16::int2[], $17::text[], $18::text[], $19::timestamptz[])"
-)
 
 MAX_BATCH_EVENTS = 2000
 MAX_BATCH_BYTES = 4 * 1024 * 1024

@@ -16,7 +16,6 @@ from app.eventstore.postgres.group import Command, command_of
 from app.eventstore.postgres.idempotency import PendingKey
 from app.eventstore.postgres.sql import (
     APPEND,
-    APPEND_WITH_KEY,
     LOAD,
     LOAD_WITH,
     LOAD_WITH_ONE,
@@ -109,14 +108,10 @@ class PgEventStore(EventStore):
             key,
         )
 
-    async def write_pending(
-        self, connection: asyncpg.Connection, key: PendingKey | None = None
-    ) -> None:
-        """Write the queued appends (and the key's response) in one statement, inside the unit
-        of work's transaction (`collabspace_append`, whose head lock is held until its commit)."""
+    async def write_pending(self, connection: asyncpg.Connection) -> None:
+        """Write the queued appends in one statement inside the unit of work's transaction
+        (`collabspace_append`, whose head lock is then held until that transaction commits)."""
         if not self._pending:
-            if key is not None:
-                await self._uow.keys.write(connection, key)
             return
         pending, self._pending = self._pending, []
         columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
@@ -134,15 +129,8 @@ class PgEventStore(EventStore):
                 metas.append(metadata)
                 times.append(append.context.recorded_at)
         try:
-            if key is None:
-                row = await connection.fetchrow(APPEND, tenant, *columns)
-            else:
-                if key.tenant_id != tenant:
-                    raise PermissionError("a unit of work writes for one tenant only")
-                row = await connection.fetchrow(APPEND_WITH_KEY, tenant, *columns, *key.params())
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "pk_idempotency_key":
-                raise ConcurrencyError("idempotency key used concurrently") from None
+            row = await connection.fetchrow(APPEND, tenant, *columns)
+        except asyncpg.UniqueViolationError:
             raise ConcurrencyError(
                 "a stream moved past its expected version",
                 stream_id=",".join(sorted({a.stream_id for a in pending})),
