@@ -83,9 +83,11 @@ BEGIN
     -- The head's row lock first: it serialises batches until commit, and every read below
     -- then sees what the previous batch committed.
     SELECT h.position INTO head FROM event_head h WHERE h.id = 1 FOR UPDATE;
+    -- A stale version first: a command that read under row security sees no event of another
+    -- tenant's stream, so it fails as a conflict (409), as a single append always did.
     SELECT array_agg(CASE
-               WHEN cur.tenant_id IS NOT NULL AND cur.tenant_id <> p_tenants[a.cmd] THEN 'tenant'
                WHEN coalesce(cur.version, 0) <> a.expected THEN 'version'
+               WHEN cur.tenant_id <> p_tenants[a.cmd] THEN 'tenant'
            END ORDER BY a.i)
       INTO verdicts
       FROM unnest(p_append_commands, p_streams, p_expected) WITH ORDINALITY

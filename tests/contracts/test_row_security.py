@@ -192,11 +192,11 @@ async def test_the_app_role_writes_events_only_through_the_append_function(pg_ur
         await app.close()
 
 
-def _batch(tenant: str, caller: str, stream: str) -> tuple[Any, ...]:
+def _batch(tenant: str, caller: str, stream: str, expected: int = 0) -> tuple[Any, ...]:
     """`collabspace_append_batch`'s arrays for one command of one event, without a key."""
     return (
         [tenant], [caller], [None], [None], [None], [None], [None], [None],
-        [1], [stream], [0], [1],
+        [1], [stream], [expected], [1],
         [1], [None], ["Probe"], [1], ["{}"], ["{}"], [utc_now()],
     )  # fmt: skip
 
@@ -222,13 +222,27 @@ async def test_the_batch_append_writes_each_command_for_its_own_tenant_only(pg_u
                     await app.execute("SELECT set_config('app.tenant_id', $1, true)", setting)
                     await app.fetch(call, *_batch(b, caller, f"s-{uuid.uuid4()}"))
         assert await _head(pg_url) == head_before
-        # B's project stream, extended by a command of A: that command fails alone.
+        # B's project stream, extended by a command of A at its very version: that command
+        # fails alone (at any other version it is a conflict, as before).
         theirs = f"project-{world['B']['project_id']}"
-        rows = await app.fetch(call, *_batch(a, a, theirs))
+        version = await _version(pg_url, theirs)
+        rows = await app.fetch(call, *_batch(a, a, theirs, version))
         assert [tuple(r) for r in rows] == [(1, None, "tenant")]
+        rows = await app.fetch(call, *_batch(a, a, theirs, version - 1))
+        assert [tuple(r) for r in rows] == [(1, None, "version")]
         assert await _head(pg_url) == head_before
     finally:
         await app.close()
+
+
+async def _version(pg_url: str, stream: str) -> int:
+    owner = await asyncpg.connect(asyncpg_dsn(pg_url))
+    try:
+        return int(
+            await owner.fetchval("SELECT max(version) FROM event WHERE stream_id = $1", stream)
+        )
+    finally:
+        await owner.close()
 
 
 async def _head(pg_url: str) -> int:
