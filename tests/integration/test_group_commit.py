@@ -4,6 +4,7 @@ command still checked on its own, on the real PostgreSQL store as the app role."
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ import pytest
 from app.eventstore.idempotency import IdempotencyRecord
 from app.eventstore.port import AppendContext, NewEvent
 from app.eventstore.postgres import PgPool, asyncpg_dsn, pg_uow_factory
-from app.eventstore.postgres.group import GroupCommit
+from app.eventstore.postgres.group import GroupCommit, command_of
 from app.kernel.domain import ConcurrencyError
 from app.settings import app_url_for
 
@@ -193,3 +194,23 @@ async def test_a_stream_appended_twice_in_one_command_continues_its_own_append(
             await uow.events.append(stream, 3, [NewEvent("D", {})], context=ctx(tenant))
             await uow.events.append(stream, 3, [NewEvent("D2", {})], context=ctx(tenant))
     assert [v for _, v, _ in await _events(pg_url, [stream])] == [1, 2, 3]
+
+
+async def test_without_a_database_every_command_of_the_batch_fails_with_the_connection_error(
+    pg_url: str,
+) -> None:
+    """The writer's connection refused: every waiting command gets that error (the API's 503)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: connections are refused
+        group = GroupCommit(f"postgresql://collabspace_app@127.0.0.1:{port}/none")
+        tenant = str(uuid.uuid4())
+        commands = [
+            command_of(
+                tenant, tenant, [(f"task-{n}", 0, [NewEvent("E", {})], None, "{}", T0)], None
+            )
+            for n in range(5)
+        ]
+        results = await asyncio.gather(*(group.write(c) for c in commands), return_exceptions=True)
+        await group.close()
+    assert all(isinstance(r, OSError) for r in results), results

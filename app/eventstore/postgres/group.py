@@ -36,6 +36,9 @@ from app.eventstore.postgres.idempotency import PendingKey
 from app.eventstore.postgres.sql import APPEND_BATCH
 from app.kernel.domain import ConcurrencyError
 
+# The database is not there, or the writer's session broke mid-call.
+_UNREACHABLE: tuple[type[BaseException], ...] = (*BROKEN, OSError)
+
 MAX_BATCH_EVENTS = 2000
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 
@@ -193,7 +196,9 @@ class GroupCommit:
     async def _write(self, batch: list[tuple[Command, asyncio.Future[int]]]) -> None:
         try:
             outcomes = await self._call([command for command, _ in batch])
-        except BROKEN as exc:
+        except _UNREACHABLE as exc:
+            # No database (OSError: it refused the writer's connection) or a session lost
+            # mid-call: every command of the batch gets the error (the API answers 503).
             await self._drop()
             for _, future in batch:
                 _settle(future, exc)
