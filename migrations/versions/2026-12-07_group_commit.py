@@ -39,19 +39,24 @@ depends_on = None
 APP_ROLE = "collabspace_app"
 BATCH_ARGS = (
     "uuid[], uuid[], uuid[], text[], text[], int[], text[], timestamptz[],"
-    " int[], text[], int[], int[], int[], text[], text[], int2[], text[], text[], timestamptz[]"
+    " int[], text[], int[], int[],"
+    " int[], int[], text[], text[], int2[], text[], text[], timestamptz[]"
 )
 
 # Arrays per command (c), per append (a: one stream of one command, in command order) and per
 # event (e, in append order). plpgsql, so that its statements are planned once per session.
+# Cost: per command a few operations on fixed-width arrays (O(1) each: no text array is ever
+# subscripted, which would cost O(n) each, and the bookkeeping arrays hold no NULL); the SQL
+# statements read the text arrays by `unnest`. Verdicts are codes: 0 passes, 1 a stale version
+# (or a stream an earlier command of the batch took), 2 another tenant's stream, 3 a stored key.
 BATCH_FUNCTION = """
 CREATE FUNCTION collabspace_append_batch(
     p_tenants uuid[], p_callers uuid[],
     p_key_users uuid[], p_keys text[], p_key_hashes text[], p_key_status int[],
     p_key_bodies text[], p_key_at timestamptz[],
     p_append_commands int[], p_streams text[], p_expected int[], p_counts int[],
-    p_event_appends int[], p_projects text[], p_types text[], p_schemas int2[], p_data text[],
-    p_metadata text[], p_recorded timestamptz[]
+    p_event_appends int[], p_versions int[], p_projects text[], p_types text[],
+    p_schemas int2[], p_data text[], p_metadata text[], p_recorded timestamptz[]
 ) RETURNS TABLE (command int, last_position bigint, failure text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
 AS $$
@@ -61,15 +66,16 @@ DECLARE
     bound uuid := nullif(current_setting('app.tenant_id', true), '')::uuid;
     head bigint;
     total bigint := 0;
-    verdicts text[];
-    key_verdicts text[];
-    firsts bigint[] := array_fill(NULL::bigint, ARRAY[greatest(n_appends, 1)]);
-    lasts bigint[] := array_fill(NULL::bigint, ARRAY[greatest(n_commands, 1)]);
-    failures text[] := array_fill(NULL::text, ARRAY[greatest(n_commands, 1)]);
-    taken_streams text[] := '{}';
-    taken_keys text[] := '{}';
-    reason text;
-    key_id text;
+    verdicts int[];      -- per append
+    stream_nos int[];    -- per append: its stream's number in this batch
+    key_verdicts int[];  -- per command
+    key_nos int[];       -- per command: its key's number in this batch, 0 without a key
+    firsts bigint[] := array_fill(0::bigint, ARRAY[n_appends]);
+    lasts bigint[] := array_fill(0::bigint, ARRAY[n_commands]);
+    failures int[] := array_fill(0, ARRAY[n_commands]);
+    taken_streams boolean[] := array_fill(false, ARRAY[n_appends]);
+    taken_keys boolean[] := array_fill(false, ARRAY[n_commands]);
+    reason int;
     i int := 1;
     j int;
     c int;
@@ -86,51 +92,56 @@ BEGIN
     -- A stale version first: a command that read under row security sees no event of another
     -- tenant's stream, so it fails as a conflict (409), as a single append always did.
     SELECT array_agg(CASE
-               WHEN coalesce(cur.version, 0) <> a.expected THEN 'version'
-               WHEN cur.tenant_id <> p_tenants[a.cmd] THEN 'tenant'
-           END ORDER BY a.i)
-      INTO verdicts
-      FROM unnest(p_append_commands, p_streams, p_expected) WITH ORDINALITY
-           AS a(cmd, stream_id, expected, i)
+               WHEN coalesce(cur.version, 0) <> a.expected THEN 1
+               WHEN cur.tenant_id <> p_tenants[a.cmd] THEN 2
+               ELSE 0
+           END ORDER BY a.i),
+           array_agg(a.stream_no ORDER BY a.i)
+      INTO verdicts, stream_nos
+      FROM (SELECT u.*, dense_rank() OVER (ORDER BY u.stream_id)::int AS stream_no
+              FROM unnest(p_append_commands, p_streams, p_expected) WITH ORDINALITY
+                   AS u(cmd, stream_id, expected, i)) a
       LEFT JOIN LATERAL (
           SELECT e.version, e.tenant_id FROM event e
            WHERE e.stream_id = a.stream_id ORDER BY e.version DESC LIMIT 1
       ) cur ON true;
-    SELECT array_agg(CASE WHEN EXISTS (
-               SELECT FROM idempotency_key k WHERE k.tenant_id = p_tenants[x.c]
-                  AND k.user_id = p_key_users[x.c] AND k.key = p_keys[x.c]) THEN 'key'
-           END ORDER BY x.c)
-      INTO key_verdicts
-      FROM generate_series(1, n_commands) AS x(c);
+    SELECT array_agg(CASE WHEN k.key IS NOT NULL AND EXISTS (
+               SELECT FROM idempotency_key s WHERE s.tenant_id = k.tenant
+                  AND s.user_id = k.user_id AND s.key = k.key) THEN 3 ELSE 0
+           END ORDER BY k.c),
+           array_agg(k.key_no ORDER BY k.c)
+      INTO key_verdicts, key_nos
+      FROM (SELECT u.*, CASE WHEN u.key IS NULL THEN 0 ELSE
+                       dense_rank() OVER (ORDER BY u.tenant, u.user_id, u.key)::int END AS key_no
+              FROM unnest(p_tenants, p_key_users, p_keys) WITH ORDINALITY
+                   AS u(tenant, user_id, key, c)) k;
     -- In batch order: a command passes when its streams and key pass and no command before it
     -- in this batch took one of its streams or its key (that one committed first, as it would
     -- have one at a time).
     FOR c IN 1..n_commands LOOP
         reason := key_verdicts[c];
-        -- Two UUIDs (fixed length) and the key: NULL when the command has no key.
-        key_id := p_tenants[c]::text || p_key_users[c]::text || p_keys[c];
-        IF reason IS NULL AND key_id = ANY (taken_keys) THEN
-            reason := 'key';
+        IF reason = 0 AND key_nos[c] > 0 AND taken_keys[key_nos[c]] THEN
+            reason := 3;
         END IF;
         j := i;
         WHILE j <= n_appends AND p_append_commands[j] = c LOOP
-            IF reason IS NULL THEN
+            IF reason = 0 THEN
                 reason := verdicts[j];
-            END IF;
-            IF reason IS NULL AND p_streams[j] = ANY (taken_streams) THEN
-                reason := 'version';
+                IF reason = 0 AND taken_streams[stream_nos[j]] THEN
+                    reason := 1;
+                END IF;
             END IF;
             j := j + 1;
         END LOOP;
-        IF reason IS NULL THEN
+        IF reason = 0 THEN
             FOR a IN i..j - 1 LOOP
                 firsts[a] := head + total + 1;
                 total := total + p_counts[a];
-                taken_streams := taken_streams || p_streams[a];
+                taken_streams[stream_nos[a]] := true;
             END LOOP;
             lasts[c] := head + total;
-            IF key_id IS NOT NULL THEN
-                taken_keys := taken_keys || key_id;
+            IF key_nos[c] > 0 THEN
+                taken_keys[key_nos[c]] := true;
             END IF;
         ELSE
             failures[c] := reason;
@@ -141,28 +152,30 @@ BEGIN
         UPDATE event_head SET position = head + total WHERE id = 1;
         INSERT INTO event (position, stream_id, version, tenant_id, project_id, type,
                            schema_version, data, metadata, recorded_at)
-        SELECT firsts[e.a] + e.version - p_expected[e.a] - 1, p_streams[e.a], e.version,
-               p_tenants[p_append_commands[e.a]], e.project_id::uuid, e.type, e.schema_version,
-               e.data::jsonb, e.metadata::jsonb, e.recorded_at
-        FROM (SELECT u.a, p_expected[u.a] + row_number() OVER (PARTITION BY u.a ORDER BY u.n)
-                     AS version, u.project_id, u.type, u.schema_version, u.data, u.metadata,
-                     u.recorded_at
-              FROM unnest(p_event_appends, p_projects, p_types, p_schemas, p_data, p_metadata,
-                          p_recorded) WITH ORDINALITY
-                   AS u(a, project_id, type, schema_version, data, metadata, recorded_at, n)
-             ) e
-        WHERE firsts[e.a] IS NOT NULL;
+        SELECT f.first + e.version - f.expected - 1, f.stream_id, e.version, f.tenant,
+               e.project_id::uuid, e.type, e.schema_version, e.data::jsonb, e.metadata::jsonb,
+               e.recorded_at
+        FROM unnest(p_event_appends, p_versions, p_projects, p_types, p_schemas, p_data,
+                    p_metadata, p_recorded)
+             AS e(a, version, project_id, type, schema_version, data, metadata, recorded_at)
+        JOIN (SELECT u.a, u.stream_id, u.expected, p_tenants[u.cmd] AS tenant,
+                     firsts[u.a] AS first
+                FROM unnest(p_streams, p_expected, p_append_commands) WITH ORDINALITY
+                     AS u(stream_id, expected, cmd, a)) f ON f.a = e.a
+        WHERE f.first > 0;
         INSERT INTO idempotency_key (tenant_id, user_id, key, request_hash, status, body,
                                      created_at)
-        SELECT p_tenants[x.c], p_key_users[x.c], p_keys[x.c], p_key_hashes[x.c],
-               p_key_status[x.c],
-               jsonb_set(p_key_bodies[x.c]::jsonb, '{position}', to_jsonb(lasts[x.c])),
-               p_key_at[x.c]
-        FROM generate_series(1, n_commands) AS x(c)
-        WHERE lasts[x.c] IS NOT NULL AND p_keys[x.c] IS NOT NULL;
+        SELECT k.tenant, k.user_id, k.key, k.hash, k.status,
+               jsonb_set(k.body::jsonb, '{position}', to_jsonb(lasts[k.c])), k.at
+        FROM unnest(p_tenants, p_key_users, p_keys, p_key_hashes, p_key_status, p_key_bodies,
+                    p_key_at) WITH ORDINALITY AS k(tenant, user_id, key, hash, status, body, at, c)
+        WHERE k.key IS NOT NULL AND lasts[k.c] > 0;
         PERFORM pg_notify('collabspace_events', (head + total)::text);
     END IF;
-    RETURN QUERY SELECT x.c, lasts[x.c], failures[x.c] FROM generate_series(1, n_commands) AS x(c);
+    RETURN QUERY
+        SELECT x.c, nullif(lasts[x.c], 0),
+               CASE failures[x.c] WHEN 1 THEN 'version' WHEN 2 THEN 'tenant' WHEN 3 THEN 'key' END
+        FROM generate_series(1, n_commands) AS x(c);
 END
 $$
 """

@@ -197,7 +197,7 @@ def _batch(tenant: str, caller: str, stream: str, expected: int = 0) -> tuple[An
     return (
         [tenant], [caller], [None], [None], [None], [None], [None], [None],
         [1], [stream], [expected], [1],
-        [1], [None], ["Probe"], [1], ["{}"], ["{}"], [utc_now()],
+        [1], [expected + 1], [None], ["Probe"], [1], ["{}"], ["{}"], [utc_now()],
     )  # fmt: skip
 
 
@@ -210,7 +210,7 @@ async def test_the_batch_append_writes_each_command_for_its_own_tenant_only(pg_u
     app = await asyncpg.connect(asyncpg_dsn(app_url_for(pg_url)))
     call = (
         "SELECT command, last_position, failure FROM collabspace_append_batch($1, $2, $3, $4,"
-        " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
     )
     try:
         head_before = await _head(pg_url)

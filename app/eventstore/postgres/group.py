@@ -104,11 +104,11 @@ def _failure(command: Command, reason: str) -> BaseException:
 
 
 def _arguments(batch: list[Command]) -> tuple[list[Any], ...]:
-    """The 19 arrays of `collabspace_append_batch`: per command, per append, per event."""
-    columns: tuple[list[Any], ...] = tuple([] for _ in range(19))
+    """The 20 arrays of `collabspace_append_batch`: per command, per append, per event."""
+    columns: tuple[list[Any], ...] = tuple([] for _ in range(20))
     (tenants, callers, users, keys, hashes, statuses, bodies, key_times) = columns[:8]
     (append_commands, streams, expected, counts) = columns[8:12]
-    (event_appends, projects, types, schemas, datas, metas, times) = columns[12:]
+    (event_appends, versions, projects, types, schemas, datas, metas, times) = columns[12:]
     for number, command in enumerate(batch, start=1):
         tenants.append(command.tenant_id)
         callers.append(command.caller_tenant)
@@ -129,8 +129,9 @@ def _arguments(batch: list[Command]) -> tuple[list[Any], ...]:
             streams.append(append.stream_id)
             expected.append(append.expected_version)
             counts.append(len(append.events))
-            for project, type_, schema, data, metadata, at in append.events:
+            for n, (project, type_, schema, data, metadata, at) in enumerate(append.events, 1):
                 event_appends.append(len(streams))
+                versions.append(append.expected_version + n)
                 projects.append(project)
                 types.append(type_)
                 schemas.append(schema)

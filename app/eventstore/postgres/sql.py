@@ -57,7 +57,8 @@ APPEND_BATCH = (
     "SELECT command, last_position, failure FROM collabspace_append_batch("
     "$1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int[], $7::text[],"
     " $8::timestamptz[], $9::int[], $10::text[], $11::int[], $12::int[], $13::int[],"
-    " $14::text[], $15::text[], $16::int2[], $17::text[], $18::text[], $19::timestamptz[])"
+    " $14::int[], $15::text[], $16::text[], $17::int2[], $18::text[], $19::text[],"
+    " $20::timestamptz[])"
 )
 SET_TENANT = "SELECT set_config('app.tenant_id', $1, false)"
 
