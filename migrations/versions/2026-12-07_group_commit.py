@@ -91,16 +91,21 @@ BEGIN
     SELECT h.position INTO head FROM event_head h WHERE h.id = 1 FOR UPDATE;
     -- A stale version first: a command that read under row security sees no event of another
     -- tenant's stream, so it fails as a conflict (409), as a single append always did.
+    -- A command that appends to a stream again continues its own earlier append (`before`).
     SELECT array_agg(CASE
-               WHEN coalesce(cur.version, 0) <> a.expected THEN 1
+               WHEN coalesce(cur.version, 0) + a.before <> a.expected THEN 1
                WHEN cur.tenant_id <> p_tenants[a.cmd] THEN 2
                ELSE 0
            END ORDER BY a.i),
            array_agg(a.stream_no ORDER BY a.i)
       INTO verdicts, stream_nos
-      FROM (SELECT u.*, dense_rank() OVER (ORDER BY u.stream_id)::int AS stream_no
-              FROM unnest(p_append_commands, p_streams, p_expected) WITH ORDINALITY
-                   AS u(cmd, stream_id, expected, i)) a
+      FROM (SELECT u.cmd, u.stream_id, u.expected, u.i,
+                   dense_rank() OVER (ORDER BY u.stream_id)::int AS stream_no,
+                   coalesce(sum(u.n) OVER (PARTITION BY u.cmd, u.stream_id ORDER BY u.i
+                                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                            0) AS before
+              FROM unnest(p_append_commands, p_streams, p_expected, p_counts) WITH ORDINALITY
+                   AS u(cmd, stream_id, expected, n, i)) a
       LEFT JOIN LATERAL (
           SELECT e.version, e.tenant_id FROM event e
            WHERE e.stream_id = a.stream_id ORDER BY e.version DESC LIMIT 1

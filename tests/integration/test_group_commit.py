@@ -189,11 +189,19 @@ async def test_a_stream_appended_twice_in_one_command_continues_its_own_append(
             stream, 1, [NewEvent("B", {}), NewEvent("C", {})], context=ctx(tenant)
         )
     assert [v for _, v, _ in await _events(pg_url, [stream])] == [1, 2, 3]
+    # Back to the stream after another one: positions follow the order of the appends.
+    other = f"task-{uuid.uuid4()}"
+    async with make(tenant_id=tenant) as uow:
+        await uow.events.append(stream, 3, [NewEvent("D", {})], context=ctx(tenant))
+        await uow.events.append(other, 0, [NewEvent("X", {})], context=ctx(tenant))
+        await uow.events.append(stream, 4, [NewEvent("E", {})], context=ctx(tenant))
+    rows = await _events(pg_url, [stream, other])
+    assert [(s == other, v) for s, v, _ in rows][-3:] == [(False, 4), (True, 1), (False, 5)]
     with pytest.raises(ConcurrencyError):
         async with make(tenant_id=tenant) as uow:
-            await uow.events.append(stream, 3, [NewEvent("D", {})], context=ctx(tenant))
-            await uow.events.append(stream, 3, [NewEvent("D2", {})], context=ctx(tenant))
-    assert [v for _, v, _ in await _events(pg_url, [stream])] == [1, 2, 3]
+            await uow.events.append(stream, 5, [NewEvent("F", {})], context=ctx(tenant))
+            await uow.events.append(stream, 5, [NewEvent("F2", {})], context=ctx(tenant))
+    assert [v for _, v, _ in await _events(pg_url, [stream])] == [1, 2, 3, 4, 5]
 
 
 async def test_without_a_database_every_command_of_the_batch_fails_with_the_connection_error(

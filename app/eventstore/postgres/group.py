@@ -14,8 +14,9 @@ reaches only the command that caused it; a lost connection fails the whole batch
 is unknown, as a single append's would be: the API answers 503). Batches are capped in events
 and bytes; a command larger than the caps is written alone.
 
-The writer has its own session (not the pool's: the units of work waiting for it hold pool
-sessions), bound to no tenant; see the migration for how tenants are checked per command.
+The writer has its own session, bound to no tenant (see the migration for how tenants are checked
+per command), so that a batch never waits for a pooled session: the units of work return theirs
+before they wait for the batch.
 """
 
 from __future__ import annotations
@@ -72,9 +73,8 @@ def command_of(
     key: PendingKey | None,
 ) -> Command:
     """A unit of work's queued appends (stream, expected version, events, project, metadata,
-    time) as one command, one append per stream: a stream appended twice must continue its own
-    earlier append, as it would have to one statement at a time."""
-    appends: dict[str, StreamAppend] = {}
+    time) as one command, in the order they were made (a stream appended again must continue
+    the command's own earlier append: the batch function checks it)."""
     command = Command(tenant_id, caller_tenant, [], key)
     for stream_id, expected, events, project, metadata, at in pending:
         rows = []
@@ -83,19 +83,12 @@ def command_of(
             command.size += len(data) + len(metadata)
             rows.append((project, event.type, event.schema_version, data, metadata, at))
         command.events += len(rows)
-        earlier = appends.get(stream_id)
-        if earlier is None:
-            appends[stream_id] = StreamAppend(stream_id, expected, rows)
-        elif earlier.expected_version + len(earlier.events) == expected:
-            earlier.events.extend(rows)
-        else:
-            raise ConcurrencyError("a stream moved past its expected version", stream_id=stream_id)
-    command.appends = list(appends.values())
+        command.appends.append(StreamAppend(stream_id, expected, rows))
     return command
 
 
 def _failure(command: Command, reason: str) -> BaseException:
-    streams = ",".join(sorted(a.stream_id for a in command.appends))
+    streams = ",".join(sorted({a.stream_id for a in command.appends}))
     if reason == "key":
         return ConcurrencyError("idempotency key used concurrently")
     if reason == "tenant":
