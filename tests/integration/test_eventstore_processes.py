@@ -1,5 +1,6 @@
 """Global position across processes (issue 18): several real processes append through their
-group commits while a reader tails by position; one of them dies in the middle of a batch.
+group commits while a reader tails by position; one of them dies in the middle of a batch;
+and two real API processes take concurrent edits over HTTP.
 
 Each writer process (tests/integration/append_writer.py) runs the real store as the app role
 and prints what it was told was committed. The reader must see every committed event once, in
@@ -10,16 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import random
 import signal
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
 from app.eventstore.postgres import asyncpg_dsn
 from app.settings import app_url_for
+from tests.support import REDIS_URL, SECRET, sign_up
 
 STREAMS = 30
 
@@ -214,3 +221,102 @@ async def _stuck_batch(owner: asyncpg.Connection, name: str) -> int:
             return int(backend)
         await asyncio.sleep(0.01)
     raise AssertionError(f"{name}'s batch never blocked on the trapped key")
+
+
+@contextlib.asynccontextmanager
+async def api_process(pg_url: str) -> AsyncIterator[str]:
+    """`collabspace serve` as the Procfile's web process runs it (requests as the app role,
+    no projections or relay); yields its base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg_url,
+        "APP_DATABASE_URL": app_url_for(pg_url),
+        "SECRET_KEY": SECRET,
+        "REDIS_URL": REDIS_URL,
+        "CHANNEL_PREFIX": f"cs-gc-{uuid.uuid4().hex[:8]}",
+        "RUN_PROJECTIONS": "0",
+        "RUN_RELAY": "0",
+        "EMBEDDED_GATEWAY": "0",
+    }
+    collabspace = Path(sys.executable).parent / "collabspace"
+    process = await asyncio.create_subprocess_exec(
+        str(collabspace), "serve", "--host", "127.0.0.1", "--port", str(port), env=env
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as client:
+            for _ in range(400):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                assert process.returncode is None, "the API process exited"
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the API process never became ready")
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(process.wait(), 15)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def test_several_api_processes_answer_positions_gapless_in_commit_order(
+    pg_url: str,
+) -> None:
+    """Two real API processes take concurrent edits of the same tasks: each answered position
+    is in the store, and the store's positions have no hole, as a tailing reader sees them."""
+    owner = await asyncpg.connect(asyncpg_dsn(pg_url))
+    reader = await asyncpg.connect(asyncpg_dsn(pg_url))
+    try:
+        async with api_process(pg_url) as one, api_process(pg_url) as two:
+            async with httpx.AsyncClient(base_url=one, timeout=30) as client:
+                me = await sign_up(client, tenant="Group commit")
+                project = await client.post("/projects", json={"name": "P"}, headers=me["headers"])
+                assert project.status_code == 201, project.text
+                tasks = []
+                for n in range(6):
+                    task = await client.post(
+                        f"/projects/{project.json()['id']}/tasks",
+                        json={"title": f"t{n}"},
+                        headers=me["headers"],
+                    )
+                    assert task.status_code == 201, task.text
+                    tasks.append(task.json()["id"])
+            start = int(await owner.fetchval("SELECT position FROM event_head"))
+            done = asyncio.Event()
+            tailing = asyncio.create_task(tail(reader, start, done))
+            answered: list[int] = []
+            statuses: list[int] = []
+
+            async def editor(seed: int) -> None:
+                rng = random.Random(seed)
+                base = (one, two)[seed % 2]
+                async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                    for n in range(12):
+                        response = await client.patch(
+                            f"/tasks/{rng.choice(tasks)}",
+                            json={"title": f"edit {seed}.{n}"},
+                            headers=me["headers"],
+                        )
+                        statuses.append(response.status_code)
+                        if response.status_code == 200:
+                            answered.append(response.json()["position"])
+
+            await asyncio.gather(*(editor(seed) for seed in range(16)))
+            done.set()
+            seen = await asyncio.wait_for(tailing, 30)
+        assert set(statuses) <= {200, 409}, statuses
+        assert statuses.count(200) >= len(statuses) // 2
+        # Each edit answered its own position, and the store holds it.
+        assert len(set(answered)) == len(answered)
+        assert set(answered) <= set(seen)
+        await _check_store(owner, start, seen)
+    finally:
+        await owner.close()
+        await reader.close()
