@@ -12,7 +12,7 @@ path before the group commit: one statement, one head lock and one WAL flush per
 a same-sitting comparison. `--load` reads each command's stream first, as a handler does.
 
     .venv/bin/python benchmarks/append_database.py [--processes 2] [--appenders 64]
-        [--tenants 4] [--duration 10] [--path batch|single] [--load]
+        [--tenants 4] [--pool 8] [--duration 10] [--path batch|single] [--load]
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ async def single_append(pool: PgPool, tenant: str, stream: str, version: int) ->
 
 async def child(args: argparse.Namespace) -> None:
     """One process: its appenders, then its figures as one JSON line on stdout."""
-    pool = PgPool(args.dsn, size=args.appenders)
+    pool = PgPool(args.dsn, size=args.pool)
     make = pg_uow_factory(pool)
     tenants = [str(uuid.UUID(t)) for t in args.tenant_ids.split(",")]
 
@@ -119,7 +119,7 @@ async def parent(args: argparse.Namespace) -> None:
         tenants = ",".join(str(uuid.uuid4()) for _ in range(args.tenants))
         command = [
             sys.executable, os.path.abspath(__file__), "--child", "--dsn", app_dsn,
-            "--tenant-ids", tenants, "--appenders", str(args.appenders),
+            "--tenant-ids", tenants, "--appenders", str(args.appenders), "--pool", str(args.pool),
             "--duration", str(args.duration), "--warmup", str(args.warmup), "--path", args.path,
         ] + (["--load"] if args.load else [])  # fmt: skip
         pg_before = postgres_cpu_seconds()
@@ -169,6 +169,9 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--appenders", type=int, default=64, help="per process")
     parser.add_argument("--tenants", type=int, default=4)
+    parser.add_argument(
+        "--pool", type=int, default=8, help="pooled sessions per process (plus the batch writer)"
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds not measured")
     parser.add_argument("--path", choices=("batch", "single"), default="batch")
