@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from write_mutations import database, postgres_cpu_seconds  # noqa: E402
+from write_mutations import database  # noqa: E402
 
 from app.eventstore.port import AppendContext, NewEvent  # noqa: E402
 from app.eventstore.postgres import PgPool, pg_uow_factory  # noqa: E402
@@ -122,17 +122,15 @@ async def parent(args: argparse.Namespace) -> None:
             "--tenant-ids", tenants, "--appenders", str(args.appenders), "--pool", str(args.pool),
             "--duration", str(args.duration), "--warmup", str(args.warmup), "--path", args.path,
         ] + (["--load"] if args.load else [])  # fmt: skip
-        pg_before = postgres_cpu_seconds()
         children = [
             await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
             for _ in range(args.processes)
         ]
         outputs = [json.loads((await c.communicate())[0]) for c in children]
-        pg_cpu = postgres_cpu_seconds() - pg_before
-    report(args, outputs, pg_cpu)
+    report(args, outputs)
 
 
-def report(args: argparse.Namespace, outputs: list[dict[str, Any]], pg_cpu: float) -> None:
+def report(args: argparse.Namespace, outputs: list[dict[str, Any]]) -> None:
     latencies = sorted(ms for o in outputs for ms in o["latencies"])
     n = len(latencies)
     q = statistics.quantiles(latencies, n=100)
@@ -147,8 +145,7 @@ def report(args: argparse.Namespace, outputs: list[dict[str, Any]], pg_cpu: floa
     )
     print(
         f"throughput={n / args.duration:.0f} commands/s p50={q[49]:.2f} ms p99={q[98]:.2f} ms "
-        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs); "
-        f"postgres CPU <= {1000 * pg_cpu / max(n, 1):.3f} ms/command (warm-up included)"
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
     )
     if batches:
         mean = sum(size * count for size, count in sizes.items()) / batches
