@@ -184,7 +184,12 @@ SETTINGS: tuple[Setting, ...] = (
         "run the projection runner in this process; the Procfile's `web` sets 0, the worker"
         " runs it",
     ),
-    Setting("DB_POOL_SIZE", "db_pool_size", int, "PostgreSQL connections per pool"),
+    Setting(
+        "DB_POOL_SIZE",
+        "db_pool_size",
+        int,
+        "PostgreSQL connections per pool (the API adds one for its group commit)",
+    ),
     Setting(
         "PROJECTION_COALESCE_MS",
         "projection_coalesce_ms",

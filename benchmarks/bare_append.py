@@ -1,11 +1,14 @@
 """Calibration: the floor the write benchmark is measured against.
 
 Issue 2 scales its target by "a bare Starlette + asyncpg endpoint that appends one event under
-a lock". This is that endpoint (one POST, a transaction with an advisory lock, one INSERT), run
-under the same uvicorn and driven by the same lean client and 32 concurrent connections as
-`write_mutations.py`, so the two rates can be compared in one sitting on the same machine.
+a lock": `--variant locked` (one POST, a transaction with an advisory lock, one INSERT). Issue 18
+measures against the plain floor, `--variant plain`: one INSERT in its own
+transaction, no lock, so PostgreSQL may group the concurrent commits' WAL flushes. Either runs
+under the same uvicorn and is driven by the same lean client and 32 concurrent connections as
+`write_mutations.py`, so the rates can be compared in one sitting on the same machine.
 
-    .venv/bin/python benchmarks/bare_append.py [--duration 10] [--clients 32]
+    .venv/bin/python benchmarks/bare_append.py [--variant locked|plain] [--duration 10]
+        [--clients 32]
 """
 
 from __future__ import annotations
@@ -48,15 +51,21 @@ async def lifespan(app):
     yield
     await pool.close()
 
+INSERT = ("INSERT INTO bare_event (stream_id, data) VALUES ($1, $2::jsonb)"
+          " RETURNING position")
+
 async def append(request):
     body = await request.body()
     async with pool.acquire() as connection:
-        async with connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock(1)")
+        if os.environ["BARE_VARIANT"] == "plain":
+            # One statement, its own transaction: concurrent commits share WAL flushes.
             position = await connection.fetchval(
-                "INSERT INTO bare_event (stream_id, data) VALUES ($1, $2::jsonb)"
-                " RETURNING position",
-                request.path_params["stream"], body.decode())
+                INSERT, request.path_params["stream"], body.decode())
+        else:
+            async with connection.transaction():
+                await connection.execute("SELECT pg_advisory_xact_lock(1)")
+                position = await connection.fetchval(
+                    INSERT, request.path_params["stream"], body.decode())
     return Response(orjson.dumps({"position": position}), media_type="application/json")
 
 app = Starlette(routes=[Route("/streams/{stream}", append, methods=["POST"])],
@@ -81,7 +90,7 @@ async def run(args: argparse.Namespace) -> None:
         await connection.execute(SCHEMA)
         await connection.close()
         port = free_port()
-        env = {**os.environ, "BARE_DSN": dsn, "PYTHONPATH": "."}
+        env = {**os.environ, "BARE_DSN": dsn, "BARE_VARIANT": args.variant, "PYTHONPATH": "."}
         workdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
         os.makedirs(workdir, exist_ok=True)
         with open(os.path.join(workdir, "bare_app.py"), "w") as f:
@@ -116,7 +125,9 @@ async def run(args: argparse.Namespace) -> None:
     latencies = sorted(ms for r in results for ms in r)
     n = len(latencies)
     q = statistics.quantiles(latencies, n=100)
-    print(f"bare append: clients={args.clients} duration={elapsed:.1f}s requests={n}")
+    print(
+        f"bare append ({args.variant}): clients={args.clients} duration={elapsed:.1f}s requests={n}"
+    )
     print(
         f"throughput={n / elapsed:.0f} requests/s p50={q[49]:.1f} ms p99={q[98]:.1f} ms "
         f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
@@ -131,6 +142,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument(
+        "--variant",
+        choices=("plain", "locked"),
+        default="locked",
+        help="one INSERT in its own transaction (the floor of issue 18), or under an advisory "
+        "lock in a transaction (issue 2's floor)",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

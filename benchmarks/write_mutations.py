@@ -160,6 +160,46 @@ async def caught_up(dsn: str, limit: float = 120.0) -> tuple[int, float]:
         await connection.close()
 
 
+async def head(dsn: str) -> int:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return int(await connection.fetchval("SELECT position FROM event_head"))
+    finally:
+        await connection.close()
+
+
+async def batch_sizes(dsn: str, after: int, upto: int) -> dict[int, int]:
+    """Commands per group-commit batch in (after, upto]: each batch is one transaction, so its
+    events share `xmin`, and a task mutation writes one stream, so streams count commands.
+    {commands in a batch: batches}, read from the events themselves: nothing to expose."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT n, count(*) FROM (SELECT count(DISTINCT stream_id) AS n FROM event"
+            " WHERE position > $1 AND position <= $2 GROUP BY xmin::text) b GROUP BY n",
+            after,
+            upto,
+        )
+    finally:
+        await connection.close()
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+def batch_line(sizes: dict[int, int]) -> str:
+    batches = sum(sizes.values())
+    commands = sum(size * count for size, count in sizes.items())
+    if not batches:
+        return "no batches"
+    shares = ", ".join(
+        f"{size}: {100 * size * count / commands:.0f}%" for size, count in sorted(sizes.items())[:8]
+    )
+    return (
+        f"group commit: {batches} batches, {commands / batches:.1f} commands/batch mean, "
+        f"max {max(sizes)}; share of commands by batch size {shares}"
+        + (" ..." if len(sizes) > 8 else "")
+    )
+
+
 async def wait_ready(base: str) -> None:
     async with httpx.AsyncClient(base_url=base) as client:
         for _ in range(200):
@@ -274,12 +314,14 @@ async def run(args: argparse.Namespace) -> None:
                 await caught_up(dsn)
             cpu_before, pg_before = sum(map(cpu_seconds, pids)), postgres_cpu_seconds()
             client_before = time.process_time()
+            head_before = await head(dsn)
             started = time.perf_counter()
             until = started + args.duration
             results = await asyncio.gather(
                 *(drive(args.client, base, headers, t, until) for t in owned)
             )
             elapsed = time.perf_counter() - started
+            sizes = await batch_sizes(dsn, head_before, await head(dsn))
             client_cpu = time.process_time() - client_before
             behind, catch_up = (
                 (0, 0.0) if args.topology == "requests-only" else await caught_up(dsn)
@@ -308,6 +350,7 @@ async def run(args: argparse.Namespace) -> None:
         f"postgres CPU <= {1000 * pg_cpu / len(latencies):.2f} ms/mutation, "
         f"client ({args.client}) CPU {1000 * client_cpu / len(latencies):.2f} ms/mutation"
     )
+    print(batch_line(sizes))
     if args.topology == "requests-only":
         print("no read models kept and nothing published: the request path alone")
     else:

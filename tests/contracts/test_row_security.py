@@ -164,7 +164,11 @@ async def test_no_function_the_app_role_may_execute_sets_the_tenant(pg_url: str)
     finally:
         await owner.close()
     names = {row["name"].split("(")[0] for row in executable}
-    assert names == {"collabspace_user_by_email", "collabspace_append"}, names
+    assert names == {
+        "collabspace_user_by_email",
+        "collabspace_append",
+        "collabspace_append_batch",
+    }, names
     for row in executable:
         assert "set_config" not in row["prosrc"].lower(), row["name"]
 
@@ -214,6 +218,59 @@ async def test_the_app_role_writes_events_only_through_the_append_function(pg_ur
         assert await _head(pg_url) == head_before
     finally:
         await app.close()
+
+
+def _batch(tenant: str, caller: str, stream: str, expected: int = 0) -> tuple[Any, ...]:
+    """`collabspace_append_batch`'s arrays for one command of one event, without a key."""
+    return (
+        [tenant], [caller], [None], [None], [None], [None], [None], [None],
+        [1], [stream], [expected], [1],
+        [1], [expected + 1], [None], ["Probe"], [1], ["{}"], ["{}"], [utc_now()],
+    )  # fmt: skip
+
+
+async def test_the_batch_append_writes_each_command_for_its_own_tenant_only(pg_url: str) -> None:
+    """Group commit (issue 18): a batch spans tenants, so the function checks each command:
+    its events' tenant must be its session's, a request's session may append only its own
+    tenant's events, and a stream that exists belongs to one tenant."""
+    world = await _world(pg_url)
+    a, b = world["A"]["tenant_id"], world["B"]["tenant_id"]
+    app = await asyncpg.connect(asyncpg_dsn(app_url_for(pg_url)))
+    call = (
+        "SELECT command, last_position, failure FROM collabspace_append_batch($1, $2, $3, $4,"
+        " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+    )
+    try:
+        head_before = await _head(pg_url)
+        # Events of B from a command whose session was bound to A; and a request's session
+        # (bound to A) naming B as both: refused, and no position used.
+        for setting, caller in (("", a), (a, b)):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                async with app.transaction():
+                    await app.execute("SELECT set_config('app.tenant_id', $1, true)", setting)
+                    await app.fetch(call, *_batch(b, caller, f"s-{uuid.uuid4()}"))
+        assert await _head(pg_url) == head_before
+        # B's project stream, extended by a command of A at its very version: that command
+        # fails alone (at any other version it is a conflict, as before).
+        theirs = f"project-{world['B']['project_id']}"
+        version = await _version(pg_url, theirs)
+        rows = await app.fetch(call, *_batch(a, a, theirs, version))
+        assert [tuple(r) for r in rows] == [(1, None, "tenant")]
+        rows = await app.fetch(call, *_batch(a, a, theirs, version - 1))
+        assert [tuple(r) for r in rows] == [(1, None, "version")]
+        assert await _head(pg_url) == head_before
+    finally:
+        await app.close()
+
+
+async def _version(pg_url: str, stream: str) -> int:
+    owner = await asyncpg.connect(asyncpg_dsn(pg_url))
+    try:
+        return int(
+            await owner.fetchval("SELECT max(version) FROM event WHERE stream_id = $1", stream)
+        )
+    finally:
+        await owner.close()
 
 
 async def _head(pg_url: str) -> int:

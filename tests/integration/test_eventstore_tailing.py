@@ -83,12 +83,17 @@ async def test_a_tailing_reader_sees_every_event_once_in_order_under_concurrent_
     await asyncio.gather(*(writer(i) for i in range(WRITERS)))
     done.set()
     await asyncio.wait_for(tail, 30)
+    # The writers' commits met in the group commit: some batches held several commands.
+    batches = pool.group_commit.batch_sizes
     await pool.close()
     await engine.dispose()
 
     assert len(seen) == len(set(seen)), "an event was delivered twice"
     assert seen == sorted(seen), "the reader saw positions out of order"
     assert sorted(committed) == seen, "the reader missed a committed event"
-    # Appends are serialised, so even rolled-back conflicts leave no hole in the positions.
+    # Batches are serialised on the head and each checks its commands' versions before taking
+    # positions, so even conflicts leave no hole in the positions.
     assert seen == list(range(start + 1, start + 1 + len(seen)))
     assert conflicts >= 0
+    assert max(batches) > 1, batches
+    assert sum(size * n for size, n in batches.items()) >= WRITERS * APPENDS_PER_WRITER

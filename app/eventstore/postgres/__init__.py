@@ -2,7 +2,8 @@
 asyncpg connections (the unit of work, event store and idempotency store).
 
 By role: `pool` (sessions bound to a tenant), `uow` (the unit of work), `store` (appends and
-loads), `idempotency` (Idempotency-Key responses) and `sql` (every statement).
+loads), `group` (the group commit), `idempotency` (Idempotency-Key responses), `errors` (the
+driver errors that break a session) and `sql` (every statement).
 
 The one adapter of the ports `UnitOfWork`, `EventStore` and `IdempotencyStore` (beside the
 in-memory fakes of the unit tests). A typical command costs two round trips and holds no lock
@@ -12,20 +13,23 @@ across the network:
    next (`EventStore.prefetch`; those loads are then answered from memory). Reads run
    outside any transaction, under row-level security for the tenant the session is bound to
    (a session-level `app.tenant_id`, set only when the pooled session served another tenant);
-2. at commit, allocate positions, insert every event the command wrote (and its
-   Idempotency-Key response), and queue the NOTIFY: one statement (see APPEND), which is its
-   own transaction.
+2. at commit, the session goes back to the pool and the command joins the process's group
+   commit (`group`): with the commands that reached their commit meanwhile, from any tenant,
+   it is written by one call of `collabspace_append_batch` (migration 0007), its own
+   transaction: positions, every event, the Idempotency-Key responses and one NOTIFY.
 
-Positions are allocated by `UPDATE event_head SET position = position + n` (inside the
-`collabspace_append` function of migration 0006, the only way the app role may append): its row lock
-serialises appends until the statement's commit and the update re-reads the latest committed
-head, so commit order equals position order and positions have no holes (DESIGN.md, "Global
-position is the spine"). Because that statement commits by itself, the lock is held for the
-statement and its WAL flush only, never across a round trip to this process, whose event loop
-may be busy with other requests.
+Positions are allocated under the row lock of `event_head` (taken by both append functions,
+the only ways the app role may append): it serialises the batches until their commit, and each
+batch reads the latest committed head, so commit order equals position order and positions have
+no holes (DESIGN.md, "Global position is the spine"). Each command of a batch is checked on its
+own under that lock (expected versions, Idempotency-Key), so a stale command fails alone. The
+lock is held for the call and its WAL flush only, never across a round trip to this process;
+and one flush now commits a whole batch, where it committed one command before.
 
 Commands that also write other tables (the user directory: sign-up, invitations, user changes)
-open a real transaction at their first such write; their appends then run inside it.
+open a real transaction at their first such write; their appends then run inside it, on their
+own session, through `collabspace_append` (one command, the head lock held until that
+transaction commits): they bypass the group commit and stay atomic with their other writes.
 """
 
 from app.eventstore.postgres.idempotency import PgIdempotencyStore

@@ -8,20 +8,10 @@ from collections.abc import AsyncIterator
 
 import asyncpg  # type: ignore[import-untyped]
 
-# Errors that mean "the database is not there", answered 503 by the API.
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    # "another operation is in progress": a session left mid-protocol by a killed backend or
-    # a cancelled request; unusable, so it is dropped, and the request is a 503, not a bug.
-    asyncpg.exceptions.InternalClientError,
-)
+from app.eventstore.postgres.errors import BROKEN, CONNECTION_ERRORS
+from app.eventstore.postgres.group import GroupCommit
 
-# A session that failed this way, or was interrupted mid-statement, never goes back to the pool.
-BROKEN = (*CONNECTION_ERRORS, asyncio.CancelledError)
+__all__ = ["BROKEN", "CONNECTION_ERRORS", "PgPool", "TenantSession", "asyncpg_dsn"]
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -66,6 +56,8 @@ class PgPool:
         self._size = size
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
+        # The process's group commit (see group.py): its own session, opened on first write.
+        self.group_commit = GroupCommit(self._dsn)
 
     async def pool(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -105,6 +97,7 @@ class PgPool:
             await self._pool.release(connection)
 
     async def close(self) -> None:
+        await self.group_commit.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()

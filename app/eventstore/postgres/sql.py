@@ -1,8 +1,9 @@
 """The SQL of the PostgreSQL event store: every statement the adapter runs, and the row decoder.
 
-Appends go through `collabspace_append` (migration 0006), which allocates positions under the
-`event_head` row lock; see the package docstring for why that keeps commit order equal to
-position order.
+Appends go through the group commit's `collabspace_append_batch` (migration 0007, its statement
+in group.py) or, inside a unit of work's transaction, `collabspace_append` (migration 0006); both
+allocate positions under the `event_head` row lock; see the package docstring for why that keeps
+commit order equal to position order.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ ORDER BY 2, 3
 # Every event a unit of work wrote, across its streams, in one statement; $1..$9 are arrays with
 # one element per event. `collabspace_append` (migration 0006) allocates the positions under the
 # head's row lock and inserts them: the app role may not touch `event_head` or insert events
-# itself. Run on its own the statement is its own transaction (see the package docstring).
+# itself. Used inside a unit of work's transaction (`begin`), which commits it.
 _WRITTEN = """
 WITH last AS (
     SELECT collabspace_append($1::uuid, $2::text[], $3::int[], $4::text[], $5::text[],
@@ -50,18 +51,14 @@ WITH last AS (
 """
 _NOTIFY = f"SELECT position, pg_notify('{NOTIFY_CHANNEL}', position::text) FROM last"
 APPEND = _WRITTEN + _NOTIFY
-# The same, also storing the Idempotency-Key's response, whose "position" only this statement
-# knows: it is stamped into the stored body here.
-APPEND_WITH_KEY = (
-    _WRITTEN
-    + """, kept AS (
-    INSERT INTO idempotency_key (tenant_id, user_id, key, request_hash, status, body, created_at)
-    SELECT $1::uuid, $10::uuid, $11, $12, $13,
-           jsonb_set($14::jsonb, '{position}', to_jsonb(last.position)), $15
-    FROM last
-)
-"""
-    + _NOTIFY
+# The group commit's write (group.py): many commands' events, keys and NOTIFY in one call of
+# `collabspace_append_batch` (migration 0007), its own transaction; one row per command.
+APPEND_BATCH = (
+    "SELECT command, last_position, failure FROM collabspace_append_batch("
+    "$1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int[], $7::text[],"
+    " $8::timestamptz[], $9::int[], $10::text[], $11::int[], $12::int[], $13::int[],"
+    " $14::int[], $15::text[], $16::text[], $17::int2[], $18::text[], $19::text[],"
+    " $20::timestamptz[])"
 )
 SET_TENANT = "SELECT set_config('app.tenant_id', $1, false)"
 

@@ -12,10 +12,10 @@ import asyncpg  # type: ignore[import-untyped]
 import orjson
 
 from app.eventstore.port import AppendContext, EventStore, NewEvent, StoredEvent, records_for
+from app.eventstore.postgres.group import Command, command_of
 from app.eventstore.postgres.idempotency import PendingKey
 from app.eventstore.postgres.sql import (
     APPEND,
-    APPEND_WITH_KEY,
     LOAD,
     LOAD_WITH,
     LOAD_WITH_ONE,
@@ -81,13 +81,39 @@ class PgEventStore(EventStore):
             after_position=first,
         )
 
-    async def write_pending(
-        self, connection: asyncpg.Connection, key: PendingKey | None = None
-    ) -> None:
-        """Write the queued appends (and the key's response) in one statement."""
+    async def command(self, key: PendingKey | None, caller_tenant: str) -> Command | None:
+        """Outside a transaction: the queued appends and the key's response as one command for
+        the process's group commit (None, after writing the key alone, when nothing was
+        appended). `caller_tenant` is the tenant the session's row security was bound to."""
         if not self._pending:
             if key is not None:
-                await self._uow.keys.write(connection, key)
+                await self._uow.keys.write(self._uow.connection, key)
+            return None
+        pending, self._pending = self._pending, []
+        tenant = pending[0].context.tenant_id
+        if key is not None and key.tenant_id != tenant:
+            raise PermissionError("a unit of work writes for one tenant only")
+        return command_of(
+            tenant,
+            caller_tenant,
+            [
+                (
+                    a.stream_id,
+                    a.expected_version,
+                    a.events,
+                    a.project_id,
+                    orjson.dumps(a.context.metadata()).decode(),
+                    a.context.recorded_at,
+                )
+                for a in pending
+            ],
+            key,
+        )
+
+    async def write_pending(self, connection: asyncpg.Connection) -> None:
+        """Write the queued appends in one statement inside the unit of work's transaction
+        (`collabspace_append`, whose head lock is then held until that transaction commits)."""
+        if not self._pending:
             return
         pending, self._pending = self._pending, []
         columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
@@ -105,15 +131,8 @@ class PgEventStore(EventStore):
                 metas.append(metadata)
                 times.append(append.context.recorded_at)
         try:
-            if key is None:
-                row = await connection.fetchrow(APPEND, tenant, *columns)
-            else:
-                if key.tenant_id != tenant:
-                    raise PermissionError("a unit of work writes for one tenant only")
-                row = await connection.fetchrow(APPEND_WITH_KEY, tenant, *columns, *key.params())
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "pk_idempotency_key":
-                raise ConcurrencyError("idempotency key used concurrently") from None
+            row = await connection.fetchrow(APPEND, tenant, *columns)
+        except asyncpg.UniqueViolationError:
             raise ConcurrencyError(
                 "a stream moved past its expected version",
                 stream_id=",".join(sorted({a.stream_id for a in pending})),

@@ -10,6 +10,7 @@ from typing import Self
 
 import asyncpg  # type: ignore[import-untyped]
 
+from app.eventstore.postgres.group import Command
 from app.eventstore.postgres.idempotency import PendingKey, PgIdempotencyStore
 from app.eventstore.postgres.pool import BROKEN, PgPool
 from app.eventstore.postgres.sql import SET_TENANT
@@ -27,10 +28,11 @@ def _uuid_literal(value: str) -> str:
 class PgUnitOfWork(UnitOfWork):
     """One command's reads and writes on one pooled asyncpg session.
 
-    Reads run as they come, outside a transaction. Appends wait for the exit and are then
-    written, with the Idempotency-Key response, by one self-committing statement. A write to
-    another table (`begin`) opens a real transaction instead, holding any waiting appends and
-    every later one, committed at the exit.
+    Reads run as they come, outside a transaction. Appends wait for the exit, where the session
+    goes back to the pool and the process's group commit writes them, with the Idempotency-Key
+    response and other commands' appends, in one self-committing call. A write to another table
+    (`begin`) opens a real transaction instead, holding any waiting appends and every later one
+    (written by `collabspace_append` on this session), committed at the exit.
     """
 
     connection: asyncpg.Connection
@@ -45,6 +47,7 @@ class PgUnitOfWork(UnitOfWork):
         snapshots: SnapshotCache | None = None,
     ) -> None:
         self._pool = pool
+        self.group_commit = pool.group_commit
         self._on_commit = on_commit
         self.clock = clock
         self.tenant_id = tenant_id
@@ -107,15 +110,16 @@ class PgUnitOfWork(UnitOfWork):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        command: Command | None = None
         try:
             if exc_type is None:
                 if self._in_transaction:
                     if self.pending_key is not None:
                         await self.keys.write(self.connection, self.pending_key)
                     await self.connection.execute("COMMIT")
+                    self.position = self._store.last_position
                 else:
-                    await self._store.write_pending(self.connection, self.pending_key)
-                self.position = self._store.last_position
+                    command = await self._store.command(self.pending_key, self._bound or "")
             elif self._in_transaction and not self.connection.is_closed():
                 # A setting made inside the transaction reverts with it.
                 self.connection.remember_tenant(None)
@@ -140,6 +144,10 @@ class PgUnitOfWork(UnitOfWork):
                 await self._pool.release(self.connection)
             except Exception:
                 self.connection.terminate()
+        if command is not None:
+            # Written by the process's group commit, on its own session: this one is back in
+            # the pool already, for the next request's reads while the batch is written.
+            self.position = await self.group_commit.write(command)
         if self.position and self._on_commit is not None:
             self._on_commit(self.position)
 
