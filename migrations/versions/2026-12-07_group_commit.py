@@ -1,7 +1,7 @@
 """Group commit: one function call appends the events of many commands (issue 18).
 
-Revision ID: 0007_group_commit
-Revises: 0006_app_role_least_privilege
+Revision ID: 0008_group_commit
+Revises: 0007_notifications_analytics
 Create Date: 2026-12-07
 
 `collabspace_append_batch(...)` is the write of a process's group commit
@@ -31,8 +31,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0007_group_commit"
-down_revision = "0006_app_role_least_privilege"
+revision = "0008_group_commit"
+down_revision = "0007_notifications_analytics"
 branch_labels = None
 depends_on = None
 
