@@ -1,0 +1,326 @@
+"""The broker on a Redis Cluster: SPUBLISH, and SSUBSCRIBE on one connection per shard.
+
+Classic PUBLISH on a cluster is broadcast to every node, so it does not grow with shards;
+sharded pub/sub sends a channel's messages only to the shard that owns its slot, where its
+subscribers must be connected. This node keeps one pub/sub connection per shard primary it has
+channels on, opened with its first channel there and closed with its last, each read by its own
+task. The fan-out above it still subscribes a channel on its first local member and
+unsubscribes it on its last, as with one Redis.
+
+Why not redis-py's `RedisCluster.pubsub()`: the project supports redis-py 5 to 8 and asyncio
+cluster pub/sub only arrived late in 8.x, where its re-subscription after a failover was still
+being fixed (CROSSSLOT on resubscribe, a dead node's channels never moving: redis-py #4038,
+#4076). The part needed here is small: a slot map from CLUSTER SLOTS and a plain connection
+per primary.
+
+Failover: a shard connection that breaks (its primary killed), a server-side SUNSUBSCRIBE (its
+slot moved) or a periodic check of the slot map that finds a channel's owner changed puts the
+channel in `orphans`; a recovery task re-reads the slot map and subscribes the orphans on their
+new primary, retrying with a capped backoff until the replica has taken over. Messages
+published meanwhile are lost here, exactly as across a restart of one Redis: the fan-out sees
+the hole in the next event's `prev` and repairs it from the event store (repair.py), or resyncs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+from collections import Counter, defaultdict
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.crc import key_slot
+from redis.exceptions import RedisError
+
+from realtime import redisurl
+from realtime.broker import SUBSCRIBE_TIMEOUT_S, Broker, BrokerError, MessageHandler
+
+log = logging.getLogger("realtime.shards")
+Address = tuple[str, int]
+# How often the slot map is re-read even when nothing broke: a primary demoted without a
+# dropped connection, or a network partition, still moves its channels within this.
+TOPOLOGY_CHECK_S = 5.0
+CONNECT_TIMEOUT_S = 2.0
+MAX_BACKOFF_S = 2.0
+
+
+class _Shard:
+    """One pub/sub connection to one primary and the channels subscribed on it."""
+
+    def __init__(self, address: Address, options: dict[str, Any], broker: ShardedBroker) -> None:
+        self.address = address
+        # No retries inside redis-py: a broken connection is handed to the broker, which asks
+        # the cluster where the channels went instead of redialling a node that may be gone.
+        self.redis = aioredis.Redis(
+            host=address[0],
+            port=address[1],
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            retry=Retry(NoBackoff(), 0),
+            **options,
+        )
+        self.pubsub = self.redis.pubsub()
+        self.channels: set[str] = set()
+        self._broker = broker
+        self._confirm: defaultdict[str, list[asyncio.Future[None]]] = defaultdict(list)
+        self._leaving: Counter[str] = Counter()  # our own SUNSUBSCRIBEs not yet confirmed
+        self._reader: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        await self.pubsub.connect()  # type: ignore[no-untyped-call]
+        self._reader = asyncio.create_task(self._read(), name=f"shard-{self.address[1]}")
+
+    async def subscribe(self, channel: str) -> None:
+        confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._confirm[channel].append(confirmed)
+        try:
+            await self.pubsub.ssubscribe(channel)
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
+                await confirmed
+        finally:
+            waiting = self._confirm.get(channel, [])
+            if confirmed in waiting:
+                waiting.remove(confirmed)
+            if not waiting:
+                self._confirm.pop(channel, None)
+        self.channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self.channels.discard(channel)
+        self._leaving[channel] += 1
+        await self.pubsub.sunsubscribe(channel)
+
+    async def _read(self) -> None:
+        handler = self._broker.handler
+        while True:
+            try:
+                msg = await self.pubsub.get_message(timeout=None)
+            except (RedisError, OSError) as exc:
+                self._broker.lost(self, set(self.channels), exc)
+                self._fail(exc)
+                return
+            if msg is None:
+                continue
+            kind, channel = msg["type"], msg["channel"].decode()
+            if kind == "smessage":
+                try:
+                    handler(channel, msg["data"])
+                except Exception:  # one bad message must not kill the shard's reader
+                    log.exception("message handler failed")
+            elif kind == "ssubscribe":
+                for fut in self._confirm.get(channel, ()):
+                    if not fut.done():
+                        fut.set_result(None)
+            elif kind == "sunsubscribe":
+                if self._leaving[channel] > 0:
+                    self._leaving[channel] -= 1
+                    if not self._leaving[channel]:
+                        del self._leaving[channel]
+                elif channel in self.channels:  # the server's: the slot left this node
+                    self.channels.discard(channel)
+                    self._broker.lost(self, {channel}, "slot moved")
+
+    def _fail(self, exc: BaseException) -> None:
+        for waiting in self._confirm.values():
+            for fut in waiting:
+                if not fut.done():
+                    fut.set_exception(BrokerError(f"shard {self.address}: {exc!r}"))
+
+    async def close(self) -> None:
+        if self._reader is not None and self._reader is not asyncio.current_task():
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            await self.pubsub.aclose()
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.aclose()
+
+
+class ShardedBroker(Broker):
+    """Sharded pub/sub on a Redis Cluster, with a connection per shard that has channels."""
+
+    def __init__(self, url: str) -> None:
+        self._seeds, self._options = redisurl.cluster_options(url)
+        self._url = url
+        self._publisher: redisurl.Client | None = None
+        self.handler: MessageHandler = _unstarted
+        self._starts: list[int] = []  # sorted slot-range starts
+        self._ranges: list[tuple[int, int, Address]] = []
+        self._shards: dict[Address, _Shard] = {}
+        self._where: dict[str, Address] = {}  # channel -> the shard it is subscribed on
+        self.orphans: set[str] = set()  # wanted, but their shard was lost: being moved
+        self._lock = asyncio.Lock()  # one subscription change or recovery at a time
+        self._wake = asyncio.Event()
+        self._recovery: asyncio.Task[None] | None = None
+
+    async def start(self, handler: MessageHandler) -> None:
+        self.handler = handler
+        self._publisher = redisurl.connect(self._url)
+        await self._publisher.ping()
+        await self._read_slots()
+        self._recovery = asyncio.create_task(self._recover(), name="shard-recovery")
+
+    @property
+    def shard_addresses(self) -> list[Address]:
+        """The primaries this node holds a pub/sub connection to (for tests and metrics)."""
+        return list(self._shards)
+
+    def owner(self, channel: str) -> Address:
+        slot = key_slot(channel.encode())
+        i = bisect.bisect_right(self._starts, slot) - 1
+        if i < 0 or not self._ranges[i][0] <= slot <= self._ranges[i][1]:
+            raise BrokerError(f"no shard serves slot {slot} ({channel})")
+        return self._ranges[i][2]
+
+    async def subscribe(self, channel: str) -> None:
+        async with self._lock:
+            if channel in self._where:
+                return
+            try:
+                await self._subscribe_on_owner(channel)
+            except (RedisError, OSError, TimeoutError) as exc:
+                raise BrokerError(f"ssubscribe {channel}: {exc!r}") from None
+
+    async def _subscribe_on_owner(self, channel: str) -> None:
+        address = self.owner(channel)
+        shard = self._shards.get(address)
+        if shard is None:
+            shard = _Shard(address, self._options, self)
+            try:
+                await shard.open()
+            except BaseException:
+                await shard.close()
+                raise
+            self._shards[address] = shard
+        try:
+            await shard.subscribe(channel)
+        finally:
+            if not shard.channels:
+                await self._drop_shard(shard)
+        self._where[channel] = address
+        self.orphans.discard(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        async with self._lock:
+            self.orphans.discard(channel)
+            address = self._where.pop(channel, None)
+            shard = None if address is None else self._shards.get(address)
+            if shard is None:
+                return
+            try:
+                await shard.unsubscribe(channel)
+            except (RedisError, OSError) as exc:
+                raise BrokerError(f"sunsubscribe {channel}: {exc!r}") from None
+            finally:
+                if not shard.channels:  # its last channel: the connection goes too
+                    await self._drop_shard(shard)
+
+    async def _drop_shard(self, shard: _Shard) -> None:
+        if self._shards.get(shard.address) is shard:
+            del self._shards[shard.address]
+        await shard.close()
+
+    def lost(self, shard: _Shard, channels: set[str], why: object) -> None:
+        """Called by a shard's reader: these channels need a new subscription."""
+        log.warning(
+            "shard %s lost %d channels (%r); moving them", shard.address, len(channels), why
+        )
+        for channel in channels:
+            if self._where.get(channel) == shard.address:
+                del self._where[channel]
+                self.orphans.add(channel)
+        if not shard.channels or isinstance(why, BaseException):
+            if self._shards.get(shard.address) is shard:
+                del self._shards[shard.address]
+            asyncio.get_running_loop().create_task(shard.close())
+        self._wake.set()
+
+    async def _recover(self) -> None:
+        backoff = 0.05
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TOPOLOGY_CHECK_S if not self.orphans else backoff):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                async with self._lock:
+                    await self._read_slots()
+                    self._orphan_moved()
+                    for channel in sorted(self.orphans):
+                        await self._subscribe_on_owner(channel)
+            except (RedisError, OSError, TimeoutError, BrokerError) as exc:
+                log.info("shard recovery: %d channels wait (%r)", len(self.orphans), exc)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            if backoff > 0.05:
+                log.info("shard recovery: every channel subscribed on its primary again")
+            backoff = 0.05
+
+    def _orphan_moved(self) -> None:
+        """Channels whose slot now belongs to another primary leave their old connection."""
+        for channel, address in list(self._where.items()):
+            if self.owner(channel) != address:
+                del self._where[channel]
+                self.orphans.add(channel)
+                shard = self._shards.get(address)
+                if shard is not None:
+                    shard.channels.discard(channel)
+                    if not shard.channels:
+                        del self._shards[address]
+                        asyncio.get_running_loop().create_task(shard.close())
+
+    async def _read_slots(self) -> None:
+        """The slot map from the first node that answers: the seeds, then every known primary."""
+        candidates = list(dict.fromkeys([*self._shards, *self._seeds, *self._known()]))
+        error: BaseException | None = None
+        for host, port in candidates:
+            client = aioredis.Redis(
+                host=host,
+                port=port,
+                socket_connect_timeout=CONNECT_TIMEOUT_S,
+                socket_timeout=CONNECT_TIMEOUT_S,
+                retry=Retry(NoBackoff(), 0),
+                **self._options,
+            )
+            try:
+                reply = await client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
+            except (RedisError, OSError) as exc:
+                error = exc
+                continue
+            finally:
+                await client.aclose()
+            ranges = sorted(
+                (int(low), int(high), (_text(node[0]) or host, int(node[1])))
+                for low, high, node, *_ in reply
+            )
+            self._ranges, self._starts = ranges, [r[0] for r in ranges]
+            return
+        raise BrokerError(f"no cluster node answered CLUSTER SLOTS: {error!r}")
+
+    def _known(self) -> list[Address]:
+        return [address for _, _, address in self._ranges]
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        assert self._publisher is not None, "start() first"
+        await self._publisher.spublish(channel, data)
+
+    async def close(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
+            await asyncio.gather(self._recovery, return_exceptions=True)
+        for shard in list(self._shards.values()):
+            await shard.close()
+        self._shards.clear()
+        if self._publisher is not None:
+            await self._publisher.aclose()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _unstarted(channel: str, data: bytes) -> None:
+    raise RuntimeError("ShardedBroker.start() first")
