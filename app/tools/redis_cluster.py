@@ -142,6 +142,9 @@ class LocalRedisCluster:
             cwd=node_dir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # A terminal's Ctrl-C reaches the caller, which stops the nodes last (after the
+            # processes using them), not the nodes directly.
+            start_new_session=True,
         )
 
     def _wait(self, ok: object, ports: list[int], what: str) -> None:
