@@ -187,6 +187,21 @@ class LocalRedisCluster:
                     return int(fields[1].split(":")[1].split("@")[0])
         raise RedisClusterError(f"no primary serves slot {slot}")
 
+    def hand_over(self, primary: int) -> int:
+        """A planned failover (CLUSTER FAILOVER on one of its replicas): the primary steps down
+        without dropping its connections. Returns the promoted replica's port."""
+        me = cli(primary, "cluster", "myid").strip()
+        for line in cli(primary, "cluster", "nodes").splitlines():
+            fields = line.split()
+            if fields[3] == me and "slave" in fields[2]:
+                replica = int(fields[1].split(":")[1].split("@")[0])
+                if cli(replica, "cluster", "failover").strip() != "OK":
+                    raise RedisClusterError(f"replica {replica} refused to fail over")
+                self._wait(lambda p: cli(p, "role").startswith("master"), [replica], "take over")
+                self.wait_ok()
+                return replica
+        raise RedisClusterError(f"primary {primary} has no replica")
+
     def kill(self, port: int) -> None:
         """A real crash: SIGKILL, no shutdown, no handover."""
         proc = self.procs.pop(port)

@@ -150,6 +150,33 @@ async def publish_until_taken(publisher: ShardedPublisher, batch: list[tuple[str
             await asyncio.sleep(0.2)
 
 
+async def test_a_planned_failover_moves_the_channels_to_the_new_primary(
+    redis_cluster: LocalRedisCluster,
+) -> None:
+    inbox = Inbox()
+    broker = await started(redis_cluster, inbox)
+    publisher = ShardedPublisher(redis_cluster.url)
+    try:
+        by_shard = channels_on_each_shard(redis_cluster, 2)
+        old = sorted(by_shard)[0]
+        for channel in by_shard[old]:
+            await broker.subscribe(channel)
+        new = await asyncio.to_thread(redis_cluster.hand_over, old)
+        # The old primary is alive and now a replica: its SUNSUBSCRIBEs move the channels.
+        deadline = time.monotonic() + 4 * T
+        for channel in by_shard[old]:
+            while await shard_subscribers(new, channel) != 1:
+                assert time.monotonic() < deadline, f"not moved; orphans {broker.orphans}"
+                await asyncio.sleep(0.05)
+        assert [p for _, p in broker.shard_addresses] == [new]
+        await publish_until_taken(publisher, [(c, b"on the new primary") for c in by_shard[old]])
+        await inbox.wait_for(2)
+        assert sorted(c for c, _ in inbox.got) == sorted(by_shard[old])
+    finally:
+        await publisher.close()
+        await broker.close()
+
+
 async def test_after_a_primary_is_killed_the_broker_resubscribes_on_the_promoted_replica(
     redis_cluster: LocalRedisCluster,
 ) -> None:
