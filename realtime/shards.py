@@ -155,6 +155,7 @@ class ShardedBroker(Broker):
         self._lock = asyncio.Lock()  # one subscription change or recovery at a time
         self._wake = asyncio.Event()
         self._recovery: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()  # shard closes under way (kept alive)
 
     async def start(self, handler: MessageHandler) -> None:
         self.handler = handler
@@ -235,8 +236,13 @@ class ShardedBroker(Broker):
         if not shard.channels or isinstance(why, BaseException):
             if self._shards.get(shard.address) is shard:
                 del self._shards[shard.address]
-            asyncio.get_running_loop().create_task(shard.close())
+            self._close_later(shard)
         self._wake.set()
+
+    def _close_later(self, shard: _Shard) -> None:
+        task = asyncio.get_running_loop().create_task(shard.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _recover(self) -> None:
         backoff = 0.05
@@ -270,7 +276,7 @@ class ShardedBroker(Broker):
                     shard.channels.discard(channel)
                     if not shard.channels:
                         del self._shards[address]
-                        asyncio.get_running_loop().create_task(shard.close())
+                        self._close_later(shard)
 
     async def _read_slots(self) -> None:
         """The slot map from the first node that answers: the seeds, then every known primary."""
@@ -314,6 +320,7 @@ class ShardedBroker(Broker):
         for shard in list(self._shards.values()):
             await shard.close()
         self._shards.clear()
+        await asyncio.gather(*self._closing, return_exceptions=True)
         if self._publisher is not None:
             await self._publisher.aclose()
 
