@@ -103,6 +103,7 @@ class ShardedPublisher(Publisher):
     """
 
     def __init__(self, url: str, *, timeout: float = 2.0) -> None:
+        self.url = url
         self._redis = redisurl.connect(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
     async def publish_batch(self, messages: Sequence[Message]) -> None:

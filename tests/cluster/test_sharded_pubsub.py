@@ -8,18 +8,21 @@ nodes (PUBSUB SHARDNUMSUB, CLIENT LIST), not from the broker's word for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from app.relay.publisher import PublishError, ShardedPublisher, make_publisher
+from app.relay.publisher import Message, Publisher, PublishError, ShardedPublisher, make_publisher
 from app.tools.redis_cluster import LocalRedisCluster
 from realtime.config import GatewayConfig
 from realtime.main import broker_for
 from realtime.shards import ShardedBroker
+from tests.relay.test_publisher_contract import PublisherContract
 
 T = 5.0
 
@@ -230,3 +233,32 @@ def test_a_cluster_url_names_its_seeds_credentials_and_tls() -> None:
     seeds, options = cluster_options("rediss+cluster://app:p%40ss@10.0.0.1:7000,[::1]:7001/")
     assert seeds == [("10.0.0.1", 7000), ("::1", 7001)]
     assert options == {"ssl": True, "username": "app", "password": "p@ss"}
+
+
+class TestShardedPublisher(PublisherContract):
+    """The relay's Publisher contract on the cluster, heard through the gateway's own broker."""
+
+    @pytest.fixture
+    async def publisher(self, redis_cluster: LocalRedisCluster) -> AsyncIterator[Publisher]:
+        publisher = ShardedPublisher(redis_cluster.url)
+        yield publisher
+        await publisher.close()
+
+    @pytest.fixture
+    def prefix(self) -> str:
+        return f"cs-contract-{uuid.uuid4().hex[:8]}"
+
+    @contextlib.asynccontextmanager
+    async def listening(
+        self, publisher: Publisher, channels: list[str]
+    ) -> AsyncIterator[list[Message]]:
+        assert isinstance(publisher, ShardedPublisher)
+        received: list[Message] = []
+        broker = ShardedBroker(publisher.url)
+        await broker.start(lambda channel, data: received.append((channel, data)))
+        try:
+            for channel in channels:
+                await broker.subscribe(channel)
+            yield received
+        finally:
+            await broker.close()
