@@ -24,7 +24,6 @@ the hole in the next event's `prev` and repairs it from the event store (repair.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
 from collections import Counter, defaultdict
@@ -33,14 +32,13 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.crc import key_slot
 from redis.exceptions import RedisError
 
 from realtime import redisurl
 from realtime.broker import SUBSCRIBE_TIMEOUT_S, Broker, BrokerError, MessageHandler
+from realtime.slots import Address, SlotMap
 
 log = logging.getLogger("realtime.shards")
-Address = tuple[str, int]
 # How often the slot map is re-read even when nothing broke: a primary demoted without a
 # dropped connection, or a network partition, still moves its channels within this.
 TOPOLOGY_CHECK_S = 5.0
@@ -147,8 +145,7 @@ class ShardedBroker(Broker):
         self._url = url
         self._publisher: redisurl.Client | None = None
         self.handler: MessageHandler = _unstarted
-        self._starts: list[int] = []  # sorted slot-range starts
-        self._ranges: list[tuple[int, int, Address]] = []
+        self.slots = SlotMap()
         self._shards: dict[Address, _Shard] = {}
         self._where: dict[str, Address] = {}  # channel -> the shard it is subscribed on
         self.orphans: set[str] = set()  # wanted, but their shard was lost: being moved
@@ -170,11 +167,15 @@ class ShardedBroker(Broker):
         return list(self._shards)
 
     def owner(self, channel: str) -> Address:
-        slot = key_slot(channel.encode())
-        i = bisect.bisect_right(self._starts, slot) - 1
-        if i < 0 or not self._ranges[i][0] <= slot <= self._ranges[i][1]:
-            raise BrokerError(f"no shard serves slot {slot} ({channel})")
-        return self._ranges[i][2]
+        address = self.slots.owner(channel)
+        if address is None:
+            raise BrokerError(f"no shard serves {channel}'s slot")
+        return address
+
+    async def _read_slots(self) -> None:
+        # Nodes we hold connections to first, then the seeds, then every primary last known.
+        candidates = [*self._shards, *self._seeds, *self.slots.primaries()]
+        await self.slots.read(candidates, self._options)
 
     async def subscribe(self, channel: str) -> None:
         async with self._lock:
@@ -278,37 +279,6 @@ class ShardedBroker(Broker):
                         del self._shards[address]
                         self._close_later(shard)
 
-    async def _read_slots(self) -> None:
-        """The slot map from the first node that answers: the seeds, then every known primary."""
-        candidates = list(dict.fromkeys([*self._shards, *self._seeds, *self._known()]))
-        error: BaseException | None = None
-        for host, port in candidates:
-            client = aioredis.Redis(
-                host=host,
-                port=port,
-                socket_connect_timeout=CONNECT_TIMEOUT_S,
-                socket_timeout=CONNECT_TIMEOUT_S,
-                retry=Retry(NoBackoff(), 0),
-                **self._options,
-            )
-            try:
-                reply = await client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
-            except (RedisError, OSError) as exc:
-                error = exc
-                continue
-            finally:
-                await client.aclose()
-            ranges = sorted(
-                (int(low), int(high), (_text(node[0]) or host, int(node[1])))
-                for low, high, node, *_ in reply
-            )
-            self._ranges, self._starts = ranges, [r[0] for r in ranges]
-            return
-        raise BrokerError(f"no cluster node answered CLUSTER SLOTS: {error!r}")
-
-    def _known(self) -> list[Address]:
-        return [address for _, _, address in self._ranges]
-
     async def publish(self, channel: str, data: bytes) -> None:
         assert self._publisher is not None, "start() first"
         await self._publisher.spublish(channel, data)
@@ -323,10 +293,6 @@ class ShardedBroker(Broker):
         await asyncio.gather(*self._closing, return_exceptions=True)
         if self._publisher is not None:
             await self._publisher.aclose()
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _unstarted(channel: str, data: bytes) -> None:
