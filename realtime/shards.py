@@ -7,11 +7,11 @@ channels on, opened with its first channel there and closed with its last, each 
 task. The fan-out above it still subscribes a channel on its first local member and
 unsubscribes it on its last, as with one Redis.
 
-Why not redis-py's `RedisCluster.pubsub()`: the project supports redis-py 5 to 8 and asyncio
-cluster pub/sub only arrived late in 8.x, where its re-subscription after a failover was still
-being fixed (CROSSSLOT on resubscribe, a dead node's channels never moving: redis-py #4038,
-#4076). The part needed here is small: a slot map from CLUSTER SLOTS and a plain connection
-per primary.
+Why not redis-py's `RedisCluster.pubsub()`: the project supports redis-py 5 to 8, and asyncio
+cluster pub/sub (even asyncio `PubSub.ssubscribe`) only exists in 8.x, where its
+re-subscription after a failover was still being fixed (CROSSSLOT on resubscribe, a dead
+node's channels never moving: redis-py #4038, #4076). The part needed here is small: a slot map
+from CLUSTER SLOTS (slots.py) and a plain connection per primary (shardconn.py).
 
 Failover: a shard connection that breaks (its primary killed), a server-side SUNSUBSCRIBE (its
 slot moved) or a periodic check of the slot map that finds a channel's owner changed puts the
@@ -26,115 +26,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter, defaultdict
-from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from realtime import redisurl
-from realtime.broker import SUBSCRIBE_TIMEOUT_S, Broker, BrokerError, MessageHandler
+from realtime.broker import Broker, BrokerError, MessageHandler
+from realtime.shardconn import ShardConnection
 from realtime.slots import Address, SlotMap
 
 log = logging.getLogger("realtime.shards")
 # How often the slot map is re-read even when nothing broke: a primary demoted without a
 # dropped connection, or a network partition, still moves its channels within this.
 TOPOLOGY_CHECK_S = 5.0
-CONNECT_TIMEOUT_S = 2.0
 MAX_BACKOFF_S = 2.0
-
-
-class _Shard:
-    """One pub/sub connection to one primary and the channels subscribed on it."""
-
-    def __init__(self, address: Address, options: dict[str, Any], broker: ShardedBroker) -> None:
-        self.address = address
-        # No retries inside redis-py: a broken connection is handed to the broker, which asks
-        # the cluster where the channels went instead of redialling a node that may be gone.
-        self.redis = aioredis.Redis(
-            host=address[0],
-            port=address[1],
-            socket_connect_timeout=CONNECT_TIMEOUT_S,
-            retry=Retry(NoBackoff(), 0),
-            **options,
-        )
-        self.pubsub = self.redis.pubsub()
-        self.channels: set[str] = set()
-        self._broker = broker
-        self._confirm: defaultdict[str, list[asyncio.Future[None]]] = defaultdict(list)
-        self._leaving: Counter[str] = Counter()  # our own SUNSUBSCRIBEs not yet confirmed
-        self._reader: asyncio.Task[None] | None = None
-
-    async def open(self) -> None:
-        await self.pubsub.connect()  # type: ignore[no-untyped-call]
-        self._reader = asyncio.create_task(self._read(), name=f"shard-{self.address[1]}")
-
-    async def subscribe(self, channel: str) -> None:
-        confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._confirm[channel].append(confirmed)
-        try:
-            await self.pubsub.ssubscribe(channel)
-            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
-                await confirmed
-        finally:
-            waiting = self._confirm.get(channel, [])
-            if confirmed in waiting:
-                waiting.remove(confirmed)
-            if not waiting:
-                self._confirm.pop(channel, None)
-        self.channels.add(channel)
-
-    async def unsubscribe(self, channel: str) -> None:
-        self.channels.discard(channel)
-        self._leaving[channel] += 1
-        await self.pubsub.sunsubscribe(channel)
-
-    async def _read(self) -> None:
-        handler = self._broker.handler
-        while True:
-            try:
-                msg = await self.pubsub.get_message(timeout=None)
-            except (RedisError, OSError) as exc:
-                self._broker.lost(self, set(self.channels), exc)
-                self._fail(exc)
-                return
-            if msg is None:
-                continue
-            kind, channel = msg["type"], msg["channel"].decode()
-            if kind == "smessage":
-                try:
-                    handler(channel, msg["data"])
-                except Exception:  # one bad message must not kill the shard's reader
-                    log.exception("message handler failed")
-            elif kind == "ssubscribe":
-                for fut in self._confirm.get(channel, ()):
-                    if not fut.done():
-                        fut.set_result(None)
-            elif kind == "sunsubscribe":
-                if self._leaving[channel] > 0:
-                    self._leaving[channel] -= 1
-                    if not self._leaving[channel]:
-                        del self._leaving[channel]
-                elif channel in self.channels:  # the server's: the slot left this node
-                    self.channels.discard(channel)
-                    self._broker.lost(self, {channel}, "slot moved")
-
-    def _fail(self, exc: BaseException) -> None:
-        for waiting in self._confirm.values():
-            for fut in waiting:
-                if not fut.done():
-                    fut.set_exception(BrokerError(f"shard {self.address}: {exc!r}"))
-
-    async def close(self) -> None:
-        if self._reader is not None and self._reader is not asyncio.current_task():
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
-        with contextlib.suppress(RedisError, OSError):
-            await self.pubsub.aclose()
-        with contextlib.suppress(RedisError, OSError):
-            await self.redis.aclose()
 
 
 class ShardedBroker(Broker):
@@ -146,7 +50,7 @@ class ShardedBroker(Broker):
         self._publisher: redisurl.Client | None = None
         self.handler: MessageHandler = _unstarted
         self.slots = SlotMap()
-        self._shards: dict[Address, _Shard] = {}
+        self._shards: dict[Address, ShardConnection] = {}
         self._where: dict[str, Address] = {}  # channel -> the shard it is subscribed on
         self.orphans: set[str] = set()  # wanted, but their shard was lost: being moved
         self._lock = asyncio.Lock()  # one subscription change or recovery at a time
@@ -190,7 +94,7 @@ class ShardedBroker(Broker):
         address = self.owner(channel)
         shard = self._shards.get(address)
         if shard is None:
-            shard = _Shard(address, self._options, self)
+            shard = ShardConnection(address, self._options, self._deliver, self.lost)
             try:
                 await shard.open()
             except BaseException:
@@ -220,12 +124,15 @@ class ShardedBroker(Broker):
                 if not shard.channels:  # its last channel: the connection goes too
                     await self._drop_shard(shard)
 
-    async def _drop_shard(self, shard: _Shard) -> None:
+    async def _drop_shard(self, shard: ShardConnection) -> None:
         if self._shards.get(shard.address) is shard:
             del self._shards[shard.address]
         await shard.close()
 
-    def lost(self, shard: _Shard, channels: set[str], why: object) -> None:
+    def _deliver(self, channel: str, data: bytes) -> None:
+        self.handler(channel, data)
+
+    def lost(self, shard: ShardConnection, channels: set[str], why: object) -> None:
         """Called by a shard's reader: these channels need a new subscription."""
         log.warning(
             "shard %s lost %d channels (%r); moving them", shard.address, len(channels), why
@@ -240,7 +147,7 @@ class ShardedBroker(Broker):
             self._close_later(shard)
         self._wake.set()
 
-    def _close_later(self, shard: _Shard) -> None:
+    def _close_later(self, shard: ShardConnection) -> None:
         task = asyncio.get_running_loop().create_task(shard.close())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -281,7 +188,9 @@ class ShardedBroker(Broker):
 
     async def publish(self, channel: str, data: bytes) -> None:
         assert self._publisher is not None, "start() first"
-        await self._publisher.spublish(channel, data)
+        await self._publisher.execute_command(
+            "SPUBLISH", channel, data
+        )  # redis-py 5 has no spublish
 
     async def close(self) -> None:
         if self._recovery is not None:
