@@ -77,15 +77,31 @@ def _gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cluster(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.embedded or not (settings.redis_url or args.redis_cluster):
+        print(
+            "collabspace cluster: needs DATABASE_URL (PostgreSQL) and REDIS_URL"
+            " (or --redis-cluster)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.redis_cluster:
+        from app.tools.redis_cluster import LocalRedisCluster
+
+        # Its own throwaway Redis Cluster, started first and stopped last.
+        with LocalRedisCluster() as redis_cluster:
+            print(f"redis    {redis_cluster.url}  (3 primaries + 3 replicas)", flush=True)
+            return _run_cluster(args, settings, redis_cluster.url)
+    assert settings.redis_url is not None
+    return _run_cluster(args, settings, settings.redis_url)
+
+
+def _run_cluster(args: argparse.Namespace, settings: Settings, redis_url: str) -> int:
     from app.tools.cluster import Cluster, run_forever
 
-    if settings.embedded or not settings.redis_url:
-        print("collabspace cluster: needs DATABASE_URL (PostgreSQL) and REDIS_URL", file=sys.stderr)
-        return 2
     prefix = os.environ.get("CHANNEL_PREFIX")
     cluster = Cluster(
         settings.database_url,
-        settings.redis_url,
+        redis_url,
         gateways=args.gateways,
         base_port=args.base_port,
         host=args.host,
@@ -129,6 +145,12 @@ def parser() -> argparse.ArgumentParser:
         "--base-port", type=int, default=8000, help="API port; gateways listen on the next K ports"
     )
     cluster.add_argument("--host", default="127.0.0.1")
+    cluster.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="start a local 3-primary + 3-replica Redis Cluster (scripts/redis-cluster) and use"
+        " it instead of REDIS_URL (sharded pub/sub)",
+    )
     cluster.set_defaults(run=_cluster)
     commands.add_parser("settings", help="print README's settings tables (every variable)")
     from app.tools.loadtest.cli import add_parser as add_loadtest

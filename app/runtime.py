@@ -25,7 +25,7 @@ from app.readside.checkpoint_watch import CheckpointWatch
 from app.readside.runner import ProjectionRunner
 from app.relay.backfill import BackfillQuery, backfill
 from app.relay.loop import Relay
-from app.relay.publisher import InMemoryPublisher, Publisher, RedisPublisher
+from app.relay.publisher import InMemoryPublisher, Publisher, redis_publisher
 from app.settings import Settings
 from realtime.backfill import Fetch, Page, page_from_json
 from realtime.broker import MemoryBroker
@@ -101,7 +101,7 @@ async def running(
             log.info("embedded gateway on ws://%s:%d/ws", config.host, runtime.gateway.port)
         if settings.run_relay:
             publisher = (
-                RedisPublisher(settings.redis_url)
+                redis_publisher(settings.redis_url)
                 if settings.redis_url
                 else InMemoryPublisher(broker)
             )

@@ -141,7 +141,8 @@ SETTINGS: tuple[Setting, ...] = (
         "REDIS_URL",
         "redis_url",
         str,
-        "`redis://…`: pub/sub from the relay to the gateway nodes, the shared login throttle",
+        "`redis://…`: pub/sub from the relay to the gateway nodes, the shared login throttle;"
+        " `redis+cluster://host:port,…`: a Redis Cluster (SPUBLISH)",
         "unset: in-process broker",
     ),
     Setting("PORT", "port", int, "HTTP port of `collabspace serve` (`--port` overrides)"),

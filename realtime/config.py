@@ -131,7 +131,8 @@ SETTINGS: tuple[Setting, ...] = (
         "REDIS_URL",
         "redis_url",
         str,
-        "Redis for pub/sub, presence and single-use tickets; unset: in-process only",
+        "Redis for pub/sub, presence and single-use tickets; `redis+cluster://host:port,…`:"
+        " a Redis Cluster (sharded pub/sub, see docs/scaling.md); unset: in-process only",
     ),
     Setting("CHANNEL_PREFIX", "channel_prefix", str, "namespace of the Redis channels and keys"),
     Setting(

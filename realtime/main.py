@@ -15,7 +15,9 @@ from realtime.broker import Broker, MemoryBroker, RedisBroker
 from realtime.config import ConfigError, GatewayConfig
 from realtime.metrics import Metrics
 from realtime.presence import MemoryPresenceStore, PresenceStore, RedisPresenceStore
+from realtime.redisurl import is_cluster
 from realtime.server import run_gateway
+from realtime.shards import ShardedBroker
 from realtime.tickets import MemoryTicketStore, RedisTicketStore, TicketStore
 
 log = logging.getLogger("realtime")
@@ -52,7 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def broker_for(config: GatewayConfig) -> Broker:
-    """The node's broker: Redis when configured, else the in-process twin."""
+    """The node's broker: Redis (sharded pub/sub on a cluster) when configured, else the
+    in-process twin."""
+    if config.redis_url and is_cluster(config.redis_url):
+        return ShardedBroker(config.redis_url)
     if config.redis_url:
         return RedisBroker(config.redis_url)
     # Standalone without Redis only sees what is published in this process: useful for

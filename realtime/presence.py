@@ -25,7 +25,7 @@ import orjson
 import redis.asyncio as aioredis
 from websockets.asyncio.server import broadcast
 
-from realtime import protocol
+from realtime import protocol, redisurl
 from realtime.broker import Broker
 from realtime.envelope import project_channel
 from realtime.metrics import Metrics
@@ -75,13 +75,30 @@ class MemoryPresenceStore(PresenceStore):
         return gone
 
 
+# Reads and removes the expired members of one sorted set atomically (see claim_expired).
+_CLAIM_EXPIRED = """
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return gone
+"""
+
+
 class RedisPresenceStore(PresenceStore):
+    """One sorted set per project; every operation touches one key, so on a Redis Cluster each
+    project's presence lives on the shard of its key and needs no hash tag."""
+
     def __init__(self, url: str, max_connections: int = 16) -> None:
-        # A blocking pool: a join storm waits for a connection instead of failing.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=10
-        )
-        self._redis = aioredis.Redis(connection_pool=pool)
+        self._redis: redisurl.Client
+        if redisurl.is_cluster(url):
+            # Per node, and no blocking pool in the cluster client: a storm past it fails the
+            # join's presence (best effort), never the subscription.
+            self._redis = redisurl.connect(url, max_connections=4 * max_connections)
+        else:
+            # A blocking pool: a join storm waits for a connection instead of failing.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=max_connections, timeout=10
+            )
+            self._redis = aioredis.Redis(connection_pool=pool)
 
     async def put(self, key: str, member: str, expires: float) -> bool:
         pipe = self._redis.pipeline(transaction=False)
@@ -98,14 +115,12 @@ class RedisPresenceStore(PresenceStore):
         return [_text(m) for m in raw]
 
     async def claim_expired(self, key: str, now: float) -> list[str]:
-        # One MULTI: the members read are exactly the members removed. Read-then-remove in two
-        # steps could remove a member its node refreshed in between (announcing a live user as
-        # gone); here a refreshed member scores above `now` and stays, and each expired member
-        # is claimed by exactly one node, whose sweep announces it.
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.zrangebyscore(key, "-inf", now)
-        pipe.zremrangebyscore(key, "-inf", now)
-        expired, _ = await pipe.execute()
+        # One script (atomic like a MULTI, and a MULTI is not available on a cluster client):
+        # the members read are exactly the members removed. Read-then-remove in two steps could
+        # remove a member its node refreshed in between (announcing a live user as gone); here
+        # a refreshed member scores above `now` and stays, and each expired member is claimed
+        # by exactly one node, whose sweep announces it.
+        expired = await self._redis.execute_command("EVAL", _CLAIM_EXPIRED, 1, key, repr(now))
         return [_text(m) for m in expired]
 
     async def close(self) -> None:

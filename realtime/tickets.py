@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from realtime import redisurl
 from realtime.auth import LEEWAY_S
 
 # A claim is one SET (~0.1 ms); the bound covers a queue for a pooled connection in a reconnect
@@ -69,20 +70,32 @@ class MemoryTicketStore(TicketStore):
 
 
 class RedisTicketStore(TicketStore):
-    """Shared by every node on the same Redis and key prefix."""
+    """Shared by every node on the same Redis and key prefix. A claim is one key, so on a
+    Redis Cluster tickets spread over the shards by jti and need no hash tag."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        # A few connections, waited for: a storm of thousands of handshakes must not open
-        # thousands of Redis connections at once.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=POOL_CONNECTIONS,
-            timeout=CLAIM_TIMEOUT_S,
-            socket_timeout=CLAIM_TIMEOUT_S,
-            socket_connect_timeout=CLAIM_TIMEOUT_S,
-        )
-        self._pool = pool
-        self._redis = aioredis.Redis(connection_pool=pool)
+        self._pool: aioredis.BlockingConnectionPool | None = None
+        self._redis: redisurl.Client
+        if redisurl.is_cluster(url):
+            # Per node and not waited for: past it a claim fails at once and the client is
+            # told 1013 (try again), as when Redis is slow.
+            self._redis = redisurl.connect(
+                url,
+                max_connections=4 * POOL_CONNECTIONS,
+                socket_timeout=CLAIM_TIMEOUT_S,
+                socket_connect_timeout=CLAIM_TIMEOUT_S,
+            )
+        else:
+            # A few connections, waited for: a storm of thousands of handshakes must not open
+            # thousands of Redis connections at once.
+            self._pool = aioredis.BlockingConnectionPool.from_url(
+                url,
+                max_connections=POOL_CONNECTIONS,
+                timeout=CLAIM_TIMEOUT_S,
+                socket_timeout=CLAIM_TIMEOUT_S,
+                socket_connect_timeout=CLAIM_TIMEOUT_S,
+            )
+            self._redis = aioredis.Redis(connection_pool=self._pool)
         self._prefix = prefix
 
     async def claim(self, jti: str, expires_at: int) -> bool:
@@ -96,4 +109,5 @@ class RedisTicketStore(TicketStore):
 
     async def close(self) -> None:
         await self._redis.aclose()
-        await self._pool.disconnect()
+        if self._pool is not None:
+            await self._pool.disconnect()

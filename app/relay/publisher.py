@@ -22,6 +22,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from realtime import redisurl
+
 Message = tuple[str, bytes]
 
 
@@ -87,6 +89,42 @@ class RedisPublisher(Publisher):
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class ShardedPublisher(Publisher):
+    """SPUBLISH on a Redis Cluster: each channel's messages go to the shard owning its slot.
+
+    A batch is one pipeline: the cluster client splits it by node and sends each node its
+    commands in batch order, so each channel keeps its order (all a channel's messages go to
+    one node; the `prev` chain is per channel). Channels carry no hash tag: a project's events
+    need no company on their shard, and spreading projects over the shards is the point. A
+    failover fails the batch with PublishError; the relay retries it and the cluster client
+    finds the promoted replica (duplicates are dropped by position downstream).
+    """
+
+    def __init__(self, url: str, *, timeout: float = 2.0) -> None:
+        self.url = url
+        self._redis = redisurl.connect(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+    async def publish_batch(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        try:
+            for start in range(0, len(messages), SCRIPT_CHUNK):
+                pipe = self._redis.pipeline()
+                for channel, data in messages[start : start + SCRIPT_CHUNK]:
+                    pipe.execute_command("SPUBLISH", channel, data)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise PublishError(f"redis cluster: {exc!r}") from None
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def redis_publisher(url: str) -> Publisher:
+    """The relay's publisher for REDIS_URL: SPUBLISH on a cluster, PUBLISH on one Redis."""
+    return ShardedPublisher(url) if redisurl.is_cluster(url) else RedisPublisher(url)
 
 
 class Subscription:
@@ -185,4 +223,4 @@ class InMemoryPublisher(Publisher):
 
 def make_publisher(redis_url: str | None, target: PublishTarget | None = None) -> Publisher:
     """Redis when REDIS_URL is set, else the in-process twin (optionally into `target`)."""
-    return RedisPublisher(redis_url) if redis_url else InMemoryPublisher(target)
+    return redis_publisher(redis_url) if redis_url else InMemoryPublisher(target)

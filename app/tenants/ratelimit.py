@@ -15,10 +15,10 @@ import time
 from collections import OrderedDict
 from typing import Protocol
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from app.kernel.clock import Clock, utc_now
+from realtime import redisurl
 
 log = logging.getLogger("collabspace.login")
 
@@ -28,6 +28,8 @@ PER_ACCOUNT, PER_ADDRESS, WINDOW_S = 5, 30, 300.0
 # After a Redis failure, logins count in process for this long before Redis is tried again:
 # an unreachable Redis costs one timeout per interval, not several per login.
 RETRY_REDIS_S = 5.0
+# One failure on one key: count it, and start the key's window with its first failure.
+_COUNT_FAILURE = "redis.call('INCR', KEYS[1]); redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX')"
 
 
 class Throttle(Protocol):
@@ -84,7 +86,7 @@ class LoginThrottle:
 class SharedLoginThrottle:
     """The same limits and windows, counted in Redis: one budget across all replicas.
 
-    A window starts at its first failure (INCR, then EXPIRE NX in the same MULTI) and the key
+    A window starts at its first failure (INCR, then EXPIRE NX in one script) and the key
     expires with it, so Redis holds nothing for accounts that stopped failing. Keys hold a hash
     of the e-mail or address, never the value itself.
     """
@@ -100,7 +102,7 @@ class SharedLoginThrottle:
         fallback: LoginThrottle,
     ) -> None:
         # Short timeouts: a login waits on Redis at most this long before the fallback counts.
-        self._redis = aioredis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._redis = redisurl.connect(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._prefix = f"{prefix}:login"
         self._limits = {"account": per_account, "address": per_address}
         self._window = math.ceil(window_s)
@@ -152,12 +154,12 @@ class SharedLoginThrottle:
     async def failed(self, account: str, address: str) -> None:
         if not self._usable():
             return await self._fallback.failed(account, address)
-        pipe = self._redis.pipeline(transaction=True)
-        for key in self._keys(account, address).values():
-            pipe.incr(key)
-            pipe.expire(key, self._window, nx=True)
+        # Each key counts in its own window, atomically (INCR then EXPIRE NX in one script); the
+        # two keys need nothing from each other, so they take no hash tag and on a Redis Cluster
+        # live wherever their hashes fall (a MULTI over both would be refused as cross-slot).
         try:
-            await pipe.execute()
+            for key in self._keys(account, address).values():
+                await self._redis.execute_command("EVAL", _COUNT_FAILURE, 1, key, self._window)
         except (RedisError, OSError) as exc:
             self._health(False, exc)
             await self._fallback.failed(account, address)
