@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
@@ -107,7 +107,8 @@ class Connection(asyncio.Protocol):
     # --- asyncio.Protocol ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=self.limits.write_limit)
         self.set_deadline(self.limits.open_timeout, self.abort)
@@ -175,6 +176,9 @@ class Connection(asyncio.Protocol):
             self.protocol.send_close(code, reason)
             self._flush()
             self.set_deadline(self.limits.close_timeout, self.abort)
+            self._inbox.clear()  # nothing more is handled; read on to see the client's close
+            if self.transport is not None:
+                self.transport.resume_reading()
         elif self.protocol.state is State.CONNECTING:
             self.abort()
 
