@@ -82,7 +82,8 @@ async def main(first_seconds: float, rates: list[float]) -> None:
 
     readers = [asyncio.create_task(receive(i, ws)) for i, ws in enumerate(clients)]
     position = 0
-    print(f"{CLIENTS} clients on one project over 2 nodes")
+    load = open("/proc/loadavg").read().split()[:3]
+    print(f"{CLIENTS} clients on one project over 2 nodes; load average {' '.join(load)}")
     for rate, seconds in [(10.0, first_seconds)] + [(r, 8.0) for r in rates]:
         latencies.clear()
         hist0 = [await latency_buckets(n.port) for n in nodes]
@@ -101,6 +102,7 @@ async def main(first_seconds: float, rates: list[float]) -> None:
         merged0 = {le: sum(h.get(le, 0.0) for h in hist0) for le in hist[0]}
         merged = {le: sum(h[le] for h in hist) for le in hist[0]}
         deliveries = len(latencies)
+        node_cpu = sum(n.cpu_s() for n in nodes) - cpu_n0
         complete = min(counts) == max(counts) == position
         print(
             f"{rate:>6.0f} ev/s: p50 {pct(latencies, 0.5) * 1000:7.1f} ms  "
@@ -108,7 +110,8 @@ async def main(first_seconds: float, rates: list[float]) -> None:
             f"{deliveries / wall:>9,.0f} deliveries/s  all delivered once: {complete}  "
             f"gateway-side commit-to-send p50 <= {bucket_quantile(merged0, merged, 0.5) * 1000:g}"
             f" ms, p99 <= {bucket_quantile(merged0, merged, 0.99) * 1000:g} ms  "
-            f"gateway CPU {(sum(n.cpu_s() for n in nodes) - cpu_n0) / wall * 100:.0f}%  "
+            f"gateway CPU {node_cpu / wall * 100:.0f}% = "
+            f"{node_cpu / max(1, deliveries) * 1e6:.1f} µs per delivery  "
             f"load client CPU {(self_cpu_s() - cpu_s0) / wall * 100:.0f}%"
         )
     tear_down(readers, clients, nodes)

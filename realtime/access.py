@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from websockets.asyncio.server import broadcast
-
 from realtime import live, protocol
 from realtime.auth import ROLES
 from realtime.context import Context
@@ -43,8 +41,6 @@ def _revoke(ctx: Context, s: Session, position: int) -> None:
         ctx.metrics.subscriptions.dec()
         ctx.fanout.leave(s, name)
         live.presence_leave(ctx, s, channel)
-        # broadcast() to one connection: we are in synchronous code (the broker callback), and
-        # this notice must be ordered after every event already written to this socket.
-        broadcast(
-            [s.ws], protocol.unsubscribed(channel.name, "access_revoked", position), text=True
-        )
+        # Written at once: we are in synchronous code (the broker callback), and this notice
+        # must be ordered after every event already written to this socket.
+        s.ws.write(protocol.unsubscribed(channel.name, "access_revoked", position))

@@ -1,9 +1,10 @@
-"""Fan-out: broker messages -> per-channel batches -> one `broadcast()` per channel per batch.
+"""Fan-out: broker messages -> per-channel batches -> one frame per channel per batch.
 
 One broker subscriber per process feeds `on_message` in broker order. An event is decoded and
 encoded for clients once; events pending on a channel are sent at the end of the loop turn (or
-once `max_batch_events` are waiting) as ONE frame written to every local member: the kernel's
-per-connection send dominates the cost, so fewer, larger writes are what scales. Nothing here
+once `max_batch_events` are waiting) as ONE frame, serialised once and the same bytes written to
+every local member: the kernel's per-connection send dominates the cost, so fewer, larger writes
+are what scales, and nothing else is done per connection. Nothing here
 queues per connection: a connection whose transport buffer passes the bound is closed (4002).
 """
 
@@ -16,10 +17,9 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
-from websockets.asyncio.server import broadcast
-
 from realtime import protocol, replay
 from realtime.broker import Broker
+from realtime.connection import OPEN, broadcast, text_frame
 from realtime.envelope import Envelope, EnvelopeError, decode
 from realtime.metrics import Metrics
 from realtime.registry import ChannelKind, ChannelState, Registry
@@ -108,7 +108,7 @@ class Fanout:
         session.closing = True
         self.metrics.closes[metric].inc()
         self.drop(session)
-        self.spawn(session.ws.close(code, reason))
+        session.ws.close(code, reason)
 
     async def _sync(self, broker_name: str) -> None:
         async with self._sync_lock:
@@ -193,9 +193,7 @@ class Fanout:
         self.metrics.gaps_unrepaired[reason].inc()
         self.metrics.resyncs.inc()
         self.flush_now(state)
-        broadcast(
-            [s.ws for s in state.members], protocol.resync(state.client_name, "gap"), text=True
-        )
+        broadcast([s.ws for s in state.members], protocol.resync(state.client_name, "gap"))
         for session in state.recovering:
             session.recovery = None  # its replay cannot be joined to the live stream exactly
             session.recovery_lost = "gap"
@@ -244,7 +242,7 @@ class Fanout:
                 self.metrics.resyncs.inc()
                 # Pending was flushed when it became a member: the notice precedes this event.
                 self.flush_now(state)
-                broadcast([session.ws], protocol.resync(state.client_name, "gap"), text=True)
+                session.ws.write(protocol.resync(state.client_name, "gap"))
 
     def flush_now(self, state: ChannelState[Session]) -> None:
         """Write the channel's pending batch before its membership changes."""
@@ -265,7 +263,19 @@ class Fanout:
         if not members:
             return
         frame = protocol.events_frame(state.client_name, events)
-        broadcast([s.ws for s in members], frame, text=True)
+        framed = text_frame(frame)
+        bound = self.slow_consumer_bytes
+        slow: list[Session] = []
+        # The hot loop: per member, a state check and a write of the shared bytes. No
+        # backpressure here; what the kernel has not taken waits in the transport, and a
+        # member past the bound is closed (4002) rather than queued for.
+        for s in members:
+            conn = s.ws
+            transport = conn.transport
+            if conn.protocol.state is OPEN and transport is not None:
+                transport.write(framed)
+                if transport.get_write_buffer_size() > bound:
+                    slow.append(s)
         n = len(members)
         m = self.metrics
         m.messages_out.inc(n)
@@ -274,19 +284,8 @@ class Fanout:
         now = time.time()
         for t in times:
             m.latency.observe(now - t)
-        self._check_slow(members)
-
-    def _check_slow(self, members: set[Session]) -> None:
-        bound = self.slow_consumer_bytes
-        slow = [s for s in members if _buffered(s) > bound]
         for session in slow:
             self.kick(session, protocol.CloseCode.RESYNC, "slow consumer", "slow_consumer")
-
-
-def _buffered(session: Session) -> int:
-    # broadcast() has no backpressure: what the kernel has not taken waits in the transport.
-    transport = session.ws.transport
-    return 0 if transport is None else transport.get_write_buffer_size()
 
 
 def _epoch(iso: str) -> float:

@@ -40,7 +40,7 @@ async def presence_join(ctx: Context, s: Session, channel: Channel) -> None:
         # Presence is best effort: the subscription stands without it.
         log.warning("presence unavailable: %r", exc)
         return
-    await s.ws.send(protocol.presence(channel.name, members=members), text=True)
+    await s.ws.send(protocol.presence(channel.name, members=members))
 
 
 def presence_leave(ctx: Context, s: Session, channel: Channel) -> None:

@@ -23,10 +23,10 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from websockets.asyncio.server import broadcast
 
 from realtime import protocol, redisurl
 from realtime.broker import Broker
+from realtime.connection import broadcast
 from realtime.envelope import project_channel
 from realtime.metrics import Metrics
 from realtime.registry import ChannelState
@@ -264,12 +264,12 @@ class Presence:
             )
         else:
             return
-        broadcast([s.ws for s in members], frame, text=True)
+        broadcast([s.ws for s in members], frame)
 
     def _flush(self) -> None:
         for state, change in self._batch.drain():
             frame = protocol.presence(state.client_name, **change)
-            broadcast([s.ws for s in state.members if not s.closing], frame, text=True)
+            broadcast([s.ws for s in state.members if not s.closing], frame)
 
     async def _heartbeat(self) -> None:
         while True:

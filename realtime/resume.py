@@ -23,8 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from websockets.asyncio.server import broadcast
-
 from realtime import protocol, replay
 from realtime.backfill import BackfillUnavailableError, Page
 from realtime.context import Context
@@ -73,14 +71,12 @@ async def resume(
     if outcome.outcome == "resync" or s.recovery is None:
         await _go_live_resync(ctx, s, channel, name, state, rid)
         return
-    await s.ws.send(protocol.ack(rid, "subscribe", channel.name, recovered=True), text=True)
+    await s.ws.send(protocol.ack(rid, "subscribe", channel.name, recovered=True))
     sent = await _write(ctx, s, channel, outcome.events, since, outcome.revoked_at)
     m.backfilled.inc(len(outcome.events))
     if outcome.revoked_at is not None:
         _abandon(ctx, s, name)
-        await s.ws.send(
-            protocol.unsubscribed(channel.name, "access_revoked", outcome.revoked_at), text=True
-        )
+        await s.ws.send(protocol.unsubscribed(channel.name, "access_revoked", outcome.revoked_at))
         m.resumes.labels("revoked").inc()
         return
     drained = await _drain(ctx, s, channel, state, since, replayed_to, sent)
@@ -190,7 +186,7 @@ def _notify_gap(ctx: Context, s: Session, channel: Channel) -> None:
     """After `recovered: true`: the replay proved short; the client refetches this channel.
     Synchronous (written before any later event), so nothing can slip past a promotion."""
     ctx.metrics.resyncs.inc()
-    broadcast([s.ws], protocol.resync(channel.name, "gap"), text=True)
+    s.ws.write(protocol.resync(channel.name, "gap"))
 
 
 async def _write(
@@ -204,10 +200,10 @@ async def _write(
         batch.append(protocol.client_event(env))
         sent = env.position
         if len(batch) >= ctx.config.max_batch_events:
-            await s.ws.send(protocol.events_frame(channel.name, batch), text=True)
+            await s.ws.send(protocol.events_frame(channel.name, batch))
             batch = []
     if batch:
-        await s.ws.send(protocol.events_frame(channel.name, batch), text=True)
+        await s.ws.send(protocol.events_frame(channel.name, batch))
     return sent
 
 
@@ -233,7 +229,7 @@ async def _go_live_resync(
         frame = protocol.resync(channel.name, s.recovery_lost)
     else:
         frame = protocol.ack(rid, "subscribe", channel.name, recovered=False, resync=True)
-    await s.ws.send(frame, text=True)
+    await s.ws.send(frame)
 
 
 def _abandon(ctx: Context, s: Session, name: str) -> None:

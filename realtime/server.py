@@ -1,19 +1,21 @@
-"""The gateway node: `serve()` with every limit explicit, /healthz and /metrics, graceful drain."""
+"""The gateway node: the listener, /healthz and /metrics, node-wide sweeps, graceful drain."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
-from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from realtime import access, repair, session
+from realtime import access, connection, repair, session
 from realtime.backfill import Coalescer, Fetch
 from realtime.broker import Broker
 from realtime.config import GatewayConfig
+from realtime.connection import Connection
 from realtime.context import Context
 from realtime.envelope import Envelope
 from realtime.fanout import Fanout
@@ -26,6 +28,8 @@ from realtime.tickets import MemoryTicketStore, TicketStore
 
 log = logging.getLogger("realtime.server")
 DRAIN_TICK_S = 0.05
+# Connections waiting in the kernel while a reconnect storm is accepted (asyncio's default: 100).
+LISTEN_BACKLOG = 2048
 
 
 class Gateway:
@@ -93,8 +97,9 @@ class Gateway:
             tickets=tickets or MemoryTicketStore(),
         )
         self.draining = False
-        self._server: Server | None = None
-        self._sweeper: asyncio.Task[None] | None = None
+        self.conns: set[Connection] = set()  # upgraded connections, authenticated or not
+        self._server: asyncio.Server | None = None
+        self._sweepers: list[asyncio.Task[None]] = []
 
     def _on_access(self, state: ChannelState[Session], env: Envelope) -> None:
         # The one edge that goes back up: the fan-out (built before the context that holds it)
@@ -109,22 +114,15 @@ class Gateway:
     async def start(self) -> None:
         c = self.config
         await self.broker.start(self.fanout.on_message)
-        self._server = await serve(
-            functools.partial(session.handle, self.ctx),
-            c.host,
-            c.port,
-            process_request=self._process_request,
-            compression=None,  # ~14 KiB per connection instead of ~64 KiB
-            max_size=c.max_size,
-            max_queue=c.max_queue,
-            write_limit=c.write_limit,
-            ping_interval=c.ping_interval,
-            ping_timeout=c.ping_timeout,
-            open_timeout=c.open_timeout,
-            close_timeout=c.close_timeout,
-            server_header=None,
+        # No compression (permessage-deflate costs ~50 KiB per connection); every other limit
+        # is the config's (connection.Limits).
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: Connection(self, c), c.host, c.port, backlog=LISTEN_BACKLOG
         )
-        self._sweeper = asyncio.create_task(self._sweep_lifetimes(), name="lifetime-sweeper")
+        self._sweepers = [
+            asyncio.create_task(self._sweep_lifetimes(), name="lifetime-sweeper"),
+            asyncio.create_task(self._sweep_keepalive(), name="keepalive-sweeper"),
+        ]
         self.presence.start()
 
     async def _sweep_lifetimes(self) -> None:
@@ -133,12 +131,33 @@ class Gateway:
             await asyncio.sleep(interval)
             session.expire_sessions(self.ctx)
 
-    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+    async def _sweep_keepalive(self) -> None:
+        # One task pings every connection, instead of a task and a timer per connection.
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.config.ping_interval)
+            connection.keepalive(list(self.conns), loop.time(), self.config.ping_timeout)
+
+    # --- connection.Handler ----------------------------------------------------------------
+
+    def opened(self, conn: Connection) -> None:
+        self.conns.add(conn)
+        session.opened(self.ctx, conn)
+
+    def message(self, conn: Connection, raw: str | bytes) -> Coroutine[Any, Any, None]:
+        return session.message(self.ctx, conn, raw)
+
+    def closed(self, conn: Connection) -> None:
+        self.conns.discard(conn)
+        session.closed(self.ctx, conn)
+
+    def process_request(self, conn: Connection, request: Request) -> Response | None:
+        reject = conn.protocol.reject
         path = request.path.split("?", 1)[0]
         if path == "/healthz":
-            return conn.respond(503, "draining\n") if self.draining else conn.respond(200, "ok\n")
+            return reject(503, "draining\n") if self.draining else reject(200, "ok\n")
         if path == "/metrics":
-            response = conn.respond(200, "")
+            response = reject(200, "")
             response.body = self.metrics.render()
             del response.headers["Content-Length"]
             del response.headers["Content-Type"]
@@ -148,7 +167,7 @@ class Gateway:
         if self.draining:
             # The listener stays open during the drain so the load balancer can read 503 on
             # /healthz; new WebSocket sessions are refused so clients go to another node.
-            return conn.respond(503, "draining\n")
+            return reject(503, "draining\n")
         return None
 
     async def drain(self, seconds: float | None = None) -> None:
@@ -156,8 +175,8 @@ class Gateway:
         assert self._server is not None
         window = self.config.drain_seconds if seconds is None else seconds
         self.draining = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for sweeper in self._sweepers:
+            sweeper.cancel()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + window
         victims = [s for s in self.ctx.sessions if not s.closing]
@@ -169,12 +188,16 @@ class Gateway:
             for s in batch:
                 self.fanout.kick(s, CloseCode.RESTART, "server draining", "drain")
             await asyncio.sleep(min(DRAIN_TICK_S, max(0.0, deadline - loop.time())))
-        self._server.close(code=CloseCode.RESTART, reason="server draining")
-        try:
-            async with asyncio.timeout(self.config.close_timeout + 1):
-                await self._server.wait_closed()
-        except TimeoutError:
+        self._server.close()  # stop listening
+        for conn in list(self.conns):  # upgraded but not (yet) authenticated
+            conn.close(CloseCode.RESTART, "server draining")
+        closing_until = loop.time() + self.config.close_timeout + 1
+        while self.conns and loop.time() < closing_until:
+            await asyncio.sleep(DRAIN_TICK_S)
+        if self.conns:
             log.warning("some connections did not close within close_timeout")
+            for conn in list(self.conns):
+                conn.abort()
         await self.fanout.close()
         await self.presence.close()
 

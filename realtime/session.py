@@ -1,19 +1,18 @@
-"""One connection: authenticate with the first frame, then serve subscribe/unsubscribe/ping."""
+"""A connection's session: authenticate with the first frame, then subscribe/unsubscribe/ping."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import uuid
-
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
 from realtime import live, protocol, resume
 from realtime.auth import Access, Ticket, TicketError, verify_ticket
 from realtime.broker import BrokerError
 from realtime.config import GatewayConfig
+from realtime.connection import Connection
 from realtime.context import Context
 from realtime.envelope import user_channel
 from realtime.protocol import Channel, CloseCode, ErrorCode, ProtocolError
@@ -23,24 +22,65 @@ from realtime.tickets import TicketStoreError
 log = logging.getLogger("realtime.session")
 
 
-async def handle(ctx: Context, ws: ServerConnection) -> None:
-    """The websockets connection handler."""
+def opened(ctx: Context, conn: Connection) -> None:
+    """The upgrade is done: the client has `auth_timeout` to authenticate with its first frame."""
     if len(ctx.sessions) >= ctx.config.max_connections:
         ctx.metrics.closes["overloaded"].inc()
-        await ws.close(CloseCode.OVERLOADED, "node at capacity")
+        conn.close(CloseCode.OVERLOADED, "node at capacity")
         return
-    ticket = await _authenticate(ctx, ws)
-    if ticket is None:
+    conn.set_deadline(ctx.config.auth_timeout, functools.partial(_auth_timeout, ctx, conn))
+
+
+def _auth_timeout(ctx: Context, conn: Connection) -> None:
+    if conn.session is None:
+        ctx.metrics.closes["auth"].inc()
+        conn.close(CloseCode.POLICY, "auth timeout")
+
+
+async def message(ctx: Context, conn: Connection, raw: str | bytes) -> None:
+    """One client message (a connection's messages are handled one at a time)."""
+    try:
+        if conn.session is None:
+            await _open_session(ctx, conn, raw)
+        else:
+            await _on_frame(ctx, conn.session, raw)
+    except BrokerError as exc:
+        log.warning("broker unavailable: %s", exc)
+        ctx.metrics.closes["overloaded"].inc()
+        conn.close(CloseCode.OVERLOADED, "broker unavailable")
+
+
+def closed(ctx: Context, conn: Connection) -> None:
+    """The socket is gone: leave every channel and presence, and stop counting it."""
+    session: Session | None = conn.session
+    if session is None:
         return
+    conn.session = None
+    ctx.metrics.subscriptions.dec(len(session.channels))
+    for channel in list(session.present):
+        live.presence_leave(ctx, session, channel)
+    ctx.fanout.drop(session)
+    ctx.sessions.discard(session)
+    left = ctx.per_user.pop(session.user, 1) - 1
+    if left > 0:
+        ctx.per_user[session.user] = left
+    ctx.metrics.connections.dec()
+
+
+async def _open_session(ctx: Context, conn: Connection, raw: str | bytes) -> None:
+    ticket = await _authenticate(ctx, conn, raw)
+    if ticket is None or not conn.open:
+        return
+    conn.set_deadline(None)
     if ctx.per_user.get(ticket.user, 0) >= ctx.config.max_connections_per_user:
         ctx.metrics.closes["user_cap"].inc()
-        await ws.close(CloseCode.OVERLOADED, "too many connections for this user")
+        conn.close(CloseCode.OVERLOADED, "too many connections for this user")
         return
     now = asyncio.get_running_loop().time()
     # Jitter spreads the re-authentication of connections opened together (after a deploy).
     lifetime = ctx.config.max_lifetime_s * random.uniform(0.9, 1.1)
     session = Session(
-        ws,
+        conn,
         ticket.user,
         ticket.tenant,
         Access.from_ticket(ticket),
@@ -53,43 +93,22 @@ async def handle(ctx: Context, ws: ServerConnection) -> None:
         eph_tokens=float(ctx.config.ephemeral_burst),
         eph_refill=now,
     )
-    del ticket  # keep nothing of it but what the session needs: memory per idle connection
-    _forget_handshake(ws)
+    conn.session = session
     ctx.sessions.add(session)
     ctx.per_user[session.user] = ctx.per_user.get(session.user, 0) + 1
     ctx.metrics.connections.inc()
-    try:
-        # Access events for this user reach every node that holds one of its sockets.
-        await ctx.fanout.join(session, session.user_channel, "", "user")
-        await ws.send(
-            protocol.welcome(
-                session.session_id,
-                session.user,
-                session.tenant,
-                session.access.role,
-                ctx.config.heartbeat_s,
-                ctx.features,
-            ),
-            text=True,
+    # Access events for this user reach every node that holds one of its sockets.
+    await ctx.fanout.join(session, session.user_channel, "", "user")
+    await conn.send(
+        protocol.welcome(
+            session.session_id,
+            session.user,
+            session.tenant,
+            session.access.role,
+            ctx.config.heartbeat_s,
+            ctx.features,
         )
-        async for raw in ws:
-            await _on_frame(ctx, session, raw)
-    except BrokerError as exc:
-        log.warning("broker unavailable: %s", exc)
-        ctx.metrics.closes["overloaded"].inc()
-        await ws.close(CloseCode.OVERLOADED, "broker unavailable")
-    except ConnectionClosed:
-        pass
-    finally:
-        ctx.metrics.subscriptions.dec(len(session.channels))
-        for channel in list(session.present):
-            live.presence_leave(ctx, session, channel)
-        ctx.fanout.drop(session)
-        ctx.sessions.discard(session)
-        left = ctx.per_user.pop(session.user, 1) - 1
-        if left > 0:
-            ctx.per_user[session.user] = left
-        ctx.metrics.connections.dec()
+    )
 
 
 def expire_sessions(ctx: Context) -> None:
@@ -99,20 +118,8 @@ def expire_sessions(ctx: Context) -> None:
         ctx.fanout.kick(s, CloseCode.REAUTHENTICATE, "connection lifetime reached", "lifetime")
 
 
-def _forget_handshake(ws: ServerConnection) -> None:
-    # The library keeps the opening handshake's headers for the connection's lifetime and never
-    # reads them again; browsers send kilobytes of them (cookies, user agent). ~2 KiB per
-    # idle connection, against a 16 KiB budget.
-    if ws.request is not None:
-        ws.request.headers.clear()
-    if ws.response is not None:
-        ws.response.headers.clear()
-
-
-async def _authenticate(ctx: Context, ws: ServerConnection) -> Ticket | None:
+async def _authenticate(ctx: Context, conn: Connection, raw: str | bytes) -> Ticket | None:
     try:
-        async with asyncio.timeout(ctx.config.auth_timeout):
-            raw = await ws.recv()
         frame = protocol.parse_client_frame(raw)
         if not isinstance(frame, protocol.Auth):
             raise ProtocolError(ErrorCode.BAD_FRAME, "first frame must be auth")
@@ -121,10 +128,6 @@ async def _authenticate(ctx: Context, ws: ServerConnection) -> Ticket | None:
         if not await ctx.tickets.claim(ticket.jti, ticket.expires_at):
             raise TicketError("ticket already used", expired=True)  # 4001: get a fresh one
         return ticket
-    except ConnectionClosed:
-        return None
-    except TimeoutError:
-        code, reason = CloseCode.POLICY, "auth timeout"
     except ProtocolError as exc:
         code, reason = CloseCode.POLICY, exc.message
     except TicketError as exc:
@@ -135,10 +138,10 @@ async def _authenticate(ctx: Context, ws: ServerConnection) -> Ticket | None:
         # off and retries (with a fresh ticket: this one may have been claimed after all).
         log.warning("%s", exc)
         ctx.metrics.closes["overloaded"].inc()
-        await ws.close(CloseCode.OVERLOADED, "ticket store unavailable, retry")
+        conn.close(CloseCode.OVERLOADED, "ticket store unavailable, retry")
         return None
     ctx.metrics.closes["auth"].inc()
-    await ws.close(code, reason)
+    conn.close(code, reason)
     return None
 
 
@@ -148,7 +151,7 @@ async def _on_frame(ctx: Context, s: Session, raw: str | bytes) -> None:
         if s.strikes > ctx.config.rate_burst:
             ctx.fanout.kick(s, CloseCode.POLICY, "rate limit exceeded", "rate_limit")
         else:
-            await s.ws.send(protocol.error(ErrorCode.RATE_LIMITED, "too many frames"), text=True)
+            await s.ws.send(protocol.error(ErrorCode.RATE_LIMITED, "too many frames"))
         return
     reply: bytes | None
     subscribed: Channel | None = None
@@ -171,7 +174,7 @@ async def _on_frame(ctx: Context, s: Session, raw: str | bytes) -> None:
         reply = protocol.error(exc.code, exc.message, exc.request_id)
     # send(), not broadcast(): replies to one client want backpressure against floods.
     if reply is not None:
-        await s.ws.send(reply, text=True)
+        await s.ws.send(reply)
     if subscribed is not None:
         await live.presence_join(ctx, s, subscribed)
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from websockets.asyncio.server import ServerConnection
-
 from realtime.auth import Access
+from realtime.connection import Connection
 from realtime.envelope import Envelope
 from realtime.protocol import Channel
 from realtime.registry import ChannelState
@@ -20,7 +19,7 @@ SessionChannel = ChannelState["Session"]  # a broker channel whose members are s
 
 @dataclass(slots=True, eq=False)
 class Session:
-    ws: ServerConnection
+    ws: Connection
     user: str
     tenant: str
     access: Access

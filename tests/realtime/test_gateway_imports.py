@@ -7,7 +7,14 @@ from pathlib import Path
 
 REALTIME = Path(__file__).resolve().parents[2] / "realtime"
 # Pure data that every behaviour module may import; it imports none of them.
-STATE_MAY_IMPORT = {"realtime.auth", "realtime.envelope", "realtime.protocol", "realtime.registry"}
+# `realtime.connection` is the socket layer under a session: it imports no realtime module.
+STATE_MAY_IMPORT = {
+    "realtime.auth",
+    "realtime.connection",
+    "realtime.envelope",
+    "realtime.protocol",
+    "realtime.registry",
+}
 
 
 def realtime_imports(path: Path) -> set[str]:
@@ -56,6 +63,10 @@ def test_the_cycle_check_sees_a_cycle() -> None:
 
 def test_session_state_imports_no_behaviour_module() -> None:
     assert graph()["realtime.state"] <= STATE_MAY_IMPORT
+
+
+def test_the_socket_layer_imports_no_gateway_module() -> None:
+    assert graph()["realtime.connection"] == set()
 
 
 def test_no_gateway_module_hides_an_import_behind_type_checking() -> None:
