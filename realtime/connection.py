@@ -244,6 +244,8 @@ class Connection(asyncio.Protocol):
             data, self._fragments = b"".join(self._fragments), None
         else:
             return  # ping (the protocol answers it) and close (the protocol handles it)
+        if not self.open:
+            return  # closing: nothing more is handled, and reading must go on to see the close
         if self._binary:
             self._inbox.append(bytes(data))  # the session answers binary_unsupported
         else:
@@ -271,7 +273,10 @@ class Connection(asyncio.Protocol):
             self.close(INTERNAL_ERROR, "internal error")
         finally:
             self._worker = None
-            self._inbox.clear()
+            if self._inbox:
+                self._inbox.clear()
+                if self.transport is not None:
+                    self.transport.resume_reading()
             if self._lost and self._opened:
                 self.handler.closed(self)
 
