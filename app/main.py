@@ -28,6 +28,8 @@ from app.kernel.problems import HttpProblem, from_domain_error, from_http_proble
 from app.kernel.web import Endpoint, handler_for
 from app.projects.routes import api as projects_api
 from app.relay import routes as relay_routes
+from app.reports.routes import api as reports_api
+from app.search.routes import api as search_api
 from app.settings import Settings, SettingsError
 from app.tasks.routes import api as tasks_api
 from app.tenants.passwords import Argon2Hasher
@@ -45,6 +47,8 @@ def endpoints() -> list[Endpoint]:
         *projects_api.endpoints,
         *tasks_api.endpoints,
         *activity_api.endpoints,
+        *search_api.endpoints,
+        *reports_api.endpoints,
     ]
 
 

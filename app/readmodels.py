@@ -14,6 +14,7 @@ from app.kernel.db import make_engine
 from app.projects.projections import ProjectsProjector
 from app.readside.projector import Projector
 from app.readside.rebuild import RebuildReport, rebuild_projection
+from app.search.projections import SearchProjector
 from app.settings import Settings
 from app.tasks.projections import BoardProjector
 from app.tenants.projections import UserDirectoryProjector
@@ -23,6 +24,7 @@ PROJECTORS: tuple[type[Projector], ...] = (
     ProjectsProjector,
     BoardProjector,
     ActivityProjector,
+    SearchProjector,
 )
 NAMES = tuple(cls.name for cls in PROJECTORS)
 

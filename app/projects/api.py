@@ -15,6 +15,7 @@ from app.projects.access import (
 )
 from app.projects.domain import Project
 from app.projects.errors import ProjectNotFoundError
+from app.projects.tables import project_summary
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ __all__ = [
     "ProjectAccess",
     "ProjectNotFoundError",
     "prefetch_project",
+    "project_summary",
     "member_project_ids",
     "projects_of_user",
     "readable_project",

@@ -56,15 +56,28 @@ def shadow_table(live: sa.Table, metadata: sa.MetaData) -> sa.Table:
     shadow = sa.Table(
         live.name + SHADOW,
         metadata,
-        *(sa.Column(c.name, c.type, nullable=c.nullable) for c in live.columns),
+        *(sa.Column(c.name, c.type, *_computed(c), nullable=c.nullable) for c in live.columns),
         sa.PrimaryKeyConstraint(
             *(c.name for c in live.primary_key.columns),
             name=SHADOW_PREFIX + str(live.primary_key.name),
         ),
     )
     for index in live.indexes:
-        sa.Index(SHADOW_PREFIX + str(index.name), *(shadow.c[c.name] for c in index.columns))
+        sa.Index(
+            SHADOW_PREFIX + str(index.name),
+            *(shadow.c[c.name] for c in index.columns),
+            # The index method (a GIN over search_entry.tsv), not always a btree.
+            **index.dialect_kwargs,
+        )
     return shadow
+
+
+def _computed(column: sa.Column[object]) -> tuple[sa.Computed, ...]:
+    """The generation expression of a generated column, for its shadow copy."""
+    computed = column.computed
+    if computed is None:
+        return ()
+    return (sa.Computed(computed.sqltext, persisted=computed.persisted),)
 
 
 async def rebuild_projection(
