@@ -30,6 +30,9 @@ TENANT_TABLES = (
     "task_lookup",
     "activity_entry",
     "activity_lookup",
+    "search_entry",
+    "search_member",
+    "search_lookup",
 )
 
 
@@ -246,3 +249,61 @@ async def test_backfill_through_the_app_role_serves_the_tenant_asked_and_no_othe
             )
             assert crossed.status_code == 200
             assert crossed.json() == {"events": [], "complete": True}
+
+
+SEARCH_TABLES = ("search_entry", "search_member", "search_lookup")
+
+
+async def _search_privileges(pg_url: str) -> dict[tuple[str, str], bool]:
+    app = await asyncpg.connect(asyncpg_dsn(app_url_for(pg_url)))
+    try:
+        return {
+            (table, privilege): bool(
+                await app.fetchval(
+                    "SELECT has_table_privilege(current_user, $1, $2)", table, privilege
+                )
+            )
+            for table in SEARCH_TABLES
+            for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE")
+        }
+    finally:
+        await app.close()
+
+
+async def test_the_app_role_only_reads_the_search_tables_before_and_after_a_rebuild(
+    pg_url: str,
+) -> None:
+    """The search model is written by its projection (the owner's connection) alone; a
+    rebuild's swapped-in tables keep the same grants and the tenant policy."""
+    from app import readmodels
+    from tests.support import engine_for
+
+    await _world(pg_url)
+    expected = {
+        (table, privilege): privilege == "SELECT"
+        for table in SEARCH_TABLES
+        for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE")
+    }
+    assert await _search_privileges(pg_url) == expected
+    engine = engine_for(pg_url)
+    try:
+        await readmodels.rebuild(engine, "search")
+    finally:
+        await engine.dispose()
+    assert await _search_privileges(pg_url) == expected
+    owner = await asyncpg.connect(asyncpg_dsn(pg_url))
+    try:
+        secured = await owner.fetch(
+            "SELECT relname, relrowsecurity FROM pg_class WHERE relname = ANY($1::text[])",
+            list(SEARCH_TABLES),
+        )
+        assert {r["relname"]: r["relrowsecurity"] for r in secured} == dict.fromkeys(
+            SEARCH_TABLES, True
+        )
+        methods = await owner.fetch(
+            "SELECT am.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_am am ON am.oid = c.relam WHERE c.relname = 'ix_search_entry_tsv'"
+        )
+        assert [r["amname"] for r in methods] == ["gin"]
+    finally:
+        await owner.close()
