@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from app.kernel.web import Api, Call, Reply, StreamReply, path_id
+from app.kernel.web import (
+    Api,
+    Call,
+    ReadParams,
+    Reply,
+    StreamReply,
+    path_id,
+    wait_for_min_position,
+)
 from app.reports import views
 from app.reports.columns import PROJECT_COLUMNS, TASK_COLUMNS, Column
 
@@ -15,7 +23,9 @@ def _columns(columns: tuple[Column, ...]) -> str:
     return ", ".join(f"`{name}`" for name, _ in columns)
 
 
-async def _stream(report: AsyncGenerator[bytes | int, None], filename: str) -> Reply:
+async def _stream(
+    call: Call[None, ReadParams], report: AsyncGenerator[bytes | int, None], filename: str
+) -> Reply:
     # Run the report up to its first item before answering: a refused access check is then
     # a 404 problem, not a broken download, and the snapshot's position goes in a header.
     position = await anext(report)
@@ -33,6 +43,9 @@ async def _stream(report: AsyncGenerator[bytes | int, None], filename: str) -> R
         "X-As-Of-Position": str(position),
         "Content-Disposition": f'attachment; filename="{filename}"',
     }
+    wanted = call.query.min_position
+    if wanted is not None and int(position) < wanted:
+        headers["X-Read-Lag"] = str(wanted - int(position))
     return StreamReply(body(), headers=headers)
 
 
@@ -46,12 +59,14 @@ async def _stream(report: AsyncGenerator[bytes | int, None], filename: str) -> R
         " RFC 4180 CSV (CRLF, quoted where needed), UTF-8, streamed; money in integer cents."
         " X-As-Of-Position names the position the rows reflect."
     ),
+    query=ReadParams,
     media_type="text/csv",
-    errors=(401,),
+    errors=(401, 422),
 )
-async def projects_csv(call: Call[None, None]) -> Reply:
+async def projects_csv(call: Call[None, ReadParams]) -> Reply:
+    await wait_for_min_position(call)
     report = views.projects_report(call.services.engine, call.actor)
-    return await _stream(report, "projects.csv")
+    return await _stream(call, report, "projects.csv")
 
 
 @api.route(
@@ -63,9 +78,12 @@ async def projects_csv(call: Call[None, None]) -> Reply:
         " the board (archived tasks are not in it); readable by whoever may read the project."
         " RFC 4180 CSV (CRLF, quoted where needed), UTF-8, streamed."
     ),
+    query=ReadParams,
     media_type="text/csv",
-    errors=(401, 404),
+    errors=(401, 404, 422),
 )
-async def tasks_csv(call: Call[None, None]) -> Reply:
-    report = views.tasks_report(call.services.engine, call.actor, path_id(call, "project_id"))
-    return await _stream(report, "tasks.csv")
+async def tasks_csv(call: Call[None, ReadParams]) -> Reply:
+    project_id = path_id(call, "project_id")
+    await wait_for_min_position(call)
+    report = views.tasks_report(call.services.engine, call.actor, project_id)
+    return await _stream(call, report, "tasks.csv")
