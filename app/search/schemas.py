@@ -13,11 +13,12 @@ from app.search.views import MAX_LIMIT
 
 class SearchParams(ReadParams):
     q: str = Field(
+        default="",
         description=(
             "What to look for, as typed: words are matched whole except the last, which"
             f" matches as a prefix; only the first {MAX_TERMS} words of the first {MAX_TEXT}"
-            " characters count. Any text is accepted; text without words finds nothing."
-        )
+            " characters count. Any text is accepted; text without words (or none) finds nothing."
+        ),
     )
     limit: int = Field(default=20, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(

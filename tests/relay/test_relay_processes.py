@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app import readmodels
 from app.bootstrap import bootstrap
 from app.eventstore.reads import head_position
 from app.tenants.passwords import Argon2Hasher
@@ -150,4 +151,4 @@ async def test_a_worker_without_the_relay_keeps_the_read_models(
         names = set(
             (await connection.execute(sa.text("SELECT name FROM projection_checkpoint"))).scalars()
         )
-    assert names == {"users", "projects", "board", "activity"}
+    assert names == set(readmodels.NAMES)
