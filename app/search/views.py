@@ -10,36 +10,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.kernel.domain import Actor, InvalidInputError
 from app.readside.projector import read_checkpoints
 from app.search.query import After, BadCursorError, decode_cursor, terms, to_tsquery_text
-from app.search.tables import CONFIG
 
 SEARCH_READS = ("search",)
 MAX_LIMIT = 50
 
+# One call of `collabspace_search` (migration 0007): under row-level security PostgreSQL may
+# not use the GIN index for `tsv @@ query` (the operator is not LEAKPROOF) and would read every
+# row; the function applies the tenant policy's condition itself, from the transaction's tenant.
 # Ranked best first; ties (equal rank) in a stable order, so a page boundary never repeats or
-# skips a hit. The rank is computed once per matching row (the ORDER BY and the cursor's
-# comparison name the same expression); only the rows the GIN index finds are ranked.
-_SELECT = f"""
-SELECT e.kind, e.ref_id, e.project_id, e.project_name, e.title, e.status,
-       ts_rank(e.tsv, query) AS rank
-  FROM search_entry AS e, to_tsquery('{CONFIG}', CAST(:query AS text)) AS query
- WHERE e.tenant_id = :tenant AND e.tsv @@ query
-"""
-# A member finds what is in their projects; owners and admins read every project (as the
-# project list does, app/projects/access.py). Removal from a project deletes the row here.
-_MEMBER = """
-   AND e.project_id IN (SELECT m.project_id FROM search_member AS m
-                         WHERE m.tenant_id = :tenant AND m.user_id = :user)
-"""
-_AFTER = """
-   AND (ts_rank(e.tsv, query) < CAST(:rank AS real)
-        OR (ts_rank(e.tsv, query) = CAST(:rank AS real) AND (e.kind, e.ref_id) > (:kind, :ref)))
-"""
-_ORDER = " ORDER BY rank DESC, e.kind, e.ref_id LIMIT :fetch"
-
-
-def _statement(actor: Actor, after: After | None) -> sa.TextClause:
-    sql = _SELECT + ("" if actor.is_admin else _MEMBER) + ("" if after is None else _AFTER)
-    return sa.text(sql + _ORDER)
+# skips a hit. A member finds what is in their projects; owners and admins read every project
+# (as the project list does, app/projects/access.py); a removal deletes the membership row.
+_SEARCH = sa.text(
+    "SELECT hit_kind AS kind, hit_ref AS ref_id, hit_project AS project_id,"
+    " hit_project_name AS project_name, hit_title AS title, hit_status AS status,"
+    " hit_rank AS rank"
+    " FROM collabspace_search(:query, :user, :admin, :fetch,"
+    " CAST(:rank AS real), :kind, :ref)"
+)
 
 
 def _cursor(cursor: str | None) -> After | None:
@@ -81,13 +68,14 @@ async def search(
         return {"items": [], "next_cursor": None, "terms": [], "as_of_position": as_of}
     params: dict[str, Any] = {
         "query": to_tsquery_text(words),
-        "tenant": actor.tenant_id,
         "user": actor.user_id,
+        "admin": actor.is_admin,
         "fetch": limit + 1,
+        "rank": None if after is None else after.rank,
+        "kind": None if after is None else after.kind,
+        "ref": None if after is None else after.ref_id,
     }
-    if after is not None:
-        params |= {"rank": after.rank, "kind": after.kind, "ref": after.ref_id}
-    rows = list(await connection.execute(_statement(actor, after), params))
+    rows = list(await connection.execute(_SEARCH, params))
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None

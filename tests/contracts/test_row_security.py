@@ -147,7 +147,11 @@ async def test_no_function_the_app_role_may_execute_sets_the_tenant(pg_url: str)
     finally:
         await owner.close()
     names = {row["name"].split("(")[0] for row in executable}
-    assert names == {"collabspace_user_by_email", "collabspace_append"}, names
+    assert names == {
+        "collabspace_user_by_email",
+        "collabspace_append",
+        "collabspace_search",
+    }, names
     for row in executable:
         assert "set_config" not in row["prosrc"].lower(), row["name"]
 
@@ -307,3 +311,24 @@ async def test_the_app_role_only_reads_the_search_tables_before_and_after_a_rebu
         assert [r["amname"] for r in methods] == ["gin"]
     finally:
         await owner.close()
+
+
+async def test_the_search_function_answers_the_transactions_tenant_only(pg_url: str) -> None:
+    """collabspace_search runs as the owner (the GIN index under RLS, migration 0007) and
+    applies the tenant policy itself: no tenant set, no rows; never another tenant's."""
+    world = await _world(pg_url)
+    a, b = world["A"]["tenant_id"], world["B"]["tenant_id"]
+    call = "SELECT hit_title FROM collabspace_search($1, $2, true, 50, NULL, NULL, NULL)"
+    app = await asyncpg.connect(asyncpg_dsn(app_url_for(pg_url)))
+    try:
+        assert await app.fetch(call, "'project':*", "") == []
+        for mine, label in ((a, "A"), (b, "B")):
+            async with app.transaction():
+                await app.execute("SELECT set_config('app.tenant_id', $1, true)", mine)
+                found = [r["hit_title"] for r in await app.fetch(call, "'project':*", "")]
+            assert found == [f"Project {label}"], found
+        async with app.transaction():
+            await app.execute("SELECT set_config('app.tenant_id', '', true)")
+            assert await app.fetch(call, "'project':*", "") == []
+    finally:
+        await app.close()
