@@ -30,6 +30,8 @@ from app.kernel.web import Endpoint, handler_for
 from app.notifications.routes import api as notifications_api
 from app.projects.routes import api as projects_api
 from app.relay import routes as relay_routes
+from app.reports.routes import api as reports_api
+from app.search.routes import api as search_api
 from app.settings import Settings, SettingsError
 from app.tasks.routes import api as tasks_api
 from app.tenants.passwords import Argon2Hasher
@@ -49,6 +51,8 @@ def endpoints() -> list[Endpoint]:
         *activity_api.endpoints,
         *notifications_api.endpoints,
         *analytics_api.endpoints,
+        *search_api.endpoints,
+        *reports_api.endpoints,
     ]
 
 

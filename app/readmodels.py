@@ -16,6 +16,7 @@ from app.notifications.projections import NotificationsProjector
 from app.projects.projections import ProjectsProjector
 from app.readside.projector import Projector
 from app.readside.rebuild import RebuildReport, rebuild_projection
+from app.search.projections import SearchProjector
 from app.settings import Settings
 from app.tasks.projections import BoardProjector
 from app.tenants.projections import UserDirectoryProjector
@@ -27,6 +28,7 @@ PROJECTORS: tuple[type[Projector], ...] = (
     ActivityProjector,
     NotificationsProjector,
     AnalyticsProjector,
+    SearchProjector,
 )
 NAMES = tuple(cls.name for cls in PROJECTORS)
 

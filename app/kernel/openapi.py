@@ -86,6 +86,8 @@ def build_openapi(endpoints: list[Endpoint], *, title: str, version: str) -> dic
             "parameters": _parameters(e, schemas),
             "responses": _responses(e),
         }
+        if e.description:
+            operation["description"] = e.description
         if e.auth:
             operation["security"] = [{"bearer": []}]
         if e.body is not None:
@@ -111,7 +113,9 @@ def build_openapi(endpoints: list[Endpoint], *, title: str, version: str) -> dic
 
 def _responses(e: Endpoint) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "OK"}
-    if e.response is not None:
+    if e.media_type != "application/json":
+        ok["content"] = {e.media_type: {"schema": {"type": "string"}}}
+    elif e.response is not None:
         ok["content"] = {
             "application/json": {"schema": {"$ref": REF.format(model=e.response.__name__)}}
         }

@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 import pydantic
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from app.eventstore.uow import CommandMeta
 from app.kernel.db import scope_to_tenant, snapshot
@@ -44,6 +44,16 @@ class Reply:
             else self.body
         )
         return Response(orjson.dumps(payload), self.status, self.headers, "application/json")
+
+
+@dataclasses.dataclass(slots=True)
+class StreamReply(Reply):
+    """A reply sent as it is produced (a CSV report): `body` is an async iterator of bytes."""
+
+    media_type: str = "text/csv"
+
+    def response(self) -> Response:
+        return StreamingResponse(self.body, self.status, self.headers, self.media_type)
 
 
 @dataclasses.dataclass(slots=True)
@@ -96,6 +106,10 @@ class Endpoint:
     auth: bool
     tag: str
     errors: tuple[int, ...]
+    # What the operation says beyond its summary (OpenAPI `description`).
+    description: str = ""
+    # The success media type; anything but JSON is described as text in OpenAPI.
+    media_type: str = "application/json"
 
 
 class Api:
@@ -117,6 +131,8 @@ class Api:
         status: int = 200,
         auth: bool = True,
         errors: tuple[int, ...] = (),
+        description: str = "",
+        media_type: str = "application/json",
     ) -> Callable[[EndpointFunc], EndpointFunc]:
         def register(func: EndpointFunc) -> EndpointFunc:
             self.endpoints.append(
@@ -132,6 +148,8 @@ class Api:
                     auth,
                     self.tag,
                     errors,
+                    description,
+                    media_type,
                 )
             )
             return func

@@ -20,6 +20,7 @@ from app.projects.events import ProjectMemberAdded, ProjectMemberRemoved
 from app.tasks import api as tasks
 
 _MEMBERSHIP_TYPES = (ProjectMemberAdded.__name__, ProjectMemberRemoved.__name__)
+from app.projects.tables import project_summary
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ __all__ = [
     "ProjectAccess",
     "ProjectNotFoundError",
     "prefetch_project",
+    "project_summary",
     "member_project_ids",
     "projects_of_user",
     "readable_project",

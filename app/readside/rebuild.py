@@ -56,15 +56,28 @@ def shadow_table(live: sa.Table, metadata: sa.MetaData) -> sa.Table:
     shadow = sa.Table(
         live.name + SHADOW,
         metadata,
-        *(sa.Column(c.name, c.type, nullable=c.nullable) for c in live.columns),
+        *(sa.Column(c.name, c.type, *_computed(c), nullable=c.nullable) for c in live.columns),
         sa.PrimaryKeyConstraint(
             *(c.name for c in live.primary_key.columns),
             name=SHADOW_PREFIX + str(live.primary_key.name),
         ),
     )
     for index in live.indexes:
-        sa.Index(SHADOW_PREFIX + str(index.name), *(shadow.c[c.name] for c in index.columns))
+        sa.Index(
+            SHADOW_PREFIX + str(index.name),
+            *(shadow.c[c.name] for c in index.columns),
+            # The index method (a GIN over search_entry.tsv), not always a btree.
+            **index.dialect_kwargs,
+        )
     return shadow
+
+
+def _computed(column: sa.Column[object]) -> tuple[sa.Computed, ...]:
+    """The generation expression of a generated column, for its shadow copy."""
+    computed = column.computed
+    if computed is None:
+        return ()
+    return (sa.Computed(computed.sqltext, persisted=computed.persisted),)
 
 
 async def rebuild_projection(
@@ -289,14 +302,19 @@ async def _carry_compression(connection: AsyncConnection, live: str, shadow: str
 async def _carry_security(connection: AsyncConnection, live: str, shadow: str) -> None:
     """Give the shadow the live table's grants and row-level security (docs/security.md)."""
     quote = connection.dialect.identifier_preparer.quote
-    grants = await connection.execute(
-        sa.text(
-            "SELECT grantee, privilege_type FROM information_schema.role_table_grants"
-            " WHERE table_schema = current_schema() AND table_name = :t"
-            " AND grantee <> current_user"
-        ),
-        {"t": live},
+    grants_sql = sa.text(
+        "SELECT grantee, privilege_type FROM information_schema.role_table_grants"
+        " WHERE table_schema = current_schema() AND table_name = :t"
+        " AND grantee <> current_user"
     )
+    # The schema's default privileges gave the new shadow table grants of its own (the app
+    # role may write read models by default): take them back, so the shadow has exactly the
+    # live table's, a read-only grant included (the search tables, migration 0009).
+    defaults = await connection.execute(grants_sql, {"t": shadow})
+    for grantee in {row[0] for row in defaults}:
+        role = "PUBLIC" if grantee == "PUBLIC" else quote(grantee)
+        await connection.execute(sa.text(f"REVOKE ALL ON {quote(shadow)} FROM {role}"))
+    grants = await connection.execute(grants_sql, {"t": live})
     for grantee, privilege in grants:
         await connection.execute(
             sa.text(f"GRANT {privilege} ON {quote(shadow)} TO {quote(grantee)}")

@@ -43,7 +43,8 @@ class _PgStatements:
 
     def __init__(self, table: sa.Table, key_columns: list[str]) -> None:
         q = '"{}"'.format
-        self.columns = [c.name for c in table.columns]
+        # A generated column (search_entry.tsv) is the database's to write: never read or set.
+        self.columns = [c.name for c in table.columns if c.computed is None]
         self.others = [c for c in self.columns if c not in key_columns]
         # The driver's jsonb codec (set up by SQLAlchemy's dialect) takes JSON text and gives
         # decoded values.

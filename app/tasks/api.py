@@ -1,4 +1,5 @@
-"""What other contexts may ask the tasks context (its public API)."""
+"""What other contexts may ask the tasks context (its public API): unassigning a user, and the
+board's table (for reports)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from app.eventstore import repository
 from app.eventstore.uow import UnitOfWork
 from app.tasks.domain import Task
 from app.tasks.events import TaskAssigned, TaskUnassigned
+from app.tasks.tables import task_card
+
+__all__ = ["task_card", "unassign_user"]
 
 _ASSIGNMENT_TYPES = (TaskAssigned.__name__, TaskUnassigned.__name__)
 

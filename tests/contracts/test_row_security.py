@@ -37,6 +37,9 @@ TENANT_TABLES = (
     "analytics_day",
     "analytics_task",
     "analytics_project",
+    "search_entry",
+    "search_member",
+    "search_lookup",
 )
 # Tables the app role only reads: projections write them as the owner, and a request changes
 # them only through a command's events (marking a notification read is one).
@@ -168,6 +171,7 @@ async def test_no_function_the_app_role_may_execute_sets_the_tenant(pg_url: str)
         "collabspace_user_by_email",
         "collabspace_append",
         "collabspace_append_batch",
+        "collabspace_search",
     }, names
     for row in executable:
         assert "set_config" not in row["prosrc"].lower(), row["name"]
@@ -353,3 +357,80 @@ async def test_every_table_with_a_tenant_has_its_policy_and_is_listed_here(pg_ur
     tables = {row["relname"]: (row["relrowsecurity"], row["has_policy"]) for row in rows}
     assert set(tables) == set(TENANT_TABLES), set(tables) ^ set(TENANT_TABLES)
     assert all(protected == (True, True) for protected in tables.values()), tables
+SEARCH_TABLES = ("search_entry", "search_member", "search_lookup")
+
+
+async def _search_privileges(pg_url: str) -> dict[tuple[str, str], bool]:
+    app = await asyncpg.connect(asyncpg_dsn(app_url_for(pg_url)))
+    try:
+        return {
+            (table, privilege): bool(
+                await app.fetchval(
+                    "SELECT has_table_privilege(current_user, $1, $2)", table, privilege
+                )
+            )
+            for table in SEARCH_TABLES
+            for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE")
+        }
+    finally:
+        await app.close()
+
+
+async def test_the_app_role_only_reads_the_search_tables_before_and_after_a_rebuild(
+    pg_url: str,
+) -> None:
+    """The search model is written by its projection (the owner's connection) alone; a
+    rebuild's swapped-in tables keep the same grants and the tenant policy."""
+    from app import readmodels
+    from tests.support import engine_for
+
+    await _world(pg_url)
+    expected = {
+        (table, privilege): privilege == "SELECT"
+        for table in SEARCH_TABLES
+        for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE")
+    }
+    assert await _search_privileges(pg_url) == expected
+    engine = engine_for(pg_url)
+    try:
+        await readmodels.rebuild(engine, "search")
+    finally:
+        await engine.dispose()
+    assert await _search_privileges(pg_url) == expected
+    owner = await asyncpg.connect(asyncpg_dsn(pg_url))
+    try:
+        secured = await owner.fetch(
+            "SELECT relname, relrowsecurity FROM pg_class WHERE relname = ANY($1::text[])",
+            list(SEARCH_TABLES),
+        )
+        assert {r["relname"]: r["relrowsecurity"] for r in secured} == dict.fromkeys(
+            SEARCH_TABLES, True
+        )
+        methods = await owner.fetch(
+            "SELECT am.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_am am ON am.oid = c.relam WHERE c.relname = 'ix_search_entry_tsv'"
+        )
+        assert [r["amname"] for r in methods] == ["gin"]
+    finally:
+        await owner.close()
+
+
+async def test_the_search_function_answers_the_transactions_tenant_only(pg_url: str) -> None:
+    """collabspace_search runs as the owner (the GIN index under RLS, migration 0009) and
+    applies the tenant policy itself: no tenant set, no rows; never another tenant's."""
+    world = await _world(pg_url)
+    a, b = world["A"]["tenant_id"], world["B"]["tenant_id"]
+    call = "SELECT hit_title FROM collabspace_search($1, $2, true, 50, NULL, NULL, NULL)"
+    app = await asyncpg.connect(asyncpg_dsn(app_url_for(pg_url)))
+    try:
+        assert await app.fetch(call, "'project':*", "") == []
+        for mine, label in ((a, "A"), (b, "B")):
+            async with app.transaction():
+                await app.execute("SELECT set_config('app.tenant_id', $1, true)", mine)
+                found = [r["hit_title"] for r in await app.fetch(call, "'project':*", "")]
+            assert found == [f"Project {label}"], found
+        async with app.transaction():
+            await app.execute("SELECT set_config('app.tenant_id', '', true)")
+            assert await app.fetch(call, "'project':*", "") == []
+    finally:
+        await app.close()

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app import readmodels
 from app.activity import views as activity_views
 from app.bootstrap import Services
-from app.kernel.db import snapshot
+from app.kernel.db import scope_to_tenant, snapshot
 from app.kernel.domain import Actor, InvalidInputError, NotFoundError
 from app.projects import api as projects_api
 from app.projects import commands as pc
@@ -213,3 +213,35 @@ async def test_history_lists_events_and_replays_state_as_of_a_version_or_a_time(
             as_of_version=99,
             projects=projects_api,
         )
+
+
+async def test_search_follows_the_story_and_answers_the_same_after_a_rebuild(
+    engine: AsyncEngine, world: dict[str, Any]
+) -> None:
+    from app.search import views as search_views
+
+    async def titles(actor: Actor, text: str) -> list[tuple[str, str, str]]:
+        async with snapshot(engine) as connection:
+            # The search reads the transaction's tenant, as every request's transaction has.
+            await scope_to_tenant(connection, actor.tenant_id)
+            found = await search_views.search(connection, actor, text, limit=50)
+        return sorted((h["kind"], h["title"], h["project_name"]) for h in found["items"])
+
+    owner, ann, bob = world["owner"], world["ann"], world["bob"]
+    answers = {
+        (who, text): await titles(actor, text)
+        for who, actor in (("owner", owner), ("ann", ann), ("bob", bob))
+        for text in ("task", "apollo", "zeus", "three renam", "task 2")
+    }
+    # Renamed project (its tasks carry the new name), edited title, archived task gone.
+    assert answers[("owner", "apollo")] == [("project", "Apollo 11", "Apollo 11")]
+    assert answers[("owner", "three renam")] == [("task", "Task three, renamed", "Apollo 11")]
+    assert answers[("owner", "task 2")] == []
+    assert ("task", "Task 0", "Apollo 11") in answers[("ann", "task")]
+    # Bob was removed from Apollo: an admin still reads every project, as the list does.
+    assert ("task", "Task 0", "Apollo 11") in answers[("bob", "task")]
+    assert answers[("ann", "zeus")] == []
+    await readmodels.rebuild(engine, "search", batch_size=3)
+    for (who, text), before in answers.items():
+        actor = {"owner": owner, "ann": ann, "bob": bob}[who]
+        assert await titles(actor, text) == before, (who, text)

@@ -15,7 +15,7 @@ across the network:
    (a session-level `app.tenant_id`, set only when the pooled session served another tenant);
 2. at commit, the session goes back to the pool and the command joins the process's group
    commit (`group`): with the commands that reached their commit meanwhile, from any tenant,
-   it is written by one call of `collabspace_append_batch` (migration 0007), its own
+   it is written by one call of `collabspace_append_batch` (migration 0008), its own
    transaction: positions, every event, the Idempotency-Key responses and one NOTIFY.
 
 Positions are allocated under the row lock of `event_head` (taken by both append functions,

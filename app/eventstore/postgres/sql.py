@@ -1,6 +1,6 @@
 """The SQL of the PostgreSQL event store: every statement the adapter runs, and the row decoder.
 
-Appends go through the group commit's `collabspace_append_batch` (migration 0007, its statement
+Appends go through the group commit's `collabspace_append_batch` (migration 0008, its statement
 in group.py) or, inside a unit of work's transaction, `collabspace_append` (migration 0006); both
 allocate positions under the `event_head` row lock; see the package docstring for why that keeps
 commit order equal to position order.
@@ -52,7 +52,7 @@ WITH last AS (
 _NOTIFY = f"SELECT position, pg_notify('{NOTIFY_CHANNEL}', position::text) FROM last"
 APPEND = _WRITTEN + _NOTIFY
 # The group commit's write (group.py): many commands' events, keys and NOTIFY in one call of
-# `collabspace_append_batch` (migration 0007), its own transaction; one row per command.
+# `collabspace_append_batch` (migration 0008), its own transaction; one row per command.
 APPEND_BATCH = (
     "SELECT command, last_position, failure FROM collabspace_append_batch("
     "$1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int[], $7::text[],"

@@ -1,0 +1,1 @@
+"""The reports context: CSV exports of the read models, streamed in constant memory."""

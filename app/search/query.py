@@ -1,0 +1,74 @@
+"""What a person typed, as a text-search query that cannot fail, and the opaque page cursor.
+
+Nothing of the user's text reaches `to_tsquery` as syntax: the text is cut into words (runs of
+letters and digits, in any script), each word becomes a quoted lexeme, and the words are joined
+with `&`; the last word matches as a prefix (`:*`), for search as you type. Quotes, operators,
+parentheses, backslashes and NULs are separators, never syntax, so every input is a valid
+query (an input without words is an empty query, which finds nothing).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import math
+import re
+import uuid
+
+# Only so much of the text is read, and only so many words: a search box, not a document.
+MAX_TEXT = 1000
+MAX_TERMS = 8
+MAX_TERM = 64
+_WORD = re.compile(r"[^\W_]+")
+
+KINDS = ("project", "task")
+
+
+class BadCursorError(ValueError):
+    """A cursor this server did not hand out."""
+
+
+def terms(text: str) -> list[str]:
+    """The words of `text`, lower case, at most MAX_TERMS of at most MAX_TERM characters."""
+    words = _WORD.findall(text[:MAX_TEXT].lower())
+    return [word[:MAX_TERM] for word in words[:MAX_TERMS]]
+
+
+def to_tsquery_text(words: list[str]) -> str:
+    """`'alpha' & 'beta':*` for `["alpha", "beta"]`; '' for no words."""
+    if not words:
+        return ""
+    # The words hold letters and digits only: nothing in them needs escaping inside quotes.
+    quoted = [f"'{word}'" for word in words]
+    quoted[-1] += ":*"
+    return " & ".join(quoted)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class After:
+    """The last hit of a page: the next page starts below its rank, then after its key."""
+
+    rank: float
+    kind: str
+    ref_id: str
+
+    def encode(self) -> str:
+        # repr() of a float round-trips exactly, so the next page compares against the very
+        # rank PostgreSQL computed (a `real`, widened to a double without loss).
+        raw = f"{self.rank!r}|{self.kind}|{self.ref_id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> After:
+    """The position a `next_cursor` names; BadCursorError for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        rank_text, kind, ref_id = raw.split("|")
+        rank = float(rank_text)
+        ref_id = str(uuid.UUID(ref_id))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadCursorError(cursor) from None
+    if kind not in KINDS or not math.isfinite(rank) or rank < 0:
+        raise BadCursorError(cursor)
+    return After(rank, kind, ref_id)
