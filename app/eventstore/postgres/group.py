@@ -4,7 +4,7 @@ Every append takes the `event_head` row lock until its commit (that is what keep
 gapless and in commit order), so appends written one at a time pass one WAL flush at a time.
 Here the commands that reach their commit while a batch is being written wait together, and
 the next batch writes all of them with one call of `collabspace_append_batch` (migration
-0007): one transaction, one lock, one flush. There is no timer: a batch starts as soon as
+0008): one transaction, one lock, one flush. There is no timer: a batch starts as soon as
 the previous one returned, so at low load a command is written alone and at once.
 
 Each command is checked on its own inside the batch (its streams' expected versions, its
