@@ -17,10 +17,10 @@ from app.projects.access import (
 from app.projects.domain import Project
 from app.projects.errors import ProjectNotFoundError
 from app.projects.events import ProjectMemberAdded, ProjectMemberRemoved
+from app.projects.tables import project_summary
 from app.tasks import api as tasks
 
 _MEMBERSHIP_TYPES = (ProjectMemberAdded.__name__, ProjectMemberRemoved.__name__)
-from app.projects.tables import project_summary
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -357,6 +357,8 @@ async def test_every_table_with_a_tenant_has_its_policy_and_is_listed_here(pg_ur
     tables = {row["relname"]: (row["relrowsecurity"], row["has_policy"]) for row in rows}
     assert set(tables) == set(TENANT_TABLES), set(tables) ^ set(TENANT_TABLES)
     assert all(protected == (True, True) for protected in tables.values()), tables
+
+
 SEARCH_TABLES = ("search_entry", "search_member", "search_lookup")
 
 
