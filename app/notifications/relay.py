@@ -13,7 +13,6 @@ after any restart). One leader at a time, by its own advisory lock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -26,6 +25,7 @@ from app.kernel.signals import CommitSignal
 from app.notifications.tables import notification
 from app.readside.projector import read_checkpoint
 from app.relay.leader import Leadership, LeadershipError, PostgresLeader, asyncpg_dsn
+from app.relay.loop import wait_at_most
 from app.relay.publisher import Message, Publisher, PublishError
 from app.relay.store import RelayStore
 from realtime.envelope import Envelope, encode, notifications_channel
@@ -95,16 +95,16 @@ class InboxRelay:
             while not stop.is_set():
                 try:
                     if not self._leader.held and not await self._lead():
-                        await self._pause(stop, 1.0)
+                        await wait_at_most(stop, 1.0)
                         continue
                     if not await self._step():
-                        await self._idle()
+                        await wait_at_most(self._wake, self._poll)
                     backoff = self._poll
                 except (SQLAlchemyError, OSError, TimeoutError, LeadershipError, PublishError) as e:
                     log.warning("inbox relay: %r", e)
                     await self._leader.release()
                     await self._store.close()
-                    await self._pause(stop, backoff)
+                    await wait_at_most(stop, backoff)
                     backoff = min(backoff * 2, self._backoff_max)
         finally:
             if unlisten is not None:
@@ -167,17 +167,6 @@ class InboxRelay:
             )
         )
         return None if value is None else int(value)
-
-    async def _idle(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._poll):
-                await self._wake.wait()
-
-    @staticmethod
-    async def _pause(stop: asyncio.Event, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await stop.wait()
 
     async def _wake_when(self, stop: asyncio.Event) -> None:
         await stop.wait()

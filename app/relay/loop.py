@@ -123,10 +123,10 @@ class Relay:
                 try:
                     if not self._leader.held:
                         if not await self._try_lead():
-                            await self._pause(stop, self.config.standby_interval)
+                            await wait_at_most(stop, self.config.standby_interval)
                             continue
                     if not await self._step(stop):
-                        await self._idle()
+                        await wait_at_most(self._wake, self.config.poll_interval)
                     backoff = self.config.backoff_initial
                 except (SQLAlchemyError, OSError, TimeoutError, LeadershipError) as exc:
                     self.metrics.db_errors += 1
@@ -134,7 +134,7 @@ class Relay:
                     await self._leader.release()
                     await self._store.close()
                     self.metrics.is_leader = False
-                    await self._pause(stop, backoff)
+                    await wait_at_most(stop, backoff)
                     backoff = min(backoff * 2, self.config.backoff_max)
         finally:
             if unlisten is not None:
@@ -215,7 +215,7 @@ class Relay:
             except PublishError as exc:
                 self.metrics.redis_errors += 1
                 self._set_state(BROKER_DOWN, str(exc))
-                await self._pause(stop, delay)
+                await wait_at_most(stop, delay)
                 delay = min(delay * 2, self.config.backoff_max)
                 continue
             self._set_state(LEADING)
@@ -243,19 +243,15 @@ class Relay:
         else:
             log.info("relay %s: %s", self.config.name, state)
 
-    async def _idle(self) -> None:
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
-        # that races with its inner future, and the task would then never stop.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.config.poll_interval):
-                await self._wake.wait()
-
-    @staticmethod
-    async def _pause(stop: asyncio.Event, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await stop.wait()
-
     async def _wake_when(self, stop: asyncio.Event) -> None:
         await stop.wait()
         self._wake.set()
+
+
+async def wait_at_most(event: asyncio.Event, seconds: float) -> None:
+    """Until `event` is set or `seconds` have passed (the relays' idle waits and backoffs)."""
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+    # races with its inner future, and the task would then never stop.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
