@@ -72,7 +72,10 @@ class GatewayConfig:
         if len(values.get("secret_key", "")) < 16:
             # Tickets are signed by the API with this key; without it nobody could connect.
             raise ConfigError("SECRET_KEY must be set (16+ characters, shared with the API)")
-        return cls(**values)
+        config = cls(**values)
+        if config.ping_interval <= 0 or config.ping_timeout <= 0:
+            raise ConfigError("PING_INTERVAL_SECONDS and PING_TIMEOUT_SECONDS must be positive")
+        return config
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,18 @@ SETTINGS: tuple[Setting, ...] = (
         "auth_timeout",
         float,
         "seconds a new connection has to present its ticket",
+    ),
+    Setting(
+        "PING_INTERVAL_SECONDS",
+        "ping_interval",
+        float,
+        "seconds between the node's keepalive pings (one sweep pings every connection)",
+    ),
+    Setting(
+        "PING_TIMEOUT_SECONDS",
+        "ping_timeout",
+        float,
+        "a connection that has not answered its ping this long is closed 1011 at the next sweep",
     ),
     Setting("MAX_CONNECTIONS", "max_connections", int, "connections per node"),
     Setting(
