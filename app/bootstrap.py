@@ -94,6 +94,9 @@ def handlers(
         tc.AssignTask: partial(th.assign_task, projects=projects_api),
         tc.MoveTask: partial(th.move_task, projects=projects_api),
         tc.ArchiveTask: partial(th.archive_task, projects=projects_api),
+        tc.AddTaskComment: partial(th.add_task_comment, projects=projects_api),
+        tc.EditTaskComment: partial(th.edit_task_comment, projects=projects_api),
+        tc.DeleteTaskComment: partial(th.delete_task_comment, projects=projects_api),
     }
 
 
