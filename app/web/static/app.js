@@ -3,6 +3,7 @@ import { Api, ApiError, plainWords, normProject } from './api.js';
 import { CollabClient } from './client.js';
 import { $, Board, COLUMNS, h, statusWord } from './board.js';
 import { mountPlan } from './plan.js';
+import { mountMyTasks } from './taskfields.js';
 
 const api = new Api();
 const ctx = {
@@ -58,6 +59,7 @@ async function startSession(token) {
   ctx.client.connect();
   if (isAdmin()) ctx.client.subscribe('tenant', { onResync: () => refreshProjects() });
   mountPlan(ctx);
+  mountMyTasks(ctx);
   await route();
 }
 
