@@ -190,8 +190,9 @@ export function normTask(t) {
     title: t.title ?? '',
     description: t.description ?? '',
     status: t.status ?? 'todo',
-    assignee_id: t.assignee_id ?? null,
-    assignee_name: t.assignee_name ?? null,
+    // The board read model's cards carry {assignee: {user_id, name}}; the aggregate assignee_id.
+    assignee_id: t.assignee_id ?? t.assignee?.user_id ?? null,
+    assignee_name: t.assignee_name ?? t.assignee?.name ?? null,
     version: t.version ?? null,
     due_at: t.due_at ?? null,
     priority: t.priority ?? 'normal',

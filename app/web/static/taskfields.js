@@ -10,6 +10,7 @@ const COMMENT_EVENTS = new Set(['TaskCommentAdded', 'TaskCommentEdited', 'TaskCo
 let panel = null; // {board, taskId, element}
 
 const when = (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const commentWords = (n) => (n === 1 ? '1 comment' : `${n} comments`);
 const isOverdue = (t) => !!t.due_at && t.status !== 'done' && new Date(t.due_at) < new Date();
 
 /** The card's extra line: priority, due date (overdue marked), comments (opens the panel). */
@@ -20,7 +21,7 @@ export function cardExtras(board, t) {
     t.due_at ? h('span', { class: `due${overdue ? ' overdue' : ''}`, title: overdue ? 'Overdue' : 'Due' },
       `${overdue ? 'Overdue' : 'Due'} ${when(t.due_at)}`) : null,
     h('button', { class: 'comments-open secondary', title: 'Comments, due date, priority', onclick: () => openTask(board, t.id) },
-      `💬 ${t.comment_count ?? 0}`));
+      commentWords(t.comment_count ?? 0)));
 }
 
 /** A live task event for a task on the board; true if it was one of these fields. */
