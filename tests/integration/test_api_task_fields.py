@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from app.relay.cursors import envelope_of
+from realtime.envelope import event_channels
 from tests.integration.api_helpers import (
     assert_problem,
     create_project,
@@ -281,6 +283,9 @@ async def test_comments_are_added_edited_and_deleted_by_their_author_and_counted
     events = await stream(pg_url, f"task-{task_id}")
     assert [e.type for e in events[-2:]] == ["TaskCommentAdded", "TaskCommentAdded"]
     assert events[-2].data["body"] == "Looks good" and events[-2].project_id == project_id
+    # Published by the channel rule on the tenant's and the project's channels, no user's.
+    channels = event_channels("cs", envelope_of(events[-2]))
+    assert [(c.kind, c.key) for c in channels] == [("tenant", None), ("project", project_id)]
 
     listed = await client.get(
         base, params={"min_position": second.json()["position"]}, headers=mia["headers"]
