@@ -30,6 +30,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "EditTaskBody": {"title": "Pwned"},
     "AssignBody": {"assignee_id": None},
     "MoveBody": {"status": "done"},
+    "CommentBodyIn": {"body": "Spy"},
     "UpdateUserBody": {"name": "Pwned"},
     "InviteBody": {"email": "spy-{n}@example.com", "name": "Spy", "password": "long enough"},
     "CreateProjectBody": {"name": "Own project"},
@@ -76,7 +77,18 @@ async def victim_tenant(client: httpx.AsyncClient) -> dict[str, Any]:
         f"/projects/{pid}/members", json={"user_id": mia["user_id"]}, headers=owner["headers"]
     )
     tid = await create_task(client, owner, pid)
-    return {"owner": owner, "mia": mia, "project_id": pid, "task_id": tid}
+    comment = await client.post(
+        f"/tasks/{tid}/comments", json={"body": "Private"}, headers=mia["headers"]
+    )
+    assert comment.status_code == 201, comment.text
+    return {
+        "owner": owner,
+        "mia": mia,
+        "project_id": pid,
+        "task_id": tid,
+        "comment_id": comment.json()["id"],
+        "position": comment.json()["position"],
+    }
 
 
 async def snapshot(client: httpx.AsyncClient, victim: dict[str, Any]) -> list[Any]:
@@ -85,6 +97,13 @@ async def snapshot(client: httpx.AsyncClient, victim: dict[str, Any]) -> list[An
         (await client.get(f"/projects/{victim['project_id']}", headers=h)).json(),
         (await client.get(f"/tasks/{victim['task_id']}", headers=h)).json(),
         (await client.get("/users", headers=h)).json(),
+        (
+            await client.get(
+                f"/tasks/{victim['task_id']}/comments",
+                params={"min_position": victim["position"]},
+                headers=h,
+            )
+        ).json()["items"],
     ]
 
 
@@ -99,6 +118,7 @@ async def test_another_tenants_user_finds_nothing_of_the_first_tenant_on_any_end
         "project_id": victim["project_id"],
         "task_id": victim["task_id"],
         "user_id": victim["mia"]["user_id"],
+        "comment_id": victim["comment_id"],
     }
     before_events = await tenant_events(pg_url, victim["owner"]["tenant_id"])
     before = await snapshot(client, victim)
@@ -155,6 +175,7 @@ async def test_a_same_tenant_non_member_finds_neither_the_project_nor_its_tasks(
         "project_id": victim["project_id"],
         "task_id": victim["task_id"],
         "user_id": victim["mia"]["user_id"],
+        "comment_id": victim["comment_id"],
     }
     before_events = await tenant_events(pg_url, victim["owner"]["tenant_id"])
     document = (await client.get("/openapi.json")).json()
