@@ -9,7 +9,9 @@ continues correctly from where it is), `due_at`, `priority` and `comment_count`;
 index becomes (tenant, assignee, due_at, created_position) for "my tasks". `project_task`
 gains `due_at` (the dashboard's overdue count). `task_comment` holds the tasks' comments,
 under row-level security like every table with a tenant_id. Existing tasks have no due date,
-priority normal and no comments, which is what replaying their events gives.
+priority normal and no comments, which is what replaying their events gives (events of these
+kinds only exist from this revision on; after a downgrade and upgrade again, run
+`collabspace projections rebuild board` and `... projects` to get them back).
 """
 
 from __future__ import annotations
