@@ -40,7 +40,10 @@ def due_at_text(due_at: datetime) -> str:
     without a timezone means a different instant for every reader."""
     if due_at.tzinfo is None or due_at.utcoffset() is None:
         raise InvalidInputError("due_at must carry a timezone (e.g. Z or +01:00)", field="due_at")
-    if not DUE_YEARS[0] <= due_at.astimezone(UTC).year <= DUE_YEARS[1]:
+    # The local year first: converting a time at the calendar's ends to UTC would overflow.
+    if not DUE_YEARS[0] <= due_at.year <= DUE_YEARS[1] or not (
+        DUE_YEARS[0] <= due_at.astimezone(UTC).year <= DUE_YEARS[1]
+    ):
         raise InvalidInputError(
             f"due_at must fall between the years {DUE_YEARS[0]} and {DUE_YEARS[1]}",
             field="due_at",

@@ -146,6 +146,9 @@ async def test_bad_due_dates_and_priorities_are_422_and_change_nothing(
         {"due_at": 1798149600},  # a number is not a time
         {"due_at": "1900-01-01T00:00:00Z"},  # out of range (the domain's rule)
         {"due_at": "2300-01-01T00:00:00Z"},
+        # At the ends of the calendar: converting to UTC would overflow (was a 500).
+        {"due_at": "9999-12-31T23:59:59-23:59"},
+        {"due_at": "0001-01-01T00:00:00+23:59"},
         {"priority": "critical"},
         {"priority": 3},
     ]
@@ -193,7 +196,11 @@ async def test_a_closed_project_refuses_due_dates_priorities_and_comments(
     )
     assert await store_head(pg_url) == before
     # The comments stay readable.
-    listed = await client.get(f"/tasks/{task_id}/comments", headers=owner["headers"])
+    listed = await client.get(
+        f"/tasks/{task_id}/comments",
+        params={"min_position": comment.json()["position"]},
+        headers=owner["headers"],
+    )
     assert [c["body"] for c in listed.json()["items"]] == ["before"]
 
 
