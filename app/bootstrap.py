@@ -98,6 +98,9 @@ def handlers(
         tc.ArchiveTask: partial(th.archive_task, projects=projects_api),
         nc.MarkNotificationRead: nh.mark_notification_read,
         nc.MarkAllNotificationsRead: nh.mark_all_notifications_read,
+        tc.AddTaskComment: partial(th.add_task_comment, projects=projects_api),
+        tc.EditTaskComment: partial(th.edit_task_comment, projects=projects_api),
+        tc.DeleteTaskComment: partial(th.delete_task_comment, projects=projects_api),
     }
 
 

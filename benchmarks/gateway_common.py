@@ -61,7 +61,7 @@ def ticket(tenant: str, user: str, projects: list[str]) -> str:
 
 
 class Node:
-    def __init__(self, prefix: str, **env: str) -> None:
+    def __init__(self, prefix: str, command: list[str] | None = None, **env: str) -> None:
         self.log = Path(tempfile.mkstemp(prefix="bench-gateway-", suffix=".log")[1])
         full = {
             **os.environ,
@@ -77,7 +77,7 @@ class Node:
         with self.log.open("wb") as out:
             # The node raises its own fd limit by inheriting ours (raised before spawning).
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "realtime", "--log-level", "WARNING"],
+                command or [sys.executable, "-m", "realtime", "--log-level", "WARNING"],
                 env=full,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -143,7 +143,8 @@ def self_cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-async def open_client(port: int, tkt: str, channel: str | None) -> ClientConnection:
+async def open_client(port: int, tkt: str | None, channel: str | None) -> ClientConnection:
+    """A connected client; authenticated and subscribed unless `tkt` is None (the bare relay)."""
     ws = await connect(
         f"ws://127.0.0.1:{port}/ws",
         compression=None,
@@ -151,6 +152,8 @@ async def open_client(port: int, tkt: str, channel: str | None) -> ClientConnect
         ping_interval=None,
         max_size=2**24,
     )
+    if tkt is None:
+        return ws
     await ws.send(orjson.dumps({"type": "auth", "ticket": tkt}).decode())
     assert orjson.loads(await ws.recv())["type"] == "welcome"
     if channel is not None:
@@ -161,13 +164,20 @@ async def open_client(port: int, tkt: str, channel: str | None) -> ClientConnect
 
 
 async def open_many(
-    n: int, port_of: Any, tenant: str, project: str | None, shared_user: bool = False
+    n: int,
+    port_of: Any,
+    tenant: str,
+    project: str | None,
+    shared_user: bool = False,
+    bare: bool = False,
 ) -> list[ClientConnection]:
     sem = asyncio.Semaphore(100)
     user = new_id()
 
     async def one(i: int) -> ClientConnection:
         async with sem:
+            if bare:
+                return await open_client(port_of(i), None, None)
             tkt = ticket(tenant, user if shared_user else new_id(), [project] if project else [])
             return await open_client(port_of(i), tkt, f"project:{project}" if project else None)
 

@@ -6,7 +6,10 @@ Redis (the relay publishes right after commit); each client measures receive tim
 First 10 events/s, then higher rates to find the
 highest at which p99 stays under 250 ms.
 
-    .venv/bin/python benchmarks/gateway_latency.py [seconds_at_10_per_s] [rate ...]
+    .venv/bin/python benchmarks/gateway_latency.py [seconds_at_10_per_s] [rate ...] [--bare]
+
+`--bare` runs the same load against two bare `websockets` + redis-py relays
+(benchmarks/bare_relay_server.py) instead: the floor for CPU per delivery.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import orjson
 from gateway_common import (
@@ -32,6 +36,8 @@ from gateway_common import (
     tear_down,
 )
 from websockets.asyncio.client import ClientConnection
+
+from realtime import envelope as wire
 
 CLIENTS = 2000
 
@@ -63,12 +69,17 @@ def pct(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(len(values) * q))] if values else float("nan")
 
 
-async def main(first_seconds: float, rates: list[float]) -> None:
+async def main(first_seconds: float, rates: list[float], bare: bool) -> None:
     raise_nofile()
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    nodes = [await Node(prefix).ready(), await Node(prefix).ready()]
     tenant, project = new_id(), new_id()
-    clients = await open_many(CLIENTS, lambda i: nodes[i % 2].port, tenant, project)
+    if bare:  # the floor: benchmarks/bare_relay_server.py on the project's channel
+        server = [sys.executable, str(Path(__file__).with_name("bare_relay_server.py"))]
+        channel = wire.project_channel(prefix, tenant, project)
+        nodes = [await Node(prefix, server, BARE_CHANNEL=channel).ready() for _ in range(2)]
+    else:
+        nodes = [await Node(prefix).ready(), await Node(prefix).ready()]
+    clients = await open_many(CLIENTS, lambda i: nodes[i % 2].port, tenant, project, bare=bare)
     latencies: list[float] = []
     counts = [0] * CLIENTS
 
@@ -83,10 +94,13 @@ async def main(first_seconds: float, rates: list[float]) -> None:
     readers = [asyncio.create_task(receive(i, ws)) for i, ws in enumerate(clients)]
     position = 0
     load = open("/proc/loadavg").read().split()[:3]
-    print(f"{CLIENTS} clients on one project over 2 nodes; load average {' '.join(load)}")
+    server = "bare websockets relay" if bare else "CollabSpace gateway"
+    print(
+        f"{CLIENTS} clients on one project over 2 nodes ({server}); load average {' '.join(load)}"
+    )
     for rate, seconds in [(10.0, first_seconds)] + [(r, 8.0) for r in rates]:
         latencies.clear()
-        hist0 = [await latency_buckets(n.port) for n in nodes]
+        hist0 = [{} if bare else await latency_buckets(n.port) for n in nodes]
         cpu_n0, cpu_s0, t0 = sum(n.cpu_s() for n in nodes), self_cpu_s(), time.monotonic()
         publisher = multiprocessing.get_context("spawn").Process(
             target=publish, args=(prefix, tenant, project, position, rate, seconds)
@@ -98,7 +112,7 @@ async def main(first_seconds: float, rates: list[float]) -> None:
         wall = time.monotonic() - t0
         while min(counts) < position and time.monotonic() - t0 < seconds + 60:
             await asyncio.sleep(0.01)
-        hist = [await latency_buckets(n.port) for n in nodes]
+        hist = [{1.0: 0.0} if bare else await latency_buckets(n.port) for n in nodes]
         merged0 = {le: sum(h.get(le, 0.0) for h in hist0) for le in hist[0]}
         merged = {le: sum(h[le] for h in hist) for le in hist[0]}
         deliveries = len(latencies)
@@ -118,10 +132,12 @@ async def main(first_seconds: float, rates: list[float]) -> None:
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
+    bare = "--bare" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--bare"]
     asyncio.run(
         main(
             float(args[0]) if args else 30.0,
             [float(a) for a in args[1:]] or [50, 100, 200, 400, 800],
+            bare,
         )
     )

@@ -75,3 +75,10 @@ async def save(
     aggregate.version += len(stored)
     aggregate.pending.clear()
     return stored
+
+
+async def created_at(uow: UnitOfWork, cls: type[Aggregate], aggregate_id: str) -> datetime | None:
+    """When the aggregate was created: the time its first event was recorded (timezone-aware).
+    One indexed read of one event; None for a stream with no events."""
+    first = await uow.events.load(cls.stream_id_for(aggregate_id), to_version=1)
+    return first[0].recorded_at if first else None

@@ -26,6 +26,12 @@ def member_project_ids(tenant_id: str, user_id: str) -> sa.Select[Any]:
     )
 
 
+def readable_projects_query(actor: Actor) -> sa.Select[Any] | None:
+    """A subquery of the projects the actor may read, or None: all of the tenant's (owners and
+    admins), which the caller's tenant filter already says."""
+    return None if actor.is_admin else member_project_ids(actor.tenant_id, actor.user_id)
+
+
 async def can_read(connection: AsyncConnection, actor: Actor, project_id: str) -> bool:
     if actor.is_admin:
         query = sa.select(project_summary.c.project_id).where(

@@ -12,6 +12,7 @@ from app.projects.access import (
     member_project_ids,
     projects_of_user,
     readable_project_ids,
+    readable_projects_query,
     require_readable,
 )
 from app.projects.domain import Project
@@ -76,6 +77,7 @@ __all__ = [
     "projects_of_user",
     "readable_project",
     "readable_project_ids",
+    "readable_projects_query",
     "release_user",
     "require_readable",
 ]

@@ -8,6 +8,7 @@ events and names (it never reads another projection); every rename reaches them.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ from app.tasks.events import (
     TaskArchived,
     TaskAssigned,
     TaskCreated,
+    TaskDueDateChanged,
     TaskEdited,
     TaskMoved,
     TaskUnassigned,
@@ -295,6 +297,7 @@ class ProjectsProjector(Projector):
                 "project_id": event.project_id,
                 "status": "todo",
                 "title": event.title,
+                "due_at": None,
             }
         )
         summary = await self._summary(event.project_id)
@@ -351,3 +354,10 @@ class ProjectsProjector(Projector):
         if task is not None:
             self.rows(self.t.project_task).delete(event.task_id)
             await self._count(summary, record, -1, -(task["status"] == "done"))
+
+    async def on_task_due_date_changed(
+        self, event: TaskDueDateChanged, record: StoredEvent
+    ) -> None:
+        """Kept for the dashboard's overdue count (counted when read); no activity entry."""
+        due = None if event.due_at is None else datetime.fromisoformat(event.due_at)
+        await self.update(self.t.project_task, event.task_id, due_at=due)

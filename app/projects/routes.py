@@ -73,6 +73,7 @@ async def get_project(call: Call[None, None]) -> Reply:
     project_id = path_id(call, "project_id")
     async with call.services.uow_factory(tenant_id=call.actor.tenant_id) as uow:
         p = await load_readable(uow, call.actor, project_id)
+        created = await views.project_created_at(uow, p.id)
     body = ProjectOut(
         id=p.id,
         tenant_id=p.tenant_id,
@@ -84,6 +85,7 @@ async def get_project(call: Call[None, None]) -> Reply:
         members=list(p.members),
         managers=sorted(p.managers),
         created_by=p.created_by,
+        created_at="" if created is None else created.isoformat(),
         version=p.version,
     )
     return Reply(body, headers={"ETag": f'"{p.version}"'})

@@ -66,6 +66,7 @@ class ProjectOut(Wire):
     members: list[str]
     managers: list[str] = Field(description="The members who manage the project, sorted")
     created_by: str
+    created_at: str = Field(description="When the project was created (RFC 3339, UTC)")
     version: int
 
 
@@ -102,4 +103,7 @@ class DashboardOut(ProjectListItem):
     budget_cents: int
     spend_cents: int
     recent_activity: list[ActivityItem]
+    task_overdue: int = Field(
+        description="Open tasks past their due date now (done tasks are never overdue)"
+    )
     as_of_position: int

@@ -62,6 +62,10 @@ project_task = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     # The task's current title, for the dashboard's activity sentences (migration 0005).
     sa.Column("title", sa.String(300), nullable=False),
+    # When it is due (migration 0010): the dashboard counts the overdue ones as it is read,
+    # since a task becomes overdue with the clock, not with an event.
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index(None, "project_id", "due_at"),
 )
 
 project_lookup = lookup_table("project_lookup")

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.activity import api as activity
+from app.eventstore import repository
 from app.eventstore.uow import UnitOfWork
 from app.kernel import history
 from app.kernel.db import projection_checkpoint
@@ -19,7 +20,7 @@ from app.projects.access import load_readable, projects_of_user, readable_projec
 from app.projects.domain import STATUSES, Project
 from app.projects.errors import ProjectNotFoundError
 from app.projects.projections import completion
-from app.projects.tables import project_summary
+from app.projects.tables import project_summary, project_task
 from app.readside.projector import read_checkpoints
 
 # The projections each query reads: what `min_position` must wait for.
@@ -36,6 +37,7 @@ __all__ = [
     "list_projects",
     "project_dashboard",
     "project_history",
+    "project_created_at",
     "project_state",
     "projects_of_user",
     "readable_project_ids",
@@ -116,10 +118,26 @@ async def list_projects(
     }
 
 
+def overdue_count(project_id: str) -> sa.ScalarSelect[Any]:
+    """How many of the project's open tasks are past due now (done ones never are). Counted
+    as the dashboard is read: a due date passes with the clock, no event marks it."""
+    t = project_task.c
+    return (
+        sa.select(sa.func.count())
+        .where(
+            t.project_id == project_id,
+            t.due_at < sa.func.now(),
+            t.status != "done",
+        )
+        .scalar_subquery()
+    )
+
+
 async def project_dashboard(
     connection: AsyncConnection, actor: Actor, project_id: str
 ) -> dict[str, Any]:
-    """One project's dashboard: the document the projection keeps, one row, with its position."""
+    """One project's dashboard: the document the projection keeps, one row, with its position
+    and the overdue count."""
     s = project_summary.c
     as_of = (
         sa.select(projection_checkpoint.c.position)
@@ -128,9 +146,12 @@ async def project_dashboard(
     )
     found = (
         await connection.execute(
-            sa.select(s.dashboard, s.members, as_of.label("as_of_position")).where(
-                s.tenant_id == actor.tenant_id, s.project_id == project_id
-            )
+            sa.select(
+                s.dashboard,
+                s.members,
+                as_of.label("as_of_position"),
+                overdue_count(project_id).label("task_overdue"),
+            ).where(s.tenant_id == actor.tenant_id, s.project_id == project_id)
         )
     ).first()
     if found is None or not (
@@ -140,6 +161,7 @@ async def project_dashboard(
     if found.dashboard is None:
         return await _composed_dashboard(connection, actor, project_id)
     document: dict[str, Any] = orjson.loads(found.dashboard)
+    document["task_overdue"] = int(found.task_overdue)
     document["as_of_position"] = int(found.as_of_position or 0)
     return document
 
@@ -156,7 +178,11 @@ async def _composed_dashboard(
     )
     found = (
         await connection.execute(
-            sa.select(project_summary, as_of.label("as_of_position")).where(
+            sa.select(
+                project_summary,
+                as_of.label("as_of_position"),
+                overdue_count(project_id).label("task_overdue"),
+            ).where(
                 project_summary.c.tenant_id == actor.tenant_id,
                 project_summary.c.project_id == project_id,
             )
@@ -175,6 +201,7 @@ async def _composed_dashboard(
         "recent_activity": await activity.recent(
             connection, actor.tenant_id, project_id, RECENT_ACTIVITY
         ),
+        "task_overdue": int(row["task_overdue"]),
         "as_of_position": int(row["as_of_position"] or 0),
     }
 
@@ -185,12 +212,16 @@ async def _composed_dashboard(
 # can only run after the tenant is set, and row-level security then filters it as it filters
 # every read (the planner turns the policy into a one-time check that the setting equals the
 # tenant asked for; if it did not, the lookup would find nothing: a 404, never another tenant's
-# row). One primary-key lookup of the document the projection keeps, with the access check and
-# the `projects` checkpoint: "<position> <document>"; NULL: not found or not readable; '': no
-# document yet. It costs a fifth of what the plpgsql function of migration 0005 did, which ran
-# the same lookup (docs/read-side.md).
+# row). One primary-key lookup of the document the projection keeps, with the access check,
+# the `projects` checkpoint and the overdue count (an index range of the project's due tasks,
+# counted now: overdue comes with the clock): "<position> <overdue> <document>"; NULL: not
+# found or not readable; '': no document yet. It costs a fifth of what the plpgsql function
+# of migration 0005 did, which ran the same lookup (docs/read-side.md).
 DOCUMENT_SQL = """
-SELECT (SELECT coalesce(c.position || ' ' || s.dashboard, '')
+SELECT (SELECT coalesce(c.position || ' ' || (SELECT count(*) FROM project_task t
+                                               WHERE t.project_id = $2 AND t.due_at < now()
+                                                 AND t.status <> 'done')
+                                 || ' ' || s.dashboard, '')
           FROM project_summary s, projection_checkpoint c
          WHERE s.tenant_id = bound.tenant AND s.project_id = $2 AND c.name = 'projects'
            AND ($4 OR EXISTS (SELECT FROM project_member m
@@ -211,9 +242,11 @@ async def dashboard_document(
         raise ProjectNotFoundError(f"project {project_id} not found", project_id=project_id)
     if found == "":
         return None
-    position, _, document = found.partition(" ")
-    # The stored document is a JSON object without as_of_position: close it with the position.
-    return f'{document[:-1]},"as_of_position":{position}}}'.encode(), int(position)
+    position, _, rest = found.partition(" ")
+    overdue, _, document = rest.partition(" ")
+    # The stored document is a JSON object without these two: close it with them.
+    closing = f',"task_overdue":{overdue},"as_of_position":{position}}}'
+    return f"{document[:-1]}{closing}".encode(), int(position)
 
 
 async def project_history(uow: UnitOfWork, actor: Actor, project_id: str) -> dict[str, Any]:
@@ -248,3 +281,8 @@ async def project_state(
 
 def _readable(actor: Actor, project_id: str) -> history.Readable:
     return lambda uow: load_readable(uow, actor, project_id)
+
+
+async def project_created_at(uow: UnitOfWork, project_id: str) -> datetime | None:
+    """When the project was created: its first event's time (GET answers it)."""
+    return await repository.created_at(uow, Project, project_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from app.kernel.domain import Actor
 
@@ -14,6 +15,8 @@ class CreateTask:
     title: str
     description: str = ""
     assignee_id: str | None = None
+    due_at: datetime | None = None
+    priority: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,10 @@ class EditTask:
     title: str | None = None
     description: str | None = None
     expected_version: int | None = None
+    priority: str | None = None
+    due_at: datetime | None = None
+    # due_at None means "clear the due date" only when this is set (the field was sent).
+    set_due_at: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +53,25 @@ class ArchiveTask:
     actor: Actor
     task_id: str
     expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddTaskComment:
+    actor: Actor
+    task_id: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class EditTaskComment:
+    actor: Actor
+    task_id: str
+    comment_id: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteTaskComment:
+    actor: Actor
+    task_id: str
+    comment_id: str

@@ -1,19 +1,55 @@
-"""The Task aggregate: its board status, its assignee (a project member), archiving."""
+"""The Task aggregate: its board status, its assignee (a project member), its due date and
+priority, its comments, archiving."""
 
 from __future__ import annotations
 
-from app.kernel.domain import Aggregate
-from app.tasks.errors import AssigneeNotMemberError, InvalidTaskMoveError, TaskArchivedError
+from datetime import UTC, datetime
+
+from app.kernel.domain import Aggregate, InvalidInputError
+from app.tasks.errors import (
+    AssigneeNotMemberError,
+    CommentNotFoundError,
+    CommentNotYoursError,
+    InvalidTaskMoveError,
+    TaskArchivedError,
+)
 from app.tasks.events import (
     TaskArchived,
     TaskAssigned,
+    TaskCommentAdded,
+    TaskCommentDeleted,
+    TaskCommentEdited,
     TaskCreated,
+    TaskDueDateChanged,
     TaskEdited,
     TaskMoved,
+    TaskPriorityChanged,
     TaskUnassigned,
 )
 
 TASK_STATUSES = ("todo", "in_progress", "done")
+PRIORITIES = ("low", "normal", "high", "urgent")
+DEFAULT_PRIORITY = "normal"
+# Due dates outside these years are typing mistakes, not plans (and keep sorting sane).
+DUE_YEARS = (2000, 2199)
+COMMENT_MAX = 5000
+
+
+def due_at_text(due_at: datetime) -> str:
+    """A due date as the events keep it: RFC 3339 in UTC. Naive times are refused: a due date
+    without a timezone means a different instant for every reader."""
+    if due_at.tzinfo is None or due_at.utcoffset() is None:
+        raise InvalidInputError("due_at must carry a timezone (e.g. Z or +01:00)", field="due_at")
+    # The local year first: converting a time at the calendar's ends to UTC would overflow.
+    if not DUE_YEARS[0] <= due_at.year <= DUE_YEARS[1] or not (
+        DUE_YEARS[0] <= due_at.astimezone(UTC).year <= DUE_YEARS[1]
+    ):
+        raise InvalidInputError(
+            f"due_at must fall between the years {DUE_YEARS[0]} and {DUE_YEARS[1]}",
+            field="due_at",
+        )
+    return due_at.astimezone(UTC).isoformat()
+
 
 # Forward along the board, back one step, and reopening a done task.
 MOVES: dict[str, frozenset[str]] = {
@@ -35,6 +71,10 @@ class Task(Aggregate):
         self.assignee_id: str | None = None
         self.archived = False
         self.created_by = ""
+        self.due_at: str | None = None
+        self.priority = DEFAULT_PRIORITY
+        # comment id -> author id, for the comments not deleted.
+        self.comments: dict[str, str] = {}
 
     @classmethod
     def create(
@@ -68,6 +108,76 @@ class Task(Aggregate):
                     title=new_title,
                     description=new_description,
                 )
+            )
+
+    def schedule(self, *, due_at: datetime | None, priority: str | None) -> None:
+        """Set (or, with due_at None, clear) the due date; priority None leaves it."""
+        self._check_open()
+        self._set_due(None if due_at is None else due_at_text(due_at))
+        if priority is not None:
+            self.prioritize(priority)
+
+    def _set_due(self, due_at: str | None) -> None:
+        if due_at != self.due_at:
+            self.record(
+                TaskDueDateChanged(task_id=self.id, project_id=self.project_id, due_at=due_at)
+            )
+
+    def prioritize(self, priority: str) -> None:
+        self._check_open()
+        if priority not in PRIORITIES:
+            raise InvalidInputError(
+                f"priority must be one of {', '.join(PRIORITIES)}", field="priority"
+            )
+        if priority != self.priority:
+            self.record(
+                TaskPriorityChanged(task_id=self.id, project_id=self.project_id, priority=priority)
+            )
+
+    def add_comment(self, comment_id: str, *, author_id: str, body: str) -> None:
+        self._check_open()
+        self.record(
+            TaskCommentAdded(
+                task_id=self.id,
+                project_id=self.project_id,
+                comment_id=comment_id,
+                author_id=author_id,
+                body=_comment_body(body),
+            )
+        )
+
+    def edit_comment(self, comment_id: str, *, by: str, body: str) -> None:
+        """Only the author edits a comment."""
+        self._check_open()
+        self._own_comment(comment_id, by)
+        self.record(
+            TaskCommentEdited(
+                task_id=self.id,
+                project_id=self.project_id,
+                comment_id=comment_id,
+                body=_comment_body(body),
+            )
+        )
+
+    def delete_comment(self, comment_id: str, *, by: str) -> None:
+        """Only the author deletes a comment."""
+        self._check_open()
+        self._own_comment(comment_id, by)
+        self.record(
+            TaskCommentDeleted(task_id=self.id, project_id=self.project_id, comment_id=comment_id)
+        )
+
+    def _own_comment(self, comment_id: str, user_id: str) -> None:
+        author = self.comments.get(comment_id)
+        if author is None:
+            raise CommentNotFoundError(
+                f"comment {comment_id} not found", task_id=self.id, comment_id=comment_id
+            )
+        if author != user_id:
+            raise CommentNotYoursError(
+                "only its author may change or delete a comment",
+                task_id=self.id,
+                comment_id=comment_id,
             )
 
     def assign(self, assignee_id: str | None, *, project_members: list[str]) -> None:
@@ -147,3 +257,27 @@ class Task(Aggregate):
 
     def on_task_archived(self, event: TaskArchived) -> None:
         self.archived = True
+
+    def on_task_due_date_changed(self, event: TaskDueDateChanged) -> None:
+        self.due_at = event.due_at
+
+    def on_task_priority_changed(self, event: TaskPriorityChanged) -> None:
+        self.priority = event.priority
+
+    def on_task_comment_added(self, event: TaskCommentAdded) -> None:
+        self.comments[event.comment_id] = event.author_id
+
+    def on_task_comment_edited(self, event: TaskCommentEdited) -> None:
+        pass  # the text is the read model's; the aggregate guards only who may change it
+
+    def on_task_comment_deleted(self, event: TaskCommentDeleted) -> None:
+        self.comments.pop(event.comment_id, None)
+
+
+def _comment_body(body: str) -> str:
+    text = body.strip()
+    if not 1 <= len(text) <= COMMENT_MAX:
+        raise InvalidInputError(
+            f"a comment has 1 to {COMMENT_MAX} characters (not only spaces)", field="body"
+        )
+    return text

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from app.kernel.domain import DomainError, NotFoundError, RuleViolationError
+from app.kernel.domain import (
+    DomainError,
+    NotFoundError,
+    PermissionDeniedError,
+    RuleViolationError,
+)
 
 
 class TasksError(DomainError):
@@ -25,3 +30,11 @@ class AssigneeNotMemberError(TasksError, RuleViolationError):
 
 class ProjectClosedError(TasksError, RuleViolationError):
     code = "project_closed"
+
+
+class CommentNotFoundError(TasksError, NotFoundError):
+    code = "comment_not_found"
+
+
+class CommentNotYoursError(TasksError, PermissionDeniedError):
+    code = "comment_not_yours"

@@ -50,3 +50,42 @@ class TaskMoved(Event):
 class TaskArchived(Event):
     task_id: str
     project_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskDueDateChanged(Event):
+    task_id: str
+    project_id: str
+    # RFC 3339 in UTC ("2026-12-24T17:00:00+00:00"), or None: no due date any more.
+    due_at: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskPriorityChanged(Event):
+    task_id: str
+    project_id: str
+    priority: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskCommentAdded(Event):
+    task_id: str
+    project_id: str
+    comment_id: str
+    author_id: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskCommentEdited(Event):
+    task_id: str
+    project_id: str
+    comment_id: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskCommentDeleted(Event):
+    task_id: str
+    project_id: str
+    comment_id: str

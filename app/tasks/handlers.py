@@ -10,7 +10,16 @@ from app.eventstore.uow import UnitOfWork
 from app.kernel.domain import Actor
 from app.kernel.messagebus import CommandResult
 from app.tasks.access import load_readable_task
-from app.tasks.commands import ArchiveTask, AssignTask, CreateTask, EditTask, MoveTask
+from app.tasks.commands import (
+    AddTaskComment,
+    ArchiveTask,
+    AssignTask,
+    CreateTask,
+    DeleteTaskComment,
+    EditTask,
+    EditTaskComment,
+    MoveTask,
+)
 from app.tasks.domain import Task
 from app.tasks.errors import ProjectClosedError
 from app.tasks.ports import Projects, ProjectView
@@ -58,15 +67,21 @@ async def create_task(cmd: CreateTask, uow: UnitOfWork, *, projects: Projects) -
         description=cmd.description,
         created_by=cmd.actor.user_id,
     )
+    if cmd.due_at is not None or cmd.priority is not None:
+        task.schedule(due_at=cmd.due_at, priority=cmd.priority)
     if cmd.assignee_id is not None:
         task.assign(cmd.assignee_id, project_members=list(project.members))
     return await _saved(uow, task, project.tenant_id)
 
 
 async def edit_task(cmd: EditTask, uow: UnitOfWork, *, projects: Projects) -> CommandResult:
-    """Change a task's title and/or description."""
+    """Change a task's title, description, priority and/or due date."""
     task, project = await _changeable(uow, cmd.actor, cmd.task_id, cmd.expected_version, projects)
     task.edit(title=cmd.title, description=cmd.description)
+    if cmd.set_due_at:
+        task.schedule(due_at=cmd.due_at, priority=cmd.priority)
+    elif cmd.priority is not None:
+        task.prioritize(cmd.priority)
     return await _saved(uow, task, project.tenant_id)
 
 
@@ -89,3 +104,34 @@ async def archive_task(cmd: ArchiveTask, uow: UnitOfWork, *, projects: Projects)
     task, project = await _changeable(uow, cmd.actor, cmd.task_id, cmd.expected_version, projects)
     task.archive()
     return await _saved(uow, task, project.tenant_id)
+
+
+async def add_task_comment(
+    cmd: AddTaskComment, uow: UnitOfWork, *, projects: Projects
+) -> CommandResult:
+    """Comment on a task of a project open for work; the answer's id is the comment's."""
+    task, project = await _changeable(uow, cmd.actor, cmd.task_id, None, projects)
+    comment_id = str(uuid.uuid4())
+    task.add_comment(comment_id, author_id=cmd.actor.user_id, body=cmd.body)
+    saved = await _saved(uow, task, project.tenant_id)
+    return CommandResult(comment_id, saved.version, saved.position)
+
+
+async def edit_task_comment(
+    cmd: EditTaskComment, uow: UnitOfWork, *, projects: Projects
+) -> CommandResult:
+    """Change the text of one's own comment."""
+    task, project = await _changeable(uow, cmd.actor, cmd.task_id, None, projects)
+    task.edit_comment(cmd.comment_id, by=cmd.actor.user_id, body=cmd.body)
+    saved = await _saved(uow, task, project.tenant_id)
+    return CommandResult(cmd.comment_id, saved.version, saved.position)
+
+
+async def delete_task_comment(
+    cmd: DeleteTaskComment, uow: UnitOfWork, *, projects: Projects
+) -> CommandResult:
+    """Delete one's own comment."""
+    task, project = await _changeable(uow, cmd.actor, cmd.task_id, None, projects)
+    task.delete_comment(cmd.comment_id, by=cmd.actor.user_id)
+    saved = await _saved(uow, task, project.tenant_id)
+    return CommandResult(cmd.comment_id, saved.version, saved.position)

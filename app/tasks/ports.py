@@ -44,3 +44,6 @@ class Projects(Protocol):
 
     async def require_readable(self, connection: Any, actor: Actor, project_id: str) -> None:
         """Refuse (NotFoundError) a project the actor may not read, from the read model."""
+
+    def readable_projects_query(self, actor: Actor) -> Any:
+        """A subquery of the project ids the actor may read, or None for all of the tenant's."""

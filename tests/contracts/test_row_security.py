@@ -28,6 +28,7 @@ TENANT_TABLES = (
     "project_lookup",
     "task_card",
     "task_lookup",
+    "task_comment",
     "activity_entry",
     "activity_lookup",
     "notification",
@@ -73,6 +74,12 @@ async def _world(pg_url: str) -> dict[str, Any]:
                 f"/projects/{project_id}/tasks", json={"title": "t"}, headers=owner["headers"]
             )
             assert task.status_code == 201, task.text
+            comment = await client.post(
+                f"/tasks/{task.json()['id']}/comments",
+                json={"body": f"comment {label}"},
+                headers=owner["headers"],
+            )
+            assert comment.status_code == 201, comment.text
             me = await client.get("/me", headers=owner["headers"])
             tenants[label] = {
                 "tenant_id": me.json()["tenant_id"],
@@ -81,7 +88,7 @@ async def _world(pg_url: str) -> dict[str, Any]:
             }
             board = await client.get(
                 f"/projects/{project_id}/board",
-                params={"min_position": task.json()["position"]},
+                params={"min_position": comment.json()["position"]},
                 headers=owner["headers"],
             )
             assert board.status_code == 200, board.text

@@ -221,3 +221,47 @@ def test_the_plan_card_shows_the_plan_the_owner_changes_it_and_it_updates_live(
     _api(server, "PUT", "/tenant/plan", olga.token, json={"plan": "business"})
     expect(owner_page.locator("#plan-name")).to_have_text("business")
     shoot(owner_page, "plan")
+
+
+def test_due_dates_priorities_comments_and_my_tasks_show_on_the_board_and_update_live(
+    browser: Browser, server: Server, shoot: Any
+) -> None:
+    require_realtime(server)
+    ida = sign_up(server, "ida")
+    jon = invite(server, ida, "jon")
+    project = _api(server, "POST", "/projects", ida.token, json={"name": "Orion"})["id"]
+    _api(server, "POST", f"/projects/{project}/members", ida.token, json={"user_id": jon.user_id})
+    late = {"title": "Late", "due_at": "2026-01-02T09:00:00Z", "assignee_id": jon.user_id}
+    task = _api(server, "POST", f"/projects/{project}/tasks", ida.token, json=late)["id"]
+    _api(server, "POST", f"/projects/{project}/tasks", ida.token, json={"title": "Calm"})
+
+    page_i, page_j = open_page(browser, server, ida), open_page(browser, server, jon)
+    # Jon's "My tasks" lists the overdue task.
+    expect(page_j.locator("#my-tasks li.overdue")).to_contain_text("Late")
+    board = f"{server.url}/#/projects/{project}"
+    for page in (page_i, page_j):
+        page.goto(board)
+        expect(card(page, "Late").locator(".due.overdue")).to_be_visible()
+        expect(card(page, "Calm").locator(".due")).to_have_count(0)
+        # The assignee comes from the read side's card ({"assignee": {"user_id", ...}}).
+        expect(card(page, "Late").locator("select")).to_have_value(jon.user_id)
+        expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
+
+    # Jon comments in the task panel; Ida's card counts it live.
+    card(page_j, "Late").locator("button.comments-open").click()
+    page_j.fill("#comment-form textarea", "On it")
+    page_j.click("#comment-form button[type=submit]")
+    expect(page_j.locator("#comments li")).to_contain_text("On it")
+    expect(page_j.locator("#comments li button.comment-delete")).to_have_count(1)
+    expect(card(page_i, "Late").locator("button.comments-open")).to_have_text("1 comment")
+    # Ida sees Jon's comment but may not edit or delete it.
+    card(page_i, "Late").locator("button.comments-open").click()
+    expect(page_i.locator("#comments li")).to_contain_text("On it")
+    expect(page_i.locator("#comments li button.comment-delete")).to_have_count(0)
+    page_i.keyboard.press("Escape")
+    # A priority set over REST elsewhere reaches both boards live.
+    _api(server, "PATCH", f"/tasks/{task}", ida.token, json={"priority": "urgent"})
+    expect(card(page_i, "Late").locator(".priority")).to_have_text("urgent")
+    page_j.keyboard.press("Escape")
+    expect(card(page_j, "Late").locator(".priority")).to_have_text("urgent")
+    shoot(page_i, "task-fields")

@@ -160,8 +160,11 @@ async def test_a_project_goes_through_its_whole_life_with_etags(
         "members": [owner["user_id"]],
         "managers": [owner["user_id"]],
         "created_by": owner["user_id"],
+        # The first event's time, with its timezone.
+        "created_at": (await stream(pg_url, s))[0].recorded_at.isoformat(),
         "version": 2,
     }
+    assert got.json()["created_at"].endswith("+00:00")
 
     steps: list[tuple[str, str, dict[str, Any] | None, str]] = [
         ("PATCH", f"/projects/{pid}", {"name": "Artemis"}, "ProjectRenamed"),
@@ -242,6 +245,10 @@ async def test_a_task_is_created_edited_assigned_moved_reopened_and_archived(
         "assignee_id": owner["user_id"],
         "archived": True,
         "created_by": owner["user_id"],
+        "created_at": (await stream(pg_url, f"task-{tid}"))[0].recorded_at.isoformat(),
+        "due_at": None,
+        "priority": "normal",
+        "comment_count": 0,
         "version": 9,
     }
     refused = await client.post(f"/tasks/{tid}/move", json={"status": "done"}, headers=h)

@@ -87,6 +87,19 @@ async def test_every_real_response_matches_the_schema_the_document_declares(
     await client.put(f"/tasks/{tid}/assignee", json={"assignee_id": mia["user_id"]}, headers=h)
     moved = await client.post(f"/tasks/{tid}/move", json={"status": "done"}, headers=h)
     await client.post(f"/tasks/{tid}/move", json={"status": "done"}, headers=h)
+    await client.patch(
+        f"/tasks/{tid}", json={"due_at": "2026-01-02T09:00:00+01:00", "priority": "high"}, headers=h
+    )
+    await client.patch(f"/tasks/{tid}", json={"due_at": "2026-01-02T09:00:00"}, headers=h)
+    comments = f"/tasks/{tid}/comments"
+    commented = await client.post(comments, json={"body": "hi"}, headers=h)
+    comment = f"{comments}/{commented.json()['id']}"
+    await client.patch(comment, json={"body": "hello"}, headers=h)
+    await client.patch(comment, json={"body": "not mine"}, headers=mia["headers"])
+    await client.get(comments, params={"min_position": commented.json()["position"]}, headers=h)
+    await client.delete(comment, headers=h)
+    await client.get("/me/tasks", params={"min_position": moved.json()["position"]}, headers=h)
+    await client.get("/me/tasks", params={"cursor": "bad"}, headers=mia["headers"])
     seen_at = moved.json()["position"]
     await client.get("/projects", params={"min_position": seen_at}, headers=h)
     await client.get("/projects", params={"limit": 0}, headers=h)

@@ -30,6 +30,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "EditTaskBody": {"title": "Pwned"},
     "AssignBody": {"assignee_id": None},
     "MoveBody": {"status": "done"},
+    "CommentBodyIn": {"body": "Spy"},
     "UpdateUserBody": {"name": "Pwned"},
     "InviteBody": {"email": "spy-{n}@example.com", "name": "Spy", "password": "long enough"},
     "CreateProjectBody": {"name": "Own project"},
@@ -79,12 +80,18 @@ async def victim_tenant(client: httpx.AsyncClient) -> dict[str, Any]:
     tid = await create_task(client, owner, pid)
     # Mia's notification of being added: its id is the position of that event.
     notification = str(added.json()["position"])
+    comment = await client.post(
+        f"/tasks/{tid}/comments", json={"body": "Private"}, headers=mia["headers"]
+    )
+    assert comment.status_code == 201, comment.text
     return {
         "owner": owner,
         "mia": mia,
         "project_id": pid,
         "task_id": tid,
         "notification_id": notification,
+        "comment_id": comment.json()["id"],
+        "position": comment.json()["position"],
     }
 
 
@@ -94,6 +101,13 @@ async def snapshot(client: httpx.AsyncClient, victim: dict[str, Any]) -> list[An
         (await client.get(f"/projects/{victim['project_id']}", headers=h)).json(),
         (await client.get(f"/tasks/{victim['task_id']}", headers=h)).json(),
         (await client.get("/users", headers=h)).json(),
+        (
+            await client.get(
+                f"/tasks/{victim['task_id']}/comments",
+                params={"min_position": victim["position"]},
+                headers=h,
+            )
+        ).json()["items"],
     ]
 
 
@@ -109,6 +123,7 @@ async def test_another_tenants_user_finds_nothing_of_the_first_tenant_on_any_end
         "task_id": victim["task_id"],
         "user_id": victim["mia"]["user_id"],
         "notification_id": victim["notification_id"],
+        "comment_id": victim["comment_id"],
     }
     before_events = await tenant_events(pg_url, victim["owner"]["tenant_id"])
     before = await snapshot(client, victim)
@@ -169,6 +184,7 @@ async def test_a_same_tenant_non_member_finds_neither_the_project_nor_its_tasks(
         "project_id": victim["project_id"],
         "task_id": victim["task_id"],
         "user_id": victim["mia"]["user_id"],
+        "comment_id": victim["comment_id"],
     }
     before_events = await tenant_events(pg_url, victim["owner"]["tenant_id"])
     document = (await client.get("/openapi.json")).json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -102,6 +103,35 @@ class Script:
         await self.run(pc.ChangeProjectStatus(owner, hermes, "cancelled"), owner)
         await self.run(pc.ChangeProjectStatus(owner, hermes, "archived"), owner)
         return {"owner": owner, "apollo": apollo, "hermes": hermes, "tasks": tasks}
+
+    async def task_fields(self) -> dict[str, Any]:
+        """Issue 16 s.7 on a tenant of its own: due dates set, moved and cleared, priorities,
+        comments added, edited and deleted, a comment author renamed, a commented task archived."""
+        owner = await self.tenant("Fields Ltd", "Fay")
+        gus = await self.invite(owner, "Gus")
+        apollo = await self.project(owner, "Apollo")
+        await self.run(pc.AddProjectMember(owner, apollo, gus.user_id), owner)
+        past = datetime(2026, 1, 2, 8, 0, tzinfo=UTC)
+        later = datetime(2199, 6, 1, 12, 0, tzinfo=UTC)
+        late = str((await self.run(tc.CreateTask(owner, apollo, "Late", due_at=past), owner))["id"])
+        soon = await self.task(owner, apollo, "Soon")
+        gone = await self.task(owner, apollo, "Gone")
+        await self.run(
+            tc.EditTask(owner, soon, priority="high", due_at=later, set_due_at=True), owner
+        )
+        await self.run(tc.EditTask(owner, gone, due_at=past, set_due_at=True), owner)
+        await self.run(tc.AssignTask(owner, soon, gus.user_id), owner)
+        first = await self.run(tc.AddTaskComment(gus, late, "first"), gus)
+        second = await self.run(tc.AddTaskComment(owner, late, "second"), owner)
+        await self.run(tc.AddTaskComment(gus, gone, "on a task that goes"), gus)
+        await self.run(tc.EditTaskComment(gus, late, first["id"], "first, edited"), gus)
+        await self.run(tc.DeleteTaskComment(owner, late, second["id"]), owner)
+        await self.run(uc.UpdateUser(owner, gus.user_id, name="Gustav"), owner)
+        await self.run(tc.EditTask(owner, soon, due_at=None, set_due_at=True), owner)
+        await self.run(tc.EditTask(owner, soon, due_at=later, set_due_at=True), owner)
+        await self.run(tc.ArchiveTask(owner, gone), owner)
+        await self.run(tc.MoveTask(owner, soon, "done"), owner)
+        return {"owner": owner, "gus": gus, "apollo": apollo, "late": late, "soon": soon}
 
 
 async def dump(engine: AsyncEngine) -> dict[str, Any]:

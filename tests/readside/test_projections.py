@@ -94,6 +94,39 @@ async def test_departures_roles_and_plans_rebuild_to_the_same_read_models(
     assert "Hana made Ivo a manager of Apollo" in texts
 
 
+async def test_due_dates_priorities_and_comments_rebuild_to_the_same_read_models(
+    engine: AsyncEngine, services: Services, script: Script
+) -> None:
+    async with running(engine, signal=services.signal) as runner:
+        world = await script.task_fields()
+        assert await runner.wait_for(script.head, TICK * 100)
+    live = await dump(engine)
+    assert any("first, edited" in row and "Gustav" in row for row in live["task_comment"])
+    await rebuild_all(engine)
+    assert await dump(engine) == live
+    owner = world["owner"]
+    async with snapshot(engine) as connection:
+        board = await task_views.task_board(
+            connection, owner, world["apollo"], projects=projects_api
+        )
+        dashboard = await project_views.project_dashboard(connection, owner, world["apollo"])
+        mine = await task_views.my_tasks(connection, world["gus"], projects=projects_api)
+        comments = await task_views.task_comments(
+            connection, owner, world["late"], project_id=world["apollo"]
+        )
+    cards = {card["task_id"]: card for column in board["columns"].values() for card in column}
+    late, soon = cards[world["late"]], cards[world["soon"]]
+    assert (late["overdue"], late["comment_count"], late["priority"]) == (True, 1, "normal")
+    assert (soon["overdue"], soon["priority"]) == (False, "high")
+    assert soon["due_at"] == "2199-06-01T12:00:00+00:00"
+    # The archived task was overdue too; only the open, not-done one counts.
+    assert dashboard["task_overdue"] == 1
+    assert [item["task_id"] for item in mine["items"]] == [world["soon"]]
+    assert [(c["author"]["name"], c["body"]) for c in comments["items"]] == [
+        ("Gustav", "first, edited")
+    ]
+
+
 async def test_read_models_after_a_scripted_sequence_equal_a_replay_from_zero(
     engine: AsyncEngine, services: Services, script: Script
 ) -> None:

@@ -55,10 +55,14 @@ def served() -> Iterator[tuple[Stack, dict[str, Any]]]:
                         "password": "long enough",
                     },
                 )
+                comment = await http.post(
+                    f"/tasks/{tids[0]}/comments", headers=owner["headers"], json={"body": "hi"}
+                )
             owner["ids"] = {
                 "project_id": pids[0],
                 "task_id": tids[0],
                 "user_id": invited.json()["id"],
+                "comment_id": comment.json()["id"],
             }
             ready.update(stack=stack, owner=owner)
             started.set()

@@ -23,6 +23,7 @@ const FRIENDLY = {
   project_archived: 'This project is archived and can no longer be changed.',
   project_closed: 'Tasks cannot change while the project is not active.',
   task_archived: 'This task is archived and can no longer be changed.',
+  comment_not_yours: 'Only the author of a comment can change or delete it.',
   invalid_task_move: 'A task cannot move there from its current column.',
   assignee_not_member: 'Only members of the project can be assigned to its tasks.',
   membership_rule: 'That membership change is not allowed.',
@@ -189,9 +190,13 @@ export function normTask(t) {
     title: t.title ?? '',
     description: t.description ?? '',
     status: t.status ?? 'todo',
-    assignee_id: t.assignee_id ?? null,
-    assignee_name: t.assignee_name ?? null,
+    // The board read model's cards carry {assignee: {user_id, name}}; the aggregate assignee_id.
+    assignee_id: t.assignee_id ?? t.assignee?.user_id ?? null,
+    assignee_name: t.assignee_name ?? t.assignee?.name ?? null,
     version: t.version ?? null,
+    due_at: t.due_at ?? null,
+    priority: t.priority ?? 'normal',
+    comment_count: t.comment_count ?? 0,
   };
 }
 

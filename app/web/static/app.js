@@ -5,6 +5,7 @@ import { $, Board, COLUMNS, h, statusWord } from './board.js';
 import { mountPlan } from './plan.js';
 import { Notifications } from './notifications.js';
 import { AnalyticsChart } from './analytics.js';
+import { mountMyTasks } from './taskfields.js';
 
 const api = new Api();
 const ctx = {
@@ -62,6 +63,7 @@ async function startSession(token) {
   ctx.notifications.start();
   if (isAdmin()) ctx.client.subscribe('tenant', { onResync: () => refreshProjects() });
   mountPlan(ctx);
+  mountMyTasks(ctx);
   await route();
 }
 

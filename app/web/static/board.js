@@ -1,5 +1,6 @@
 // The board of one project: its state (REST snapshot + live events), rendering, and actions.
 import { normTask as normTaskOut, plainWords } from './api.js';
+import { applyTaskField, cardExtras } from './taskfields.js';
 
 export const COLUMNS = ['todo', 'in_progress', 'done'];
 export const TRANSITIONS = {
@@ -93,7 +94,7 @@ export class Board {
       case 'ProjectMemberRoleChanged':
         p.managers = p.managers.filter((m) => m !== d.user_id).concat(d.role === 'manager' ? [d.user_id] : []);
         break;
-      default: break;
+      default: if (t) applyTaskField(this, t, ev); break;
     }
     if (t && ev.stream === `task-${t.id}`) t.version = ev.version;
     if (ev.stream === `project-${this.id}`) p.version = ev.version;
@@ -115,6 +116,9 @@ export class Board {
       case 'TaskUnassigned': return `Task ${task} unassigned`;
       case 'TaskMoved': return `Task ${task} moved to ${COLUMN_WORDS[d.to_status] ?? d.to_status}`;
       case 'TaskArchived': return `Task ${task} archived`;
+      case 'TaskCommentAdded': return `${who(d.author_id)} commented on ${task}`;
+      case 'TaskDueDateChanged': return d.due_at ? `Task ${task} due ${new Date(d.due_at).toLocaleString()}` : `Task ${task} has no due date`;
+      case 'TaskPriorityChanged': return `Task ${task} priority ${d.priority}`;
       case 'ProjectCreated': return `Project created`;
       case 'ProjectRenamed': return `Project renamed to “${d.name}”`;
       case 'ProjectDescribed': return 'Description changed';
@@ -229,6 +233,7 @@ export class Board {
         i > 0 ? h('button', { class: 'move-left', title: `Move to ${COLUMN_WORDS[COLUMNS[i - 1]]}`, onclick: () => this.moveTask(t.id, COLUMNS[i - 1]) }, '←') : null,
         sel,
         i < COLUMNS.length - 1 ? h('button', { class: 'move-right', title: `Move to ${COLUMN_WORDS[COLUMNS[i + 1]]}`, onclick: () => this.moveTask(t.id, COLUMNS[i + 1]) }, '→') : null),
+      cardExtras(this, t),
       typing && typing.until > Date.now() ? h('p', { class: 'typing' }, `${this.ctx.userName(typing.user)} is typing…`) : null);
   }
 

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from app.kernel.domain import Event
+from app.kernel.domain import Event, InvalidInputError
 from app.tasks.domain import TASK_STATUSES, Task
-from app.tasks.errors import AssigneeNotMemberError, InvalidTaskMoveError, TaskArchivedError
+from app.tasks.errors import (
+    AssigneeNotMemberError,
+    CommentNotFoundError,
+    CommentNotYoursError,
+    InvalidTaskMoveError,
+    TaskArchivedError,
+)
 from app.tasks.events import TaskAssigned, TaskEdited, TaskMoved, TaskUnassigned
 
 ALICE = "00000000-0000-0000-0000-000000000001"
@@ -126,3 +133,45 @@ def test_an_archived_task_changes_no_more() -> None:
         with pytest.raises(TaskArchivedError):
             attempt()
     assert len(task.pending) == 1
+
+
+def test_a_due_date_needs_a_timezone_and_a_sane_year_and_is_kept_in_utc() -> None:
+    task = new_task()
+    for bad in (datetime(2026, 12, 24, 17), datetime(1999, 12, 31, tzinfo=UTC)):
+        with pytest.raises(InvalidInputError):
+            task.schedule(due_at=bad, priority=None)
+    assert task.pending == []
+    task.schedule(
+        due_at=datetime(2026, 12, 24, 18, tzinfo=timezone(timedelta(hours=1))), priority="high"
+    )
+    assert task.due_at == "2026-12-24T17:00:00+00:00" and task.priority == "high"
+    assert [e.type for e in task.pending] == ["TaskDueDateChanged", "TaskPriorityChanged"]
+    # The same again records nothing; None clears it.
+    task.pending.clear()
+    task.schedule(due_at=datetime(2026, 12, 24, 17, tzinfo=UTC), priority="high")
+    assert task.pending == []
+    task.schedule(due_at=None, priority=None)
+    assert task.due_at is None and len(task.pending) == 1
+    with pytest.raises(InvalidInputError):
+        task.prioritize("critical")
+
+
+def test_only_the_author_edits_or_deletes_a_comment() -> None:
+    task = new_task()
+    task.add_comment("c1", author_id=ALICE, body="  hello  ")
+    assert task.pending[-1].body == "hello"  # type: ignore[attr-defined]
+    with pytest.raises(CommentNotYoursError):
+        task.edit_comment("c1", by=BOB, body="mine")
+    with pytest.raises(CommentNotYoursError):
+        task.delete_comment("c1", by=BOB)
+    with pytest.raises(InvalidInputError):
+        task.add_comment("c2", author_id=BOB, body="   ")
+    task.edit_comment("c1", by=ALICE, body="hello again")
+    task.delete_comment("c1", by=ALICE)
+    with pytest.raises(CommentNotFoundError):
+        task.delete_comment("c1", by=ALICE)
+    replayed = Task.replay("t1", [*created(), *task.pending])
+    assert replayed.comments == {}
+    task.archive()
+    with pytest.raises(TaskArchivedError):
+        task.add_comment("c3", author_id=ALICE, body="late")
