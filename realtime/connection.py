@@ -221,6 +221,9 @@ class Connection(asyncio.Protocol):
         if response is None:
             response = self.protocol.accept(request)
         self.protocol.send_response(response)
+        # The protocol's parser keeps the request for the connection's lifetime and never
+        # reads it again; its headers (a browser sends kilobytes: cookies, user agent) go.
+        request.headers.clear()
         if self.protocol.state is OPEN:
             self.set_deadline(None)
             self._opened = True
