@@ -37,10 +37,10 @@ async def _fill(pg_url: str, tenant_id: str, project_id: str, rows: int) -> None
             """
             INSERT INTO task_card (task_id, tenant_id, project_id, title, description, status,
                                    assignee_id, assignee_name, created_position, updated_at,
-                                   version)
+                                   version, created_at, priority, comment_count)
             SELECT gen_random_uuid()::text, $1, $2, 'Task "' || n || '", with a comma',
                    'line one' || chr(10) || 'line two of task ' || n, 'todo', NULL, NULL,
-                   1000000 + n, now(), 1
+                   1000000 + n, now(), 1, now(), 'normal', 0
               FROM generate_series(1, $3) AS n
             """,
             tenant_id,
