@@ -154,16 +154,17 @@ async def test_a_process_killed_in_the_middle_of_a_batch_leaves_no_hole(
     tenant, user = str(uuid.uuid4()), str(uuid.uuid4())
     streams = [f"task-{uuid.uuid4()}" for _ in range(STREAMS)]
     url = app_url_for(pg_url)
-    trap = "victim-40"
+    # Keys the victim will use from its 40th command on, held uncommitted by `blocker`: the
+    # first of its commands to pass its version check blocks on one (a command that fails
+    # its check never reaches its key, and its retry takes the next number).
+    traps = [f"victim-{n}" for n in range(40, 80)]
     try:
         start = int(await owner.fetchval("SELECT position FROM event_head"))
         await blocker.execute("BEGIN")
-        await blocker.execute(
+        await blocker.executemany(
             "INSERT INTO idempotency_key (tenant_id, user_id, key, request_hash, status, body,"
             " created_at) VALUES ($1, $2, $3, 'h', 200, '{}', now())",
-            uuid.UUID(tenant),
-            uuid.UUID(user),
-            trap,
+            [(uuid.UUID(tenant), uuid.UUID(user), trap) for trap in traps],
         )
         done = asyncio.Event()
         tailing = asyncio.create_task(tail(reader, start, done))
@@ -172,7 +173,7 @@ async def test_a_process_killed_in_the_middle_of_a_batch_leaves_no_hole(
             writer(url, tenant, user, "s1", 8, 15, streams) as one,
             writer(url, tenant, user, "s2", 8, 15, streams) as two,
         ):
-            backend = await _stuck_batch(owner, "victim")
+            backend = await _stuck_batch(owner, "victim", blocker.get_server_pid())
             # Mid-batch: the victim's statement holds the head's lock and its inserted events.
             assert await owner.fetchval(
                 "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
@@ -193,7 +194,8 @@ async def test_a_process_killed_in_the_middle_of_a_batch_leaves_no_hole(
         assert len(one.positions()) >= 8 * 15 and len(two.positions()) >= 8 * 15
         await _check_store(owner, start, seen)
         trapped = await owner.fetch(
-            "SELECT (body->>'position')::bigint FROM idempotency_key WHERE key = $1", trap
+            "SELECT (body->>'position')::bigint FROM idempotency_key WHERE key = ANY($1::text[])",
+            traps,
         )
         if backend_dies:
             # The blocked batch rolled back with its backend: its key and its events.
@@ -201,21 +203,25 @@ async def test_a_process_killed_in_the_middle_of_a_batch_leaves_no_hole(
         else:
             # Whether the backend notices its client's death before the commit is up to it;
             # the batch is whole either way: its key is stored iff its events are.
-            assert trapped == [] or trapped[0][0] in seen
-        assert trap not in {key for _, _, key in victim.commits}
+            assert all(row[0] in seen for row in trapped)
+        assert not set(traps) & {key for _, _, key in victim.commits}
     finally:
         for connection in (owner, reader, blocker):
             await connection.close()
 
 
-async def _stuck_batch(owner: asyncpg.Connection, name: str) -> int:
-    """The backend of `name`'s group commit once its batch waits on a lock, mid-statement."""
+async def _stuck_batch(owner: asyncpg.Connection, name: str, blocker: int) -> int:
+    """The backend of `name`'s group commit once its batch waits on the trapped key (held by
+    the `blocker` backend), mid-statement. A wait on another writer's head lock is not it: that
+    batch commits a moment later."""
     for _ in range(3000):
         backend = await owner.fetchval(
             "SELECT pid FROM pg_stat_activity WHERE application_name = $1"
             " AND query LIKE '%collabspace_append_batch%' AND state = 'active'"
-            " AND wait_event_type = 'Lock' AND wait_event = 'transactionid'",
+            " AND wait_event_type = 'Lock' AND wait_event = 'transactionid'"
+            " AND $2 = ANY(pg_blocking_pids(pid))",
             name,
+            blocker,
         )
         if backend is not None:
             return int(backend)
