@@ -146,12 +146,6 @@ class Connection(asyncio.Protocol):
     def open(self) -> bool:
         return self.protocol.state is OPEN and not self._lost
 
-    @property
-    def buffered(self) -> int:
-        """Bytes the kernel has not taken yet (the slow-consumer measure)."""
-        t = self.transport
-        return 0 if t is None else t.get_write_buffer_size()
-
     def write(self, message: bytes) -> None:
         """One text frame, now, without waiting: for notices from synchronous code."""
         if self.open:
@@ -165,8 +159,10 @@ class Connection(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(text_frame(message))
         while self._paused and not self._lost:
-            self._drain = asyncio.get_running_loop().create_future()
-            await self._drain
+            # One future for every sender waiting on this socket (the worker, in practice).
+            if self._drain is None or self._drain.done():
+                self._drain = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._drain)
         if self._lost:
             raise ClosedError
 
