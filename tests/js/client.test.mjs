@@ -151,8 +151,8 @@ test('a notification about an event the project channel delivered still reaches 
   const ws = await connected(env);
   ws.ackSubscribes({ recovered: true });
   ws.events(P, ev(5, null));
-  ws.events(N, ev(5, null, { type: 'NotificationAdded' }));
-  ws.events(N, ev(5, null, { type: 'NotificationAdded' })); // a repeat on its own channel
+  ws.events(N, ev(5, null, { type: 'NotificationAdded', stream: 'inbox-a' }));
+  ws.events(N, ev(5, null, { type: 'NotificationAdded', stream: 'inbox-a' })); // a repeat on its own channel
   assert.deepEqual(seen, [[P, 5], [N, 5]]);
 });
 

@@ -31,7 +31,7 @@ const DEFAULTS = {
   sendBurst: 30,            // below the gateway's 40-frame burst ...
   sendPerSecond: 15,        // ... and its 20 frames/s sustained rate
   maxBuffered: 5_000,       // events held while a channel resyncs; beyond that resync again
-  seenLimit: 4_096,         // positions remembered for cross-channel dedupe
+  seenLimit: 4_096,         // events (stream@position) remembered for cross-channel dedupe
 };
 
 class Emitter {
@@ -327,16 +327,16 @@ export class CollabClient extends Emitter {
   }
 
   _deliver(sub, ev) {
-    // The same project event also arrives on `tenant`: hand it to the app once. A notification
-    // (`notifications:<user>`) shares the position of the event it is about but is not a copy.
-    if (!sub.channel.startsWith('notifications:')) {
-      if (this._seen.has(ev.position)) return;
-      this._seen.add(ev.position);
-      if (this._seen.size > this.options.seenLimit) {
-        const drop = this._seen.size - this.options.seenLimit;
-        let i = 0;
-        for (const p of this._seen) { if (i++ >= drop) break; this._seen.delete(p); }
-      }
+    // The same project event also arrives on `tenant`: hand it to the app once. An event is
+    // its stream and position: a notification (stream `inbox-<user>`) shares the position of
+    // the event it is about but is not a copy of it.
+    const key = `${ev.stream}@${ev.position}`;
+    if (this._seen.has(key)) return;
+    this._seen.add(key);
+    if (this._seen.size > this.options.seenLimit) {
+      const drop = this._seen.size - this.options.seenLimit;
+      let i = 0;
+      for (const k of this._seen) { if (i++ >= drop) break; this._seen.delete(k); }
     }
     const own = this._own.has(ev.position) || (ev.correlation != null && this._ownCorrelations.has(ev.correlation));
     const event = { ...ev, channel: sub.channel, own };
