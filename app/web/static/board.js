@@ -117,6 +117,8 @@ export class Board {
       case 'TaskMoved': return `Task ${task} moved to ${COLUMN_WORDS[d.to_status] ?? d.to_status}`;
       case 'TaskArchived': return `Task ${task} archived`;
       case 'TaskCommentAdded': return `${who(d.author_id)} commented on ${task}`;
+      case 'TaskCommentEdited': return `A comment on ${task} edited`;
+      case 'TaskCommentDeleted': return `A comment on ${task} deleted`;
       case 'TaskDueDateChanged': return d.due_at ? `Task ${task} due ${new Date(d.due_at).toLocaleString()}` : `Task ${task} has no due date`;
       case 'TaskPriorityChanged': return `Task ${task} priority ${d.priority}`;
       case 'ProjectCreated': return `Project created`;
