@@ -1,6 +1,7 @@
 // The board of one project: its state (REST snapshot + live events), rendering, and actions.
 import { normTask as normTaskOut, plainWords } from './api.js';
 import { applyTaskField, cardExtras } from './taskfields.js';
+import { renderRoles } from './members.js';
 
 export const COLUMNS = ['todo', 'in_progress', 'done'];
 export const TRANSITIONS = {
@@ -129,6 +130,7 @@ export class Board {
       case 'ProjectSpendRecorded': return `Spend of ${money(d.amount_cents)} recorded${d.note ? ` (${d.note})` : ''}`;
       case 'ProjectMemberAdded': return `${who(d.user_id)} joined the project`;
       case 'ProjectMemberRemoved': return `${who(d.user_id)} left the project`;
+      case 'ProjectMemberRoleChanged': return `${who(d.user_id)} is now a ${d.role === 'manager' ? 'manager' : 'member'}`;
       default: return ev.type;
     }
   }
@@ -205,6 +207,7 @@ export class Board {
     $('#fig-spend').textContent = money(p.actual_spend_cents);
     const member = (m) => this.ctx.userName(m) + (p.managers.includes(m) ? ' (manager)' : '');
     $('#board-members').textContent = p.members.map(member).join(', ') || 'none';
+    renderRoles(this);
     const options = () => [h('option', { value: '' }, 'Unassigned'), ...p.members.map((m) => h('option', { value: m }, this.ctx.userName(m)))];
     for (const sel of document.querySelectorAll('.assignee-select')) {
       const v = sel.value;
