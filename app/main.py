@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import embedded, metrics, migrate, runtime
+from app import embedded, metrics, migrate, readmodels, runtime
 from app.activity.routes import api as activity_api
 from app.analytics.routes import api as analytics_api
 from app.bootstrap import Services, bootstrap
@@ -78,6 +78,12 @@ async def readyz(request: Request) -> Response:
     return Response(orjson.dumps(body), 200 if ready else 503, media_type="application/json")
 
 
+BACKFILL_SCOPES = (
+    "tenant | access | project:<uuid> | notifications:<user uuid> (that user's inbox, from the"
+    " notifications read model)"
+)
+
+
 def _with_operations(document: dict[str, Any]) -> dict[str, Any]:
     """Describe the operational endpoints too, so that the document covers every route."""
     status = {
@@ -133,6 +139,7 @@ def _with_operations(document: dict[str, Any]) -> dict[str, Any]:
                     "in": "query",
                     "required": name != "limit",
                     "schema": {"type": "integer" if name in ("after", "limit") else "string"},
+                    **({"description": BACKFILL_SCOPES} if name == "scope" else {}),
                 }
                 for name in ("tenant", "scope", "after", "limit")
             ],
@@ -323,7 +330,7 @@ def create_app(
         ),
         *[Route(e.path, handler_for(e), methods=[e.method]) for e in api_endpoints],
         *web_routes(),
-        *relay_routes.routes(),
+        *relay_routes.routes(readmodels.BACKFILL_READERS),
     ]
     return Starlette(
         routes=routes,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from types import MappingProxyType
 from typing import TextIO
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,10 +13,12 @@ from app import embedded
 from app.activity.projections import ActivityProjector
 from app.analytics.projections import AnalyticsProjector
 from app.kernel.db import make_engine
+from app.notifications import backfill as inbox
 from app.notifications.projections import NotificationsProjector
 from app.projects.projections import ProjectsProjector
 from app.readside.projector import Projector
 from app.readside.rebuild import RebuildReport, rebuild_projection
+from app.relay.backfill import ScopeReaders
 from app.search.projections import SearchProjector
 from app.settings import Settings
 from app.tasks.projections import BoardProjector
@@ -31,6 +34,10 @@ PROJECTORS: tuple[type[Projector], ...] = (
     SearchProjector,
 )
 NAMES = tuple(cls.name for cls in PROJECTORS)
+
+# Channels a read model publishes (its relay's outbox), backfilled from it rather than from the
+# event store: GET /internal/backfill and the embedded gateway resume them the same way.
+BACKFILL_READERS: ScopeReaders = MappingProxyType({inbox.KIND: inbox.inbox_backfill})
 
 
 def projectors(names: tuple[str, ...] | list[str] | None = None) -> list[Projector]:

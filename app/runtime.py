@@ -55,7 +55,8 @@ def direct_backfill(engine: AsyncEngine, config: GatewayConfig) -> Fetch:
 
     async def fetch(tenant: str, scope: str, after: int, limit: int) -> Page:
         query = BackfillQuery(tenant, scope, after, limit)
-        return page_from_json(await backfill(engine, config.channel_prefix, query))
+        body = await backfill(engine, config.channel_prefix, query, readmodels.BACKFILL_READERS)
+        return page_from_json(body)
 
     return fetch
 

@@ -172,15 +172,15 @@ class Fanout:
             return
         if last is not None and env.prev is not None and env.prev > last:
             self.metrics.gaps.inc()
-            if state.kind == "notifications":
-                # An inbox has no backfill to repair from: its members refetch the count.
-                state.held = [env]
-                self.abandon_repair(state, "unavailable")
-                return
             if self.repair is not None:
                 state.held = [env]
                 state.repair_epoch += 1
                 self.spawn(self.repair(self, state))
+                return
+            if state.kind == "notifications":
+                # No backfill API on this node: the inbox's members refetch their count.
+                state.held = [env]
+                self.abandon_repair(state, "unavailable")
                 return
         self.deliver(state, env)
 

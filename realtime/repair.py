@@ -27,7 +27,10 @@ BACKOFF_MAX_S = 2.0
 
 
 def scope_of(state: ChannelState[Session]) -> tuple[str, str]:
-    """(tenant, backfill scope) of a tenant or project broker channel."""
+    """(tenant, backfill scope) of a tenant, project or notifications broker channel."""
+    if state.kind == "notifications":  # `<prefix>:<tenant>:notifications:<user>`
+        tenant = state.broker_name.split(":")[-3]
+        return tenant, state.client_name  # "notifications:<user>", as the backfill names it
     channel = channel_of(state.broker_name)
     return channel.tenant, "tenant" if channel.key is None else f"project:{channel.key}"
 

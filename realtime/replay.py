@@ -12,6 +12,7 @@ in docs/protocol.md, *Resume*):
 - First membership event is an addition (they were not a member at `since`) -> resync if they
   may read now (they get current state over REST), forbidden otherwise.
 - Owners and admins read every project; membership events do not limit them.
+- A notifications channel is its user's at every position: access events do not limit it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def plan(
     access_events: list[Envelope],
 ) -> Plan:
     readable_now = access.may_read(channel)
+    if channel.kind == "notifications":
+        return Plan("recovered", events) if readable_now else Plan("forbidden")
     mine = [e for e in access_events if _about(e, user)]
     if any(e.type in ROLE_EVENTS for e in mine):
         return Plan("resync" if readable_now else "forbidden")

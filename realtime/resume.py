@@ -3,7 +3,9 @@
 1. The session joins the channel as *recovering*: the node subscribes on the broker, and live
    events of the channel go to the session's bounded recovery queue instead of its socket.
 2. The channel's events after `since`, and the tenant's access events after `since`, are
-   backfilled from the event store (coalesced per channel, see backfill.py). Anything committed
+   backfilled from the event store (coalesced per channel, see backfill.py); a user's inbox
+   (`notifications:<uuid>`) from the inbox read model, the notifications relay's outbox, with
+   no access events (only its user gets here, session.py). Anything committed
    before the broker subscription is in the backfill; anything after reaches the queue.
 3. replay.plan applies authorization at each event. Then: ack (`recovered: true`), the replay
    and the queued tail (deduplicated by position, in position order), and the session becomes
@@ -48,7 +50,12 @@ async def resume(
     access_page: Page | None
     try:
         page = await coalescer.get(s.tenant, channel.name, since)
-        access_page = await coalescer.get(s.tenant, "access", since)
+        # An inbox is its user's whatever their rights: access events cannot cut its replay.
+        access_page = (
+            Page([], True)
+            if channel.kind == "notifications"
+            else await coalescer.get(s.tenant, "access", since)
+        )
     except BackfillUnavailableError as exc:
         log.warning("backfill unavailable: %s", exc)
         page = access_page = None

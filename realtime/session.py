@@ -195,16 +195,12 @@ def _charge(config: GatewayConfig, s: Session) -> bool:
 async def _subscribe(ctx: Context, s: Session, frame: protocol.Subscribe) -> bytes | None:
     channel, rid = frame.channel, frame.id
     name = ctx.broker_name(s.tenant, channel)
-    # A resume may replay up to a removal that happened while the client was away. An inbox
-    # is not replayed (the backfill reads the store, not the inbox): its `since` answers resync,
-    # and the client refetches its unread count (docs/protocol.md, section 7.7).
-    resuming = (
-        frame.since is not None
-        and ctx.coalescer is not None
-        and name not in s.channels
-        and channel.kind != "notifications"
-    )
-    if not resuming and not s.access.may_read(channel):
+    # A resume may replay up to a removal that happened while the client was away, so a
+    # project or tenant channel is checked at each replayed event (replay.py). An inbox is its
+    # user's alone at every position: checked here, before anything of it is read.
+    resuming = frame.since is not None and ctx.coalescer is not None and name not in s.channels
+    checked_later = resuming and channel.kind != "notifications"
+    if not checked_later and not s.access.may_read(channel):
         raise ProtocolError(ErrorCode.FORBIDDEN, _forbidden_message(channel), rid)
     if name not in s.channels:
         if len(s.channels) >= ctx.config.max_subscriptions:

@@ -205,3 +205,32 @@ class ActivityProjector(Projector):
 
     async def on_task_archived(self, event: t.TaskArchived, record: StoredEvent) -> None:
         await self._entry(event, record, project_id=event.project_id, task_id=event.task_id)
+
+    async def on_task_due_date_changed(
+        self, event: t.TaskDueDateChanged, record: StoredEvent
+    ) -> None:
+        await self._entry(
+            event, record, project_id=event.project_id, task_id=event.task_id, due_at=event.due_at
+        )
+
+    # A comment's entry names the comment, never copies its body: a deleted comment's words
+    # must not live on in the feed.
+    async def on_task_comment_added(self, event: t.TaskCommentAdded, record: StoredEvent) -> None:
+        await self._comment(event, record)
+
+    async def on_task_comment_edited(self, event: t.TaskCommentEdited, record: StoredEvent) -> None:
+        await self._comment(event, record)
+
+    async def on_task_comment_deleted(
+        self, event: t.TaskCommentDeleted, record: StoredEvent
+    ) -> None:
+        await self._comment(event, record)
+
+    async def _comment(self, event: Any, record: StoredEvent) -> None:
+        await self._entry(
+            event,
+            record,
+            project_id=event.project_id,
+            task_id=event.task_id,
+            comment_id=event.comment_id,
+        )

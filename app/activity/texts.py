@@ -37,6 +37,14 @@ def _money(cents: Any) -> str:
     return f"{int(cents) / 100:,.2f}"
 
 
+def _due(e: dict[str, Any]) -> str:
+    due = e["detail"].get("due_at")
+    if not due:
+        return f'{e["actor_name"]} cleared the due date of "{e["task_title"]}"'
+    when = datetime.fromisoformat(due).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f'{e["actor_name"]} set the due date of "{e["task_title"]}" to {when}'
+
+
 # The sentence for each entry type, from the entry's current names and its historical detail.
 TEXTS: dict[str, Callable[[dict[str, Any]], str]] = {
     "UserRegistered": lambda e: (
@@ -99,6 +107,10 @@ TEXTS: dict[str, Callable[[dict[str, Any]], str]] = {
         f"to {e['detail'].get('to')}"
     ),
     "TaskArchived": lambda e: f'{e["actor_name"]} archived the task "{e["task_title"]}"',
+    "TaskDueDateChanged": _due,
+    "TaskCommentAdded": lambda e: f'{e["actor_name"]} commented on "{e["task_title"]}"',
+    "TaskCommentEdited": lambda e: f'{e["actor_name"]} edited a comment on "{e["task_title"]}"',
+    "TaskCommentDeleted": lambda e: f'{e["actor_name"]} deleted a comment on "{e["task_title"]}"',
 }
 
 

@@ -55,6 +55,15 @@ def envelope_of(row: Any, prev: int | None, prefix: str) -> Envelope:
     )
 
 
+def previous_query(tenant: str, user: str, before: int) -> sa.Select[Any]:
+    """The user's last notification before `before` (NULL: none): the `prev` of the one at
+    `before`, the same for the relay and the backfill (app/notifications/backfill.py)."""
+    n = notification
+    return sa.select(sa.func.max(n.c.position)).where(
+        n.c.tenant_id == tenant, n.c.user_id == user, n.c.position < before
+    )
+
+
 class InboxRelay:
     def __init__(
         self,
@@ -159,13 +168,7 @@ class InboxRelay:
         known = self._last.get(row.user_id)
         if known is not None:
             return known
-        value = await connection.scalar(
-            sa.select(sa.func.max(notification.c.position)).where(
-                notification.c.tenant_id == row.tenant_id,
-                notification.c.user_id == row.user_id,
-                notification.c.position < row.position,
-            )
-        )
+        value = await connection.scalar(previous_query(row.tenant_id, row.user_id, row.position))
         return None if value is None else int(value)
 
     async def _wake_when(self, stop: asyncio.Event) -> None:

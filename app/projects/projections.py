@@ -33,6 +33,9 @@ from app.readside.rowcache import Row
 from app.tasks.events import (
     TaskArchived,
     TaskAssigned,
+    TaskCommentAdded,
+    TaskCommentDeleted,
+    TaskCommentEdited,
     TaskCreated,
     TaskDueDateChanged,
     TaskEdited,
@@ -358,6 +361,23 @@ class ProjectsProjector(Projector):
     async def on_task_due_date_changed(
         self, event: TaskDueDateChanged, record: StoredEvent
     ) -> None:
-        """Kept for the dashboard's overdue count (counted when read); no activity entry."""
+        """Kept for the dashboard's overdue count (counted when read), and an entry."""
         due = None if event.due_at is None else datetime.fromisoformat(event.due_at)
         await self.update(self.t.project_task, event.task_id, due_at=due)
+        summary = await self._summary(event.project_id)
+        await self._entry(event, record, summary, task_id=event.task_id, due_at=event.due_at)
+
+    async def on_task_comment_added(self, event: TaskCommentAdded, record: StoredEvent) -> None:
+        await self._comment(event, record)
+
+    async def on_task_comment_edited(self, event: TaskCommentEdited, record: StoredEvent) -> None:
+        await self._comment(event, record)
+
+    async def on_task_comment_deleted(self, event: TaskCommentDeleted, record: StoredEvent) -> None:
+        await self._comment(event, record)
+
+    async def _comment(self, event: Any, record: StoredEvent) -> None:
+        summary = await self._summary(event.project_id)
+        await self._entry(
+            event, record, summary, task_id=event.task_id, comment_id=event.comment_id
+        )

@@ -8,12 +8,15 @@ relay published, `prev` included. The answer says whether the range is complete:
 
 Scopes: `project:<uuid>` and `tenant` are the broker channels of that tenant; `access` is the
 tenant's access events (membership, role, deactivation), which gateways use to honour
-authorization at each replayed event.
+authorization at each replayed event. Other `<kind>:<uuid>` scopes are channels a context
+publishes from its own outbox (a user's inbox, `notifications:<uuid>`): the composition root
+binds a `ScopeReader` per kind (app/readmodels.py), since this layer knows no context.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,12 +39,24 @@ class BackfillError(ValueError):
 @dataclass(frozen=True, slots=True)
 class BackfillQuery:
     tenant: str
-    scope: str  # "tenant" | "project:<uuid>" | "access"
+    scope: str  # "tenant" | "project:<uuid>" | "access" | "<reader kind>:<uuid>"
     after: int
     limit: int
 
+    @property
+    def key(self) -> str:
+        """The uuid of a `<kind>:<uuid>` scope (canonical form); "" for tenant and access."""
+        return self.scope.partition(":")[2]
 
-def parse_query(params: dict[str, str]) -> BackfillQuery:
+
+# Reads one `<kind>:<uuid>` scope from a context's own outbox, answering as `backfill` does.
+ScopeReader = Callable[[AsyncEngine, str, BackfillQuery], Awaitable[dict[str, Any]]]
+ScopeReaders = Mapping[str, ScopeReader]  # by kind, e.g. {"notifications": ...}
+NO_READERS: ScopeReaders = {}
+
+
+def parse_query(params: dict[str, str], kinds: ScopeReaders = NO_READERS) -> BackfillQuery:
+    """The query's scope must be tenant, access, project:<uuid> or `<kind>:<uuid>` of `kinds`."""
     try:
         tenant = str(uuid.UUID(params.get("tenant", "")))
         after = int(params.get("after", ""))
@@ -49,25 +64,32 @@ def parse_query(params: dict[str, str]) -> BackfillQuery:
     except ValueError:
         raise BackfillError("tenant must be a uuid, after and limit integers") from None
     scope = params.get("scope", "")
-    if scope.startswith("project:"):
+    kind, colon, key = scope.partition(":")
+    if colon and (kind == "project" or kind in kinds):
         try:
-            scope = "project:" + str(uuid.UUID(scope[len("project:") :]))
+            scope = f"{kind}:{uuid.UUID(key)}"
         except ValueError:
-            raise BackfillError("bad project id") from None
+            raise BackfillError(f"bad {kind} id") from None
     elif scope not in ("tenant", "access"):
-        raise BackfillError("scope must be tenant, access or project:<uuid>")
+        named = " or ".join(f"{k}:<uuid>" for k in ("project", *sorted(kinds)))
+        raise BackfillError(f"scope must be tenant, access or {named}")
     if after < 0 or not 0 < limit <= MAX_LIMIT:
         raise BackfillError(f"after >= 0 and 0 < limit <= {MAX_LIMIT}")
     return BackfillQuery(tenant, scope, after, limit)
 
 
-async def backfill(engine: AsyncEngine, prefix: str, q: BackfillQuery) -> dict[str, Any]:
+async def backfill(
+    engine: AsyncEngine, prefix: str, q: BackfillQuery, readers: ScopeReaders = NO_READERS
+) -> dict[str, Any]:
     """`{"events": [envelope...], "complete": bool}` for the query, in position order.
 
     Runs as whoever `engine` connects as, scoped to the query's tenant: the API passes its
     request engine (the app role), so row-level security shows this tenant's rows only, and
     every statement also names the tenant. Rows and the first `prev` come from one snapshot.
     """
+    reader = readers.get(q.scope.partition(":")[0])
+    if reader is not None:
+        return await reader(engine, prefix, q)
     e = event_table
     query = e.select().where(e.c.position > q.after, e.c.tenant_id == uuid.UUID(q.tenant))
     channel: str | None

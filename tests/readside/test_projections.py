@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import readmodels
+from app.activity import views as activity_views
 from app.bootstrap import Services
 from app.eventstore.reads import head_position
 from app.kernel.db import snapshot
@@ -125,6 +126,27 @@ async def test_due_dates_priorities_and_comments_rebuild_to_the_same_read_models
     assert [(c["author"]["name"], c["body"]) for c in comments["items"]] == [
         ("Gustav", "first, edited")
     ]
+    # The feed tells the comments and due dates (in the rebuilt model: the dump was equal), the
+    # dashboard's kept entries say the same, and no comment's words are copied into either.
+    async with snapshot(engine) as connection:
+        feed = await activity_views.project_activity(connection, owner, world["apollo"])
+        composed = await project_views._composed_dashboard(connection, owner, world["apollo"])
+    texts = [item["text"] for item in reversed(feed["items"])]
+    told = [text for text in texts if "comment" in text or "due date" in text]
+    assert told == [
+        'Fay set the due date of "Late" to 2026-01-02 08:00 UTC',
+        'Fay set the due date of "Soon" to 2199-06-01 12:00 UTC',
+        'Fay set the due date of "Gone" to 2026-01-02 08:00 UTC',
+        'Gustav commented on "Late"',
+        'Fay commented on "Late"',
+        'Gustav commented on "Gone"',
+        'Gustav edited a comment on "Late"',
+        'Fay deleted a comment on "Late"',
+        'Fay cleared the due date of "Soon"',
+        'Fay set the due date of "Soon" to 2199-06-01 12:00 UTC',
+    ], texts
+    assert not [t for t in texts if "first" in t or "second" in t or "goes" in t]
+    assert dashboard["recent_activity"] == composed["recent_activity"] == feed["items"][:20]
 
 
 async def test_read_models_after_a_scripted_sequence_equal_a_replay_from_zero(

@@ -1,6 +1,7 @@
 """The per-user notifications channel on real gateway processes: only its user may subscribe,
-whatever their role; what the inbox relay publishes there reaches them; `since` and a gap answer
-resync (an inbox is refetched, not replayed)."""
+whatever their role; what the inbox relay publishes there reaches them. These nodes have no
+backfill API, so `since` and a gap answer resync here; with the API the inbox is replayed and
+repaired like a project channel (tests/system/test_inbox_resume.py)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import jwt
@@ -20,7 +21,7 @@ from realtime.envelope import (
 )
 from realtime.protocol import Channel, ErrorCode, ProtocolError, parse_client_frame
 from realtime.registry import Registry
-from realtime.replay import chain_closes, continues
+from realtime.replay import chain_closes, continues, plan
 
 
 def test_a_subscribe_frame_parses_with_a_canonical_project_id() -> None:
@@ -227,3 +228,17 @@ def test_the_first_live_event_must_continue_the_replay() -> None:
     assert continues(_linked(20, 9), 10, None)  # empty replay: nothing after since
     assert continues(_linked(20, None), 10, None)
     assert not continues(_linked(20, 12), 10, None)  # 12 was missed: the store said nothing
+
+
+def test_an_inbox_replay_is_its_users_whatever_the_access_events_say() -> None:
+    me, other = new_id(), new_id()
+    access = Access("member", frozenset(), me)
+    inbox = Channel("notifications", user=me)
+    missed = [_linked(12, 7), _linked(15, 12)]
+    role = dataclasses.replace(
+        _linked(13, None), type="UserRoleChanged", user=me, data={"user_id": me}
+    )
+    assert plan(me, access, inbox, missed, [role]).events == missed
+    assert plan(me, access, inbox, missed, [role]).outcome == "recovered"
+    stranger = Access("owner", frozenset(), other)
+    assert plan(other, stranger, inbox, missed, []).outcome == "forbidden"

@@ -27,6 +27,7 @@ const FRIENDLY = {
   invalid_task_move: 'A task cannot move there from its current column.',
   assignee_not_member: 'Only members of the project can be assigned to its tasks.',
   membership_rule: 'That membership change is not allowed.',
+  last_project_manager: 'A project keeps at least one manager: make someone else a manager first.',
   version_conflict: 'Someone else changed this at the same time. The page now shows the latest version; try again.',
   concurrent_modification: 'Someone else changed this at the same time. The page now shows the latest version; try again.',
   project_forbidden: 'You are not allowed to do that in this project.',
@@ -99,6 +100,7 @@ export class Api {
   setBudget(id, budget_cents, o) { return this.request('PUT', `/projects/${id}/budget`, { ...o, body: { budget_cents } }); }
   recordSpend(id, amount_cents, note, o) { return this.post(`/projects/${id}/spend`, { amount_cents, note }, o); }
   addMember(id, user_id, o) { return this.post(`/projects/${id}/members`, { user_id }, o); }
+  setMemberRole(id, user_id, role, o) { return this.request('PUT', `/projects/${id}/members/${user_id}`, { ...o, body: { role } }); }
   createTask(projectId, b, o) { return this.post(`/projects/${projectId}/tasks`, b, o); }
   editTask(id, b, o) { return this.request('PATCH', `/tasks/${id}`, { ...o, body: b }); }
   assignTask(id, assignee_id, o) { return this.request('PUT', `/tasks/${id}/assignee`, { ...o, body: { assignee_id } }); }

@@ -1,6 +1,7 @@
 // The board of one project: its state (REST snapshot + live events), rendering, and actions.
 import { normTask as normTaskOut, plainWords } from './api.js';
 import { applyTaskField, cardExtras } from './taskfields.js';
+import { renderRoles } from './members.js';
 
 export const COLUMNS = ['todo', 'in_progress', 'done'];
 export const TRANSITIONS = {
@@ -117,6 +118,8 @@ export class Board {
       case 'TaskMoved': return `Task ${task} moved to ${COLUMN_WORDS[d.to_status] ?? d.to_status}`;
       case 'TaskArchived': return `Task ${task} archived`;
       case 'TaskCommentAdded': return `${who(d.author_id)} commented on ${task}`;
+      case 'TaskCommentEdited': return `A comment on ${task} edited`;
+      case 'TaskCommentDeleted': return `A comment on ${task} deleted`;
       case 'TaskDueDateChanged': return d.due_at ? `Task ${task} due ${new Date(d.due_at).toLocaleString()}` : `Task ${task} has no due date`;
       case 'TaskPriorityChanged': return `Task ${task} priority ${d.priority}`;
       case 'ProjectCreated': return `Project created`;
@@ -127,6 +130,7 @@ export class Board {
       case 'ProjectSpendRecorded': return `Spend of ${money(d.amount_cents)} recorded${d.note ? ` (${d.note})` : ''}`;
       case 'ProjectMemberAdded': return `${who(d.user_id)} joined the project`;
       case 'ProjectMemberRemoved': return `${who(d.user_id)} left the project`;
+      case 'ProjectMemberRoleChanged': return `${who(d.user_id)} is now a ${d.role === 'manager' ? 'manager' : 'member'}`;
       default: return ev.type;
     }
   }
@@ -203,6 +207,7 @@ export class Board {
     $('#fig-spend').textContent = money(p.actual_spend_cents);
     const member = (m) => this.ctx.userName(m) + (p.managers.includes(m) ? ' (manager)' : '');
     $('#board-members').textContent = p.members.map(member).join(', ') || 'none';
+    renderRoles(this);
     const options = () => [h('option', { value: '' }, 'Unassigned'), ...p.members.map((m) => h('option', { value: m }, this.ctx.userName(m)))];
     for (const sel of document.querySelectorAll('.assignee-select')) {
       const v = sel.value;

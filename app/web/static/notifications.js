@@ -26,6 +26,8 @@ export class Notifications {
     this.nextBefore = null;
     this.open = false;
     this.unsubscribe = null;
+    this.wanted = null; // the newest position a live event asked the count to reflect
+    this.refreshing = null;
     this.onDocumentClick = (e) => { if (this.open && !$('#notifications').contains(e.target)) this.toggle(false); };
   }
 
@@ -35,11 +37,12 @@ export class Notifications {
     this.render();
     document.addEventListener('click', this.onDocumentClick);
     const position = await this.refresh().catch(() => null);
-    // `since`: the gateway answers resync for an inbox, and the client then calls onResync
-    // (refetch), holding what arrives meanwhile; nothing between the fetch and the ack is lost.
+    // `since`: the gateway replays what arrived after the fetch (or answers resync, and the
+    // client then calls onResync to refetch, holding what arrives meanwhile): nothing between
+    // the fetch and the ack is lost.
     this.unsubscribe = this.ctx.client?.subscribe(this.channel, {
       since: position ?? 0,
-      onEvent: (ev) => this.refresh(ev.position).catch(() => {}),
+      onEvent: (ev) => this.refreshSoon(ev.position),
       onResync: ({ position: p }) => this.refresh(p),
     }) ?? null;
   }
@@ -48,6 +51,21 @@ export class Notifications {
     this.unsubscribe?.();
     document.removeEventListener('click', this.onDocumentClick);
     $('#notifications').replaceChildren();
+  }
+
+  /** A burst of events (a resume replays every missed notification at once) costs one
+   * refetch in flight and at most one after it, at the newest position asked for. */
+  refreshSoon(position) {
+    this.wanted = Math.max(this.wanted ?? 0, position);
+    if (this.refreshing) return;
+    this.refreshing = (async () => {
+      while (this.wanted) {
+        const p = this.wanted;
+        this.wanted = null;
+        await this.refresh(p).catch(() => {});
+      }
+      this.refreshing = null;
+    })();
   }
 
   /** Refetch the count (and the open list) at least as fresh as `minPosition`. */
