@@ -430,10 +430,7 @@ async def test_the_search_function_answers_the_transactions_tenant_only(pg_url: 
     when the tenant it is handed (migration 0011) names another."""
     world = await _world(pg_url)
     a, b = world["A"]["tenant_id"], world["B"]["tenant_id"]
-    call = (
-        "SELECT hit_title FROM collabspace_search($1, $2, $3, true, 50,"
-        " NULL, NULL, NULL, NULL)"
-    )
+    call = "SELECT hit_title FROM collabspace_search($1, $2, $3, true, 50, NULL, NULL, NULL, NULL)"
     app = await asyncpg.connect(asyncpg_dsn(app_url_for(pg_url)))
     try:
         assert await app.fetch(call, a, "'project':*", "") == []
