@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.kernel.web import Api, Call, Reply, query_read_model
+from app.kernel.web import Api, Call, Reply, read_reply, wait_for_min_position
 from app.search import views
 from app.search.schemas import SearchOut, SearchParams
 
@@ -14,10 +14,12 @@ api = Api("search")
     "/search",
     summary="Full-text search over the projects and tasks you may read",
     description=(
-        "Ranked best first (title above description), cursor paged. Members find the projects"
-        " they are in and those projects' open tasks; owners and admins find every project of"
-        " the tenant. Archived tasks are not found. PostgreSQL full text, configuration"
-        " 'simple': words are not stemmed, the last word matches as a prefix."
+        "Ranked best first, cursor paged: first the hits with every word in their title"
+        " (`in_title`), then the others, each by rank (title above description). Members find"
+        " the projects they are in and those projects' open tasks; owners and admins find every"
+        " project of the tenant. Archived tasks are not found. PostgreSQL full text, configuration"
+        " 'simple': words are not stemmed, the last word matches as a prefix (from three"
+        " letters; a shorter last word matches whole)."
     ),
     query=SearchParams,
     response=SearchOut,
@@ -25,6 +27,10 @@ api = Api("search")
 )
 async def search(call: Call[None, SearchParams]) -> Reply:
     q = call.query
-    return await query_read_model(
-        call, views.search, call.actor, q.q, limit=q.limit, cursor=q.cursor
-    )
+    request = views.parse(call.actor, q.q, limit=q.limit, cursor=q.cursor)
+    await wait_for_min_position(call)
+    # One statement on an autocommit connection (it scopes itself to the tenant): one round
+    # trip instead of begin, set tenant, checkpoint, search and commit (docs/search-and-reports).
+    async with call.services.pool.autocommit() as connection:
+        body = await views.run(connection, request)
+    return read_reply(call, body)

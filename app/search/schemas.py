@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from app.kernel.web import ReadParams, Wire
-from app.search.query import MAX_TERMS, MAX_TEXT
+from app.search.query import MAX_TERMS, MAX_TEXT, MIN_PREFIX
 from app.search.views import MAX_LIMIT
 
 
@@ -16,8 +16,9 @@ class SearchParams(ReadParams):
         default="",
         description=(
             "What to look for, as typed: words are matched whole except the last, which"
-            f" matches as a prefix; only the first {MAX_TERMS} words of the first {MAX_TEXT}"
-            " characters count. Any text is accepted; text without words (or none) finds nothing."
+            f" matches as a prefix once it has {MIN_PREFIX} letters; only the first {MAX_TERMS}"
+            f" words of the first {MAX_TEXT} characters count. Any text is accepted; text"
+            " without words (or none) finds nothing."
         ),
     )
     limit: int = Field(default=20, ge=1, le=MAX_LIMIT)
@@ -33,7 +34,13 @@ class SearchHit(Wire):
     project_name: str
     title: str
     status: str
-    rank: float = Field(description="ts_rank of the hit: higher is better; title outweighs text")
+    in_title: bool = Field(
+        description="Every word is in the title: these hits come first, then the others"
+    )
+    rank: float = Field(
+        description="ts_rank of the hit: higher is better within in_title and without it;"
+        " title outweighs text"
+    )
 
 
 class SearchOut(Wire):

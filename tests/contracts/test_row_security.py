@@ -426,20 +426,24 @@ async def test_the_app_role_only_reads_the_search_tables_before_and_after_a_rebu
 
 async def test_the_search_function_answers_the_transactions_tenant_only(pg_url: str) -> None:
     """collabspace_search runs as the owner (the GIN index under RLS, migration 0009) and
-    applies the tenant policy itself: no tenant set, no rows; never another tenant's."""
+    applies the tenant policy itself: no tenant set, no rows; never another tenant's, even
+    when the tenant it is handed (migration 0011) names another."""
     world = await _world(pg_url)
     a, b = world["A"]["tenant_id"], world["B"]["tenant_id"]
-    call = "SELECT hit_title FROM collabspace_search($1, $2, true, 50, NULL, NULL, NULL)"
+    call = "SELECT hit_title FROM collabspace_search($1, $2, $3, true, 50, NULL, NULL, NULL, NULL)"
     app = await asyncpg.connect(asyncpg_dsn(app_url_for(pg_url)))
     try:
-        assert await app.fetch(call, "'project':*", "") == []
-        for mine, label in ((a, "A"), (b, "B")):
+        assert await app.fetch(call, a, "'project':*", "") == []
+        for mine, theirs, label in ((a, b, "A"), (b, a, "B")):
             async with app.transaction():
                 await app.execute("SELECT set_config('app.tenant_id', $1, true)", mine)
-                found = [r["hit_title"] for r in await app.fetch(call, "'project':*", "")]
+                found = [r["hit_title"] for r in await app.fetch(call, mine, "'project':*", "")]
+                # Handed the other tenant: nothing, not the other tenant's rows.
+                assert await app.fetch(call, theirs, "'project':*", "") == []
             assert found == [f"Project {label}"], found
         async with app.transaction():
             await app.execute("SELECT set_config('app.tenant_id', '', true)")
-            assert await app.fetch(call, "'project':*", "") == []
+            assert await app.fetch(call, "", "'project':*", "") == []
+            assert await app.fetch(call, a, "'project':*", "") == []
     finally:
         await app.close()

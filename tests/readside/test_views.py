@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app import readmodels
 from app.activity import views as activity_views
 from app.bootstrap import Services
-from app.kernel.db import scope_to_tenant, snapshot
+from app.kernel.db import snapshot
 from app.kernel.domain import Actor, InvalidInputError, NotFoundError
 from app.projects import api as projects_api
 from app.projects import commands as pc
@@ -221,10 +221,11 @@ async def test_search_follows_the_story_and_answers_the_same_after_a_rebuild(
     from app.search import views as search_views
 
     async def titles(actor: Actor, text: str) -> list[tuple[str, str, str]]:
-        async with snapshot(engine) as connection:
-            # The search reads the transaction's tenant, as every request's transaction has.
-            await scope_to_tenant(connection, actor.tenant_id)
-            found = await search_views.search(connection, actor, text, limit=50)
+        async with engine.connect() as connection:
+            # One statement on the driver's connection, outside a transaction, as the route
+            # runs it: the statement scopes itself to the actor's tenant.
+            raw = (await connection.get_raw_connection()).driver_connection
+            found = await search_views.search(raw, actor, text, limit=50)
         return sorted((h["kind"], h["title"], h["project_name"]) for h in found["items"])
 
     owner, ann, bob = world["owner"], world["ann"], world["bob"]
