@@ -37,6 +37,7 @@ from write_mutations import database  # noqa: E402
 from app.eventstore.port import AppendContext, NewEvent  # noqa: E402
 from app.eventstore.postgres import PgPool, pg_uow_factory  # noqa: E402
 from app.eventstore.postgres.sql import APPEND, SET_TENANT  # noqa: E402
+from app.worker import run_loop  # noqa: E402
 
 
 async def single_append(pool: PgPool, tenant: str, stream: str, version: int) -> None:
@@ -177,7 +178,10 @@ def main() -> None:
     parser.add_argument("--dsn", help=argparse.SUPPRESS)
     parser.add_argument("--tenant-ids", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    asyncio.run(child(args) if args.child else parent(args))
+    if args.child:
+        run_loop(child(args))  # a child stands for an API process, which uvicorn runs on uvloop
+    else:
+        asyncio.run(parent(args))
 
 
 if __name__ == "__main__":
