@@ -111,11 +111,16 @@ def histogram(sizes: dict[int, int]) -> str:
     return ", ".join(f"{label}: {100 * n / total:.0f}%" for label, n in buckets.items())
 
 
+def migrate(dsn: str) -> None:
+    """The database to head, by the release step's own command."""
+    env = {**os.environ, "DATABASE_URL": dsn, "SECRET_KEY": "benchmark-" + "k" * 32}
+    collabspace = os.path.join(os.path.dirname(sys.executable), "collabspace")
+    subprocess.run([collabspace, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+
+
 async def parent(args: argparse.Namespace) -> None:
     async with database() as dsn:
-        env = {**os.environ, "DATABASE_URL": dsn, "SECRET_KEY": "benchmark-" + "k" * 32}
-        collabspace = os.path.join(os.path.dirname(sys.executable), "collabspace")
-        subprocess.run([collabspace, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+        migrate(dsn)
         app_dsn = dsn.replace("://postgres@", "://collabspace_app@", 1)
         tenants = ",".join(str(uuid.uuid4()) for _ in range(args.tenants))
         command = [
