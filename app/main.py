@@ -26,6 +26,7 @@ from app.kernel.db import make_engine
 from app.kernel.domain import DomainError
 from app.kernel.openapi import build_openapi
 from app.kernel.problems import HttpProblem, from_domain_error, from_http_problem, problem_response
+from app.kernel.routing import IndexedRouter
 from app.kernel.web import Endpoint, handler_for
 from app.notifications.routes import api as notifications_api
 from app.projects.routes import api as projects_api
@@ -332,7 +333,7 @@ def create_app(
         *web_routes(),
         *relay_routes.routes(readmodels.BACKFILL_READERS),
     ]
-    return Starlette(
+    application = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
@@ -343,3 +344,6 @@ def create_app(
             Exception: _on_unexpected,
         },
     )
+    # The same routes, looked up by their first path segment (see app/kernel/routing.py).
+    application.router = IndexedRouter(routes, lifespan=lifespan)
+    return application

@@ -37,6 +37,7 @@ from write_mutations import database  # noqa: E402
 from app.eventstore.port import AppendContext, NewEvent  # noqa: E402
 from app.eventstore.postgres import PgPool, pg_uow_factory  # noqa: E402
 from app.eventstore.postgres.sql import APPEND, SET_TENANT  # noqa: E402
+from app.worker import run_loop  # noqa: E402
 
 
 async def single_append(pool: PgPool, tenant: str, stream: str, version: int) -> None:
@@ -110,11 +111,16 @@ def histogram(sizes: dict[int, int]) -> str:
     return ", ".join(f"{label}: {100 * n / total:.0f}%" for label, n in buckets.items())
 
 
+def migrate(dsn: str) -> None:
+    """The database to head, by the release step's own command."""
+    env = {**os.environ, "DATABASE_URL": dsn, "SECRET_KEY": "benchmark-" + "k" * 32}
+    collabspace = os.path.join(os.path.dirname(sys.executable), "collabspace")
+    subprocess.run([collabspace, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+
+
 async def parent(args: argparse.Namespace) -> None:
     async with database() as dsn:
-        env = {**os.environ, "DATABASE_URL": dsn, "SECRET_KEY": "benchmark-" + "k" * 32}
-        collabspace = os.path.join(os.path.dirname(sys.executable), "collabspace")
-        subprocess.run([collabspace, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+        migrate(dsn)
         app_dsn = dsn.replace("://postgres@", "://collabspace_app@", 1)
         tenants = ",".join(str(uuid.uuid4()) for _ in range(args.tenants))
         command = [
@@ -177,7 +183,10 @@ def main() -> None:
     parser.add_argument("--dsn", help=argparse.SUPPRESS)
     parser.add_argument("--tenant-ids", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    asyncio.run(child(args) if args.child else parent(args))
+    if args.child:
+        run_loop(child(args))  # a child stands for an API process, which uvicorn runs on uvloop
+    else:
+        asyncio.run(parent(args))
 
 
 if __name__ == "__main__":

@@ -313,6 +313,7 @@ async def run(args: argparse.Namespace) -> None:
             if args.topology != "requests-only":
                 await caught_up(dsn)
             cpu_before, pg_before = sum(map(cpu_seconds, pids)), postgres_cpu_seconds()
+            api_before = cpu_seconds(pids[0])
             client_before = time.process_time()
             head_before = await head(dsn)
             started = time.perf_counter()
@@ -326,6 +327,7 @@ async def run(args: argparse.Namespace) -> None:
             behind, catch_up = (
                 (0, 0.0) if args.topology == "requests-only" else await caught_up(dsn)
             )
+            api_cpu = cpu_seconds(pids[0]) - api_before
             server_cpu = sum(map(cpu_seconds, pids)) - cpu_before
             pg_cpu = postgres_cpu_seconds() - pg_before
     load = os.getloadavg()[0]
@@ -346,7 +348,8 @@ async def run(args: argparse.Namespace) -> None:
     # CPU per mutation is the figure that survives a shared, loaded machine; PostgreSQL's
     # includes other sessions' work on the same cluster, so it is an upper bound.
     print(
-        f"server CPU {1000 * server_cpu / len(latencies):.2f} ms/mutation, "
+        f"server CPU {1000 * server_cpu / len(latencies):.2f} ms/mutation "
+        f"(API {1000 * api_cpu / len(latencies):.2f}), "
         f"postgres CPU <= {1000 * pg_cpu / len(latencies):.2f} ms/mutation, "
         f"client ({args.client}) CPU {1000 * client_cpu / len(latencies):.2f} ms/mutation"
     )

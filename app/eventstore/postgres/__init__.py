@@ -13,9 +13,11 @@ across the network:
    next (`EventStore.prefetch`; those loads are then answered from memory). Reads run
    outside any transaction, under row-level security for the tenant the session is bound to
    (a session-level `app.tenant_id`, set only when the pooled session served another tenant);
+   The session is taken from the pool by the first statement: a command that only appends
+   takes none (its tenant is claimed without a round trip);
 2. at commit, the session goes back to the pool and the command joins the process's group
    commit (`group`): with the commands that reached their commit meanwhile, from any tenant,
-   it is written by one call of `collabspace_append_batch` (migration 0008), its own
+   it is written by one call of `collabspace_append_batch` (migrations 0008, 0011), its own
    transaction: positions, every event, the Idempotency-Key responses and one NOTIFY.
 
 Positions are allocated under the row lock of `event_head` (taken by both append functions,

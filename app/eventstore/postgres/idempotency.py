@@ -47,7 +47,7 @@ class PgIdempotencyStore(IdempotencyStore):
         self, tenant_id: str, user_id: str, key: str, record: IdempotencyRecord, at: datetime
     ) -> None:
         """Kept for the commit: stored with the events, in the statement that writes them."""
-        await self._uow.ready(tenant_id)
+        self._uow.claim(tenant_id)
         self._uow.pending_key = PendingKey(tenant_id, user_id, key, record, at)
 
     async def write(self, connection: asyncpg.Connection, key: PendingKey) -> None:

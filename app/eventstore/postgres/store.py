@@ -62,7 +62,10 @@ class PgEventStore(EventStore):
         position is the unit of work's `position`."""
         if not events:
             return []
-        await self._uow.ready(context.tenant_id)
+        if self._uow.in_transaction:
+            await self._uow.ready(context.tenant_id)
+        else:
+            self._uow.claim(context.tenant_id)  # written by the group commit: no session needed
         self._pending.append(
             _PendingAppend(stream_id, expected_version, events, context, project_id)
         )
@@ -87,7 +90,7 @@ class PgEventStore(EventStore):
         appended). `caller_tenant` is the tenant the session's row security was bound to."""
         if not self._pending:
             if key is not None:
-                await self._uow.keys.write(self._uow.connection, key)
+                await self._uow.keys.write(await self._uow.ready(key.tenant_id), key)
             return None
         pending, self._pending = self._pending, []
         tenant = pending[0].context.tenant_id

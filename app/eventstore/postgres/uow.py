@@ -35,8 +35,6 @@ class PgUnitOfWork(UnitOfWork):
     (written by `collabspace_append` on this session), committed at the exit.
     """
 
-    connection: asyncpg.Connection
-
     def __init__(
         self,
         pool: PgPool,
@@ -65,8 +63,18 @@ class PgUnitOfWork(UnitOfWork):
             return None
         return self.tenant_id or self.meta.tenant_id
 
+    @property
+    def connection(self) -> asyncpg.Connection:
+        """The pooled session, once a statement needed one (`ready`)."""
+        if self._connection is None:
+            raise RuntimeError("no session yet: await ready() first")
+        return self._connection
+
     async def __aenter__(self) -> Self:
-        self.connection = await self._pool.acquire()
+        # The session is taken by the first statement (`ready`), not here: a command that only
+        # appends (its events go to the group commit, which has its own session) never takes
+        # one, nor pays the round trip that binds it to its tenant.
+        self._connection: asyncpg.Connection | None = None
         self._in_transaction = False
         self._bound: str | None = None
         self._store = PgEventStore(self)
@@ -76,24 +84,29 @@ class PgUnitOfWork(UnitOfWork):
         self.position = 0
         return self
 
-    async def ready(self, tenant_id: str | None = None) -> asyncpg.Connection:
-        """The session, bound to the tenant for row security.
-
-        The tenant is the caller's (`meta.tenant_id` or the factory's), else the first one a
-        write names (sign-up creates its tenant); until one is known the session is bound to
-        no tenant, and row security shows nothing. A unit of work serves exactly one tenant.
-        """
+    def claim(self, tenant_id: str | None = None) -> str:
+        """The tenant this unit of work serves, decided without a round trip ("" while none
+        is known): the caller's (`meta.tenant_id` or the factory's), else the first one a
+        write names (sign-up creates its tenant). A unit of work serves exactly one tenant."""
         # The caller's tenant binds first; a tenant named by a write must then be the same.
         wanted = self.tenant_id or self.meta.tenant_id or tenant_id
         if self._bound is None or (wanted is not None and self._bound == ""):
-            target = "" if wanted is None else _uuid_literal(wanted)
-            if self.connection.bound_tenant() != target:
-                await self.connection.execute(SET_TENANT, target)
-                self.connection.remember_tenant(target)
-            self._bound = target
+            self._bound = "" if wanted is None else _uuid_literal(wanted)
         if tenant_id is not None and self._bound and tenant_id != self._bound:
             raise PermissionError("a unit of work writes for one tenant only")
-        return self.connection
+        return self._bound
+
+    async def ready(self, tenant_id: str | None = None) -> asyncpg.Connection:
+        """The session, taken from the pool on first use and bound to the tenant (`claim`)
+        for row security; until a tenant is known it is bound to none, which shows nothing."""
+        target = self.claim(tenant_id)
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = await self._pool.acquire()
+        if connection.bound_tenant() != target:
+            await connection.execute(SET_TENANT, target)
+            connection.remember_tenant(target)
+        return connection
 
     async def begin(self, tenant_id: str | None = None) -> asyncpg.Connection:
         """The session inside this unit of work's transaction, for writes to other tables."""
@@ -111,39 +124,45 @@ class PgUnitOfWork(UnitOfWork):
         tb: TracebackType | None,
     ) -> None:
         command: Command | None = None
+        connection = self._connection
         try:
             if exc_type is None:
                 if self._in_transaction:
+                    assert connection is not None  # `begin` took it
                     if self.pending_key is not None:
-                        await self.keys.write(self.connection, self.pending_key)
-                    await self.connection.execute("COMMIT")
+                        await self.keys.write(connection, self.pending_key)
+                    await connection.execute("COMMIT")
                     self.position = self._store.last_position
                 else:
                     command = await self._store.command(self.pending_key, self._bound or "")
-            elif self._in_transaction and not self.connection.is_closed():
+            elif self._in_transaction and connection is not None and not connection.is_closed():
                 # A setting made inside the transaction reverts with it.
-                self.connection.remember_tenant(None)
+                connection.remember_tenant(None)
                 try:
-                    await self.connection.execute("ROLLBACK")
+                    await connection.execute("ROLLBACK")
                 except Exception:
                     # Mid-statement (a cancelled request) or broken: drop the session,
                     # which rolls back, rather than hide the original error.
-                    self.connection.terminate()
+                    connection.terminate()
         except BaseException as failure:
-            if self._in_transaction:
+            # `command` may have taken the session (a key written alone).
+            connection = self._connection
+            if connection is not None and self._in_transaction:
                 # A failed COMMIT rolled back, and a setting made in the transaction with it.
-                self.connection.remember_tenant(None)
-            if isinstance(failure, BROKEN):
-                self.connection.terminate()
+                connection.remember_tenant(None)
+            if connection is not None and isinstance(failure, BROKEN):
+                connection.terminate()
             raise
         finally:
-            if isinstance(exc, BROKEN):
-                # A broken (or interrupted) session must not go back to the pool.
-                self.connection.terminate()
-            try:
-                await self._pool.release(self.connection)
-            except Exception:
-                self.connection.terminate()
+            connection = self._connection
+            if connection is not None:
+                if isinstance(exc, BROKEN):
+                    # A broken (or interrupted) session must not go back to the pool.
+                    connection.terminate()
+                try:
+                    await self._pool.release(connection)
+                except Exception:
+                    connection.terminate()
         if command is not None:
             # Written by the process's group commit, on its own session: this one is back in
             # the pool already, for the next request's reads while the batch is written.
