@@ -1,7 +1,7 @@
 """The batch append keeps its generic plans: no re-planning per call at small batches.
 
-Revision ID: 0011_batch_append_fast
-Revises: 0010_task_fields
+Revision ID: 0012_batch_append_fast
+Revises: 0011_search_fast
 Create Date: 2026-12-07
 
 `collabspace_append_batch` (migration 0008) runs nine statements whose parameters are the
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011_batch_append_fast"
-down_revision = "0010_task_fields"
+revision = "0012_batch_append_fast"
+down_revision = "0011_search_fast"
 branch_labels = None
 depends_on = None
 

@@ -239,7 +239,7 @@ async def _batch_settings(url: str) -> list[str]:
 
 
 async def test_the_batch_function_keeps_generic_plans_and_the_migration_goes_back() -> None:
-    # Migration 0011: the function's own setting, so a batch's size never makes PostgreSQL
+    # Migration 0012: the function's own setting, so a batch's size never makes PostgreSQL
     # plan its statements again; the downgrade leaves 0008's function as it was.
     async with fresh_database(prefix="cs_test_batchplan") as url:
         engine = make_engine(url)
@@ -249,7 +249,7 @@ async def test_the_batch_function_keeps_generic_plans_and_the_migration_goes_bac
                 "plan_cache_mode=force_generic_plan",
                 "search_path=public, pg_temp",
             ]
-            await migrate.downgrade(engine, "0010_task_fields")
+            await migrate.downgrade(engine, "0011_search_fast")
             assert await _batch_settings(url) == ["search_path=public, pg_temp"]
             await migrate.upgrade(engine)
             assert "plan_cache_mode=force_generic_plan" in await _batch_settings(url)
