@@ -8,7 +8,7 @@ from typing import Any
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.conftest import Server, require_realtime
-from tests.e2e.test_board import _api, invite, open_page, sign_up
+from tests.e2e.people import api, invite, open_page, project_with_members, sign_up
 
 
 def test_the_bell_counts_what_others_did_live_and_clears_when_read(
@@ -17,16 +17,15 @@ def test_the_bell_counts_what_others_did_live_and_clears_when_read(
     require_realtime(server)
     owner = sign_up(server, "belle")
     ann = invite(server, owner, "ann")
-    project = _api(server, "POST", "/projects", owner.token, json={"name": "Bells"})["id"]
-    _api(server, "POST", f"/projects/{project}/members", owner.token, json={"user_id": ann.user_id})
+    project = project_with_members(server, owner, "Bells", ann)
     page = open_page(browser, server, ann)
     count = page.locator("#bell-count")
     expect(count).to_have_text("1")  # added to Bells
     expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
 
     # Live, without a reload: the owner assigns her a task, then moves it.
-    task = _api(server, "POST", f"/projects/{project}/tasks", owner.token, json={"title": "Ring"})
-    _api(
+    task = api(server, "POST", f"/projects/{project}/tasks", owner.token, json={"title": "Ring"})
+    api(
         server,
         "PUT",
         f"/tasks/{task['id']}/assignee",
@@ -34,7 +33,7 @@ def test_the_bell_counts_what_others_did_live_and_clears_when_read(
         json={"assignee_id": ann.user_id},
     )
     expect(count).to_have_text("2")
-    _api(server, "POST", f"/tasks/{task['id']}/move", owner.token, json={"status": "in_progress"})
+    api(server, "POST", f"/tasks/{task['id']}/move", owner.token, json={"status": "in_progress"})
     expect(count).to_have_text("3")
 
     page.click("#bell")
@@ -49,7 +48,7 @@ def test_the_bell_counts_what_others_did_live_and_clears_when_read(
     expect(page.locator("#notification-list li.unread")).to_have_count(0)
 
     # Her own move tells her nothing; a reload shows the same, from the server.
-    _api(server, "POST", f"/tasks/{task['id']}/move", ann.token, json={"status": "done"})
+    api(server, "POST", f"/tasks/{task['id']}/move", ann.token, json={"status": "done"})
     page.reload()
     expect(page.locator("#bell")).to_be_visible()
     expect(count).to_be_hidden()
@@ -59,11 +58,9 @@ def test_the_board_draws_the_projects_analytics_and_redraws_on_events(
     browser: Browser, server: Server, shoot: Any
 ) -> None:
     owner = sign_up(server, "chart")
-    project = _api(server, "POST", "/projects", owner.token, json={"name": "Charted"})["id"]
+    project = api(server, "POST", "/projects", owner.token, json={"name": "Charted"})["id"]
     for title in ("One", "Two", "Three"):
-        task = _api(
-            server, "POST", f"/projects/{project}/tasks", owner.token, json={"title": title}
-        )
+        task = api(server, "POST", f"/projects/{project}/tasks", owner.token, json={"title": title})
     page = open_page(browser, server, owner)
     page.goto(f"{server.url}/#/projects/{project}")
     chart = page.locator("#analytics-chart")
@@ -74,7 +71,7 @@ def test_the_board_draws_the_projects_analytics_and_redraws_on_events(
     expect(chart.locator("rect.bar.completed")).to_have_count(0)
 
     # A completion elsewhere (the API) redraws the chart live: a bar, one open task fewer.
-    _api(server, "POST", f"/tasks/{task['id']}/move", owner.token, json={"status": "done"})
+    api(server, "POST", f"/tasks/{task['id']}/move", owner.token, json={"status": "done"})
     expect(chart.locator("rect.bar.completed")).to_have_count(1)
     expect(page.locator("#an-completed")).to_have_text("1")
     expect(page.locator("#analytics-chart circle.dot.open").last).to_have_attribute(

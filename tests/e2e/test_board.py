@@ -4,63 +4,12 @@ from __future__ import annotations
 
 import signal
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import STEP_MS, Server, require_realtime
-
-PASSWORD = "correct horse battery"
-
-
-@dataclass
-class Person:
-    email: str
-    name: str
-    token: str
-    user_id: str
-    tenant_id: str
-
-
-def _api(server: Server, method: str, path: str, token: str | None = None, **kw: Any) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    r = httpx.request(method, server.url + path, headers=headers, timeout=10, **kw)
-    assert r.status_code < 300, (r.status_code, r.text)
-    return r.json()
-
-
-def sign_up(server: Server, label: str) -> Person:
-    email = f"{label}-{uuid.uuid4().hex[:8]}@example.com"
-    body = {
-        "tenant_name": f"{label} corp",
-        "name": label.title(),
-        "email": email,
-        "password": PASSWORD,
-    }
-    r = _api(server, "POST", "/auth/signup", json=body)
-    return Person(email, label.title(), r["access_token"], r["user_id"], r["tenant_id"])
-
-
-def invite(server: Server, owner: Person, label: str) -> Person:
-    email = f"{label}-{uuid.uuid4().hex[:8]}@example.com"
-    body = {"email": email, "name": label.title(), "role": "member", "password": PASSWORD}
-    _api(server, "POST", "/users", owner.token, json=body)
-    r = _api(server, "POST", "/auth/login", json={"email": email, "password": PASSWORD})
-    return Person(email, label.title(), r["access_token"], r["user_id"], r["tenant_id"])
-
-
-def open_page(browser: Browser, server: Server, person: Person) -> Page:
-    """A fresh browser context logged in through the page's own form."""
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.set_default_timeout(10 * STEP_MS)
-    page.goto(server.url + "/")
-    page.fill("#login-form [name=email]", person.email)
-    page.fill("#login-form [name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    expect(page.locator("#view-projects")).to_be_visible()
-    return page
+from tests.e2e.people import PASSWORD, api, invite, open_page, project_with_members, sign_up
 
 
 def card(page: Page, title: str) -> Any:
@@ -126,9 +75,8 @@ def test_a_move_by_one_member_appears_live_for_the_other_and_never_in_another_te
     ann = sign_up(server, "ann")
     bob = invite(server, ann, "bob")
     eve = sign_up(server, "eve")  # another tenant
-    project = _api(server, "POST", "/projects", ann.token, json={"name": "Apollo"})["id"]
-    _api(server, "POST", f"/projects/{project}/members", ann.token, json={"user_id": bob.user_id})
-    task = _api(server, "POST", f"/projects/{project}/tasks", ann.token, json={"title": "Fuel"})
+    project = project_with_members(server, ann, "Apollo", bob)
+    task = api(server, "POST", f"/projects/{project}/tasks", ann.token, json={"title": "Fuel"})
 
     page_a = open_page(browser, server, ann)
     page_b = open_page(browser, server, bob)
@@ -147,7 +95,7 @@ def test_a_move_by_one_member_appears_live_for_the_other_and_never_in_another_te
     assert page_b.evaluate("window.__reloaded") == 1, "the other page was not reloaded"
 
     # Made over REST by Ann elsewhere: both pages get it live.
-    _api(server, "POST", f"/projects/{project}/tasks", ann.token, json={"title": "Ignite"})
+    api(server, "POST", f"/projects/{project}/tasks", ann.token, json={"title": "Ignite"})
     for page in (page_a, page_b):
         expect(card(page, "Ignite")).to_be_visible()
 
@@ -180,8 +128,8 @@ def test_a_restarted_server_makes_the_page_reconnect_and_catch_up(
 ) -> None:
     require_realtime(server)
     ann = sign_up(server, "cat")
-    project = _api(server, "POST", "/projects", ann.token, json={"name": "Outage"})["id"]
-    _api(server, "POST", f"/projects/{project}/tasks", ann.token, json={"title": "Before"})
+    project = api(server, "POST", "/projects", ann.token, json={"name": "Outage"})["id"]
+    api(server, "POST", f"/projects/{project}/tasks", ann.token, json={"title": "Before"})
     page = open_page(browser, server, ann)
     page.goto(f"{server.url}/#/projects/{project}")
     expect(card(page, "Before")).to_be_visible()
@@ -193,7 +141,7 @@ def test_a_restarted_server_makes_the_page_reconnect_and_catch_up(
     shoot(page, "reconnecting")
     server.start()
     # Written while the page is still away: it must show up once the page is back.
-    _api(server, "POST", f"/projects/{project}/tasks", ann.token, json={"title": "During"})
+    api(server, "POST", f"/projects/{project}/tasks", ann.token, json={"title": "During"})
     expect(conn).to_have_attribute("data-state", "connected", timeout=40 * STEP_MS)
     expect(card(page, "During")).to_be_visible(timeout=10 * STEP_MS)
     expect(card(page, "Before")).to_have_count(1)
@@ -218,7 +166,7 @@ def test_the_plan_card_shows_the_plan_the_owner_changes_it_and_it_updates_live(
     owner_page.click("#plan-form button[type=submit]")
     expect(owner_page.locator("#plan-name")).to_have_text("team")
     # Changed elsewhere (over REST): the owner's page follows live, on the tenant channel.
-    _api(server, "PUT", "/tenant/plan", olga.token, json={"plan": "business"})
+    api(server, "PUT", "/tenant/plan", olga.token, json={"plan": "business"})
     expect(owner_page.locator("#plan-name")).to_have_text("business")
     shoot(owner_page, "plan")
 
@@ -229,11 +177,10 @@ def test_due_dates_priorities_comments_and_my_tasks_show_on_the_board_and_update
     require_realtime(server)
     ida = sign_up(server, "ida")
     jon = invite(server, ida, "jon")
-    project = _api(server, "POST", "/projects", ida.token, json={"name": "Orion"})["id"]
-    _api(server, "POST", f"/projects/{project}/members", ida.token, json={"user_id": jon.user_id})
+    project = project_with_members(server, ida, "Orion", jon)
     late = {"title": "Late", "due_at": "2026-01-02T09:00:00Z", "assignee_id": jon.user_id}
-    task = _api(server, "POST", f"/projects/{project}/tasks", ida.token, json=late)["id"]
-    _api(server, "POST", f"/projects/{project}/tasks", ida.token, json={"title": "Calm"})
+    task = api(server, "POST", f"/projects/{project}/tasks", ida.token, json=late)["id"]
+    api(server, "POST", f"/projects/{project}/tasks", ida.token, json={"title": "Calm"})
 
     page_i, page_j = open_page(browser, server, ida), open_page(browser, server, jon)
     # Jon's "My tasks" lists the overdue task.
@@ -260,7 +207,7 @@ def test_due_dates_priorities_comments_and_my_tasks_show_on_the_board_and_update
     expect(page_i.locator("#comments li button.comment-delete")).to_have_count(0)
     page_i.keyboard.press("Escape")
     # A priority set over REST elsewhere reaches both boards live.
-    _api(server, "PATCH", f"/tasks/{task}", ida.token, json={"priority": "urgent"})
+    api(server, "PATCH", f"/tasks/{task}", ida.token, json={"priority": "urgent"})
     expect(card(page_i, "Late").locator(".priority")).to_have_text("urgent")
     page_j.keyboard.press("Escape")
     expect(card(page_j, "Late").locator(".priority")).to_have_text("urgent")

@@ -8,7 +8,7 @@ from typing import Any
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.conftest import Server, require_realtime
-from tests.e2e.test_board import _api, invite, open_page, sign_up
+from tests.e2e.people import api, invite, open_page, project_with_members, sign_up
 
 
 def test_comments_and_due_dates_reach_the_boards_activity_feed(
@@ -17,9 +17,8 @@ def test_comments_and_due_dates_reach_the_boards_activity_feed(
     require_realtime(server)
     owner = sign_up(server, "dora")
     gus = invite(server, owner, "gus")
-    project = _api(server, "POST", "/projects", owner.token, json={"name": "Dated"})["id"]
-    _api(server, "POST", f"/projects/{project}/members", owner.token, json={"user_id": gus.user_id})
-    task = _api(server, "POST", f"/projects/{project}/tasks", owner.token, json={"title": "Ship"})
+    project = project_with_members(server, owner, "Dated", gus)
+    task = api(server, "POST", f"/projects/{project}/tasks", owner.token, json={"title": "Ship"})
     page = open_page(browser, server, owner)
     page.goto(f"{server.url}/#/projects/{project}")
     expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
@@ -28,21 +27,21 @@ def test_comments_and_due_dates_reach_the_boards_activity_feed(
 
     # Live, from someone else: a comment, its edit and deletion, a due date set and cleared.
     path = f"/tasks/{task['id']}"
-    comment = _api(server, "POST", f"{path}/comments", gus.token, json={"body": "hello"})
+    comment = api(server, "POST", f"{path}/comments", gus.token, json={"body": "hello"})
     expect(feed.first).to_contain_text("Gus commented on “Ship”")
-    _api(server, "PATCH", f"{path}/comments/{comment['id']}", gus.token, json={"body": "hi"})
+    api(server, "PATCH", f"{path}/comments/{comment['id']}", gus.token, json={"body": "hi"})
     expect(feed.first).to_contain_text("A comment on “Ship” edited")
-    _api(server, "DELETE", f"{path}/comments/{comment['id']}", gus.token)
+    api(server, "DELETE", f"{path}/comments/{comment['id']}", gus.token)
     expect(feed.first).to_contain_text("A comment on “Ship” deleted")
     due = "2199-06-01T12:00:00+00:00"
-    _api(server, "PATCH", path, owner.token, json={"due_at": due})
+    api(server, "PATCH", path, owner.token, json={"due_at": due})
     expect(feed.first).to_contain_text("Ship” due")
-    last = _api(server, "PATCH", path, owner.token, json={"due_at": None})
+    last = api(server, "PATCH", path, owner.token, json={"due_at": None})
     expect(feed.first).to_contain_text("Ship” has no due date")
 
     # A reload reads the activity feed: the same story, in the read model's words.
     caught_up = f"/projects/{project}/activity?min_position={last['position']}"
-    _api(server, "GET", caught_up, owner.token)
+    api(server, "GET", caught_up, owner.token)
     page.reload()
     expect(feed.first).to_contain_text('Dora cleared the due date of "Ship"')
     texts = feed.evaluate_all("items => items.map((li) => li.firstChild.textContent)")

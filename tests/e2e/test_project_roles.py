@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import STEP_MS, Server, require_realtime
-from tests.e2e.test_board import Person, _api, invite, open_page, sign_up
+from tests.e2e.people import Person, api, invite, open_page, project_with_members, sign_up
 
 
 def managers_become(server: Server, who: Person, project: str, expected: set[str]) -> None:
@@ -18,7 +18,7 @@ def managers_become(server: Server, who: Person, project: str, expected: set[str
     deadline = time.monotonic() + 10 * STEP_MS / 1000
     managers: set[str] = set()
     while time.monotonic() < deadline:
-        managers = set(_api(server, "GET", f"/projects/{project}", who.token)["managers"])
+        managers = set(api(server, "GET", f"/projects/{project}", who.token)["managers"])
         if managers == expected:
             return
         time.sleep(0.05)
@@ -35,8 +35,7 @@ def test_a_manager_makes_a_member_a_manager_and_revokes_it_live(
     require_realtime(server)
     owner = sign_up(server, "rolf")
     gus = invite(server, owner, "gus")
-    project = _api(server, "POST", "/projects", owner.token, json={"name": "Roles"})["id"]
-    _api(server, "POST", f"/projects/{project}/members", owner.token, json={"user_id": gus.user_id})
+    project = project_with_members(server, owner, "Roles", gus)
     boards = []
     for person in (owner, gus):
         page = open_page(browser, server, person)

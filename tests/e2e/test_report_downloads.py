@@ -10,18 +10,18 @@ from typing import Any
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.conftest import Server
-from tests.e2e.test_board import _api, open_page, sign_up
+from tests.e2e.people import api, open_page, sign_up
 
 
 def test_the_project_list_and_a_board_download_their_csv_reports(
     browser: Browser, server: Server, tmp_path: Path
 ) -> None:
     owner = sign_up(server, "exporter")
-    pid = _api(server, "POST", "/projects", owner.token, json={"name": 'Export, "quoted"'})["id"]
+    pid = api(server, "POST", "/projects", owner.token, json={"name": 'Export, "quoted"'})["id"]
     last: dict[str, Any] = {}
     for title in ("First, task", "Second"):
-        last = _api(server, "POST", f"/projects/{pid}/tasks", owner.token, json={"title": title})
-    _api(server, "GET", f"/projects?min_position={last['position']}", owner.token)
+        last = api(server, "POST", f"/projects/{pid}/tasks", owner.token, json={"title": title})
+    api(server, "GET", f"/projects?min_position={last['position']}", owner.token)
 
     page = open_page(browser, server, owner)
     with page.expect_download() as listed:

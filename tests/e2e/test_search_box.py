@@ -7,7 +7,7 @@ from typing import Any
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.conftest import STEP_MS, Server
-from tests.e2e.test_board import _api, invite, open_page, sign_up
+from tests.e2e.people import api, invite, open_page, sign_up
 
 
 def test_a_member_searches_as_they_type_finds_only_their_projects_and_opens_a_hit(
@@ -15,16 +15,16 @@ def test_a_member_searches_as_they_type_finds_only_their_projects_and_opens_a_hi
 ) -> None:
     owner = sign_up(server, "searcher")
     mia = invite(server, owner, "mia")
-    shared = _api(server, "POST", "/projects", owner.token, json={"name": "Rocket shared"})["id"]
-    private = _api(server, "POST", "/projects", owner.token, json={"name": "Rocket private"})["id"]
-    _api(server, "POST", f"/projects/{shared}/members", owner.token, json={"user_id": mia.user_id})
+    shared = api(server, "POST", "/projects", owner.token, json={"name": "Rocket shared"})["id"]
+    private = api(server, "POST", "/projects", owner.token, json={"name": "Rocket private"})["id"]
+    api(server, "POST", f"/projects/{shared}/members", owner.token, json={"user_id": mia.user_id})
     body = {"title": "Rocket nozzle drawings", "description": "for the test stand"}
-    _api(server, "POST", f"/projects/{shared}/tasks", owner.token, json=body)
-    last = _api(
+    api(server, "POST", f"/projects/{shared}/tasks", owner.token, json=body)
+    last = api(
         server, "POST", f"/projects/{private}/tasks", owner.token, json={"title": "Rocket budget"}
     )
     # The search model has seen every write before the page asks (read-your-writes).
-    _api(server, "GET", f"/search?q=x&min_position={last['position']}", owner.token)
+    api(server, "GET", f"/search?q=x&min_position={last['position']}", owner.token)
 
     page = open_page(browser, server, mia)
     box = page.locator("#search-q")
