@@ -219,8 +219,10 @@ class Fanout:
                     session.recovery = None  # overflow: the resume answers resync
         if not state.members:
             return
+        committed = _epoch(env.time)
+        self.metrics.receive_latency.observe(time.time() - committed)
         state.pending.append(protocol.client_event(env))
-        state.pending_times.append(_epoch(env.time))
+        state.pending_times.append(committed)
         if len(state.pending) == 1:
             self._dirty.append(state)
         if len(state.pending) >= self.max_batch_events:
