@@ -60,7 +60,7 @@ COLLABSPACE = os.path.join(os.path.dirname(sys.executable), "collabspace")
 
 
 @contextlib.contextmanager
-def api_and_worker(dsn: str, port: int, prefix: str) -> Iterator[list[int]]:
+def api_and_worker(dsn: str, port: int, prefix: str, split: bool) -> Iterator[list[int]]:
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
@@ -79,15 +79,20 @@ def api_and_worker(dsn: str, port: int, prefix: str) -> Iterator[list[int]]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "app.worker"], env=env, stderr=subprocess.DEVNULL
-    )
+    # One worker (relay and projections), or with --relay-alone two: the relay on its own.
+    flags = [{"RUN_PROJECTIONS": "0"}, {"RUN_RELAY": "0"}] if split else [{}]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "app.worker"], env={**env, **f}, stderr=subprocess.DEVNULL
+        )
+        for f in flags
+    ]
     try:
-        yield [api.pid, worker.pid]
+        yield [api.pid, *(w.pid for w in workers)]
     finally:
-        for process in (api, worker):
+        for process in (api, *workers):
             process.terminate()
-        for process in (api, worker):
+        for process in (api, *workers):
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -147,7 +152,7 @@ async def run(args: argparse.Namespace) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     async with database() as dsn:
-        with api_and_worker(dsn, port, prefix) as pids:
+        with api_and_worker(dsn, port, prefix, args.relay_alone) as pids:
             await wait_ready(base)
             async with httpx.AsyncClient(base_url=base, timeout=30) as http:
                 signup = (
@@ -233,7 +238,7 @@ async def measure(
     }
     cpu0 = {
         "api": cpu_seconds(pids[0]),
-        "worker": cpu_seconds(pids[1]),
+        "worker": sum(cpu_seconds(pid) for pid in pids[1:]),
         "gateways": sum(n.cpu_s() for n in nodes),
         "postgres": postgres_cpu_seconds(),
         "load client": proc_cpu_s(client.pid()),
@@ -254,7 +259,7 @@ async def measure(
     }
     cpu1 = {
         "api": cpu_seconds(pids[0]),
-        "worker": cpu_seconds(pids[1]),
+        "worker": sum(cpu_seconds(pid) for pid in pids[1:]),
         "gateways": sum(n.cpu_s() for n in nodes),
         "postgres": postgres_cpu_seconds(),
         "load client": proc_cpu_s(client.pid()),
@@ -296,6 +301,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per rate")
+    parser.add_argument(
+        "--relay-alone",
+        action="store_true",
+        help="two workers: the relay alone (RUN_PROJECTIONS=0) and the projections (RUN_RELAY=0)",
+    )
     parser.add_argument("--rates", type=float, nargs="+", default=[10.0, 50.0])
     asyncio.run(run(parser.parse_args()))
 
