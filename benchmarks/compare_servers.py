@@ -53,8 +53,6 @@ async def start_nodes(server: str, prefix: str, tenant: str, project: str) -> li
     if server == "collabspace":
         command = None
         env: dict[str, str] = {}
-        if os.environ.get("WP_UVLOOP"):
-            command = [sys.executable, "/tmp/wp_uvloop_node.py"]
     elif server == "bare":
         command = [sys.executable, str(Path(__file__).with_name("bare_relay_server.py"))]
         env = {"BARE_CHANNEL": wire.project_channel(prefix, tenant, project)}

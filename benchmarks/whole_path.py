@@ -288,7 +288,9 @@ async def measure(
     )
     for line in table(observed.hops(positions), gateway, lat):
         print(line)
-    cpu = {k: cpu1[k] - cpu0[k] for k in cpu0}
+    # PostgreSQL's counts every backend on the shared server (other sessions too), and drops
+    # when a backend exits: an indication only, never below zero.
+    cpu = {k: max(0.0, cpu1[k] - cpu0[k]) for k in cpu0}
     print(
         "  CPU: "
         + ", ".join(f"{k} {v / wall * 100:.0f}%" for k, v in cpu.items())
