@@ -34,7 +34,7 @@ from typing import Any
 
 from gateway_common import Node, new_id, raise_nofile, ticket
 from gateway_latency import publish
-from node_client import NodeLoadClient, node_binary
+from node_client import LoadClients, node_binary
 
 from realtime import envelope as wire
 
@@ -82,8 +82,10 @@ async def memory(server: str, args: argparse.Namespace) -> None:
     projects = [new_id() for _ in range(args.channels)]
     nodes = await start_nodes(server, prefix, tenant, projects[0])
     ports = [n.port for n in nodes]
-    warm = NodeLoadClient(client_config(server, ports, tenant, projects, 200))
-    load = NodeLoadClient(client_config(server, ports, tenant, projects, args.connections))
+    warm = LoadClients(client_config(server, ports, tenant, projects, 200))
+    load = LoadClients(
+        client_config(server, ports, tenant, projects, args.connections), args.client_processes
+    )
     try:
         await warm.start()
         await asyncio.sleep(2.0)
@@ -129,8 +131,9 @@ def start_publisher(server: str, prefix: str, tenant: str, project: str, start: 
 async def latency(server: str, args: argparse.Namespace) -> None:
     prefix, tenant, project = f"bench-{uuid.uuid4().hex[:8]}", new_id(), new_id()
     nodes = await start_nodes(server, prefix, tenant, project)
-    client = NodeLoadClient(
-        client_config(server, [n.port for n in nodes], tenant, [project], args.clients)
+    client = LoadClients(
+        client_config(server, [n.port for n in nodes], tenant, [project], args.clients),
+        args.client_processes,
     )
     try:
         await client.start()
@@ -177,6 +180,9 @@ if __name__ == "__main__":
     parser.add_argument("--channels", type=int, default=100)
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument(
+        "--client-processes", type=int, default=1, help="Node load client processes"
+    )
     parser.add_argument("--seconds", type=float, default=20.0)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     asyncio.run(main(parser.parse_args()))

@@ -43,7 +43,7 @@ from gateway_common import (  # noqa: E402
     ticket,
 )
 from lean_http import LeanClient  # noqa: E402
-from node_client import NodeLoadClient  # noqa: E402
+from node_client import LoadClients  # noqa: E402
 from whole_path_hops import Observed, histogram_quantile, scrape, table  # noqa: E402
 from write_mutations import (  # noqa: E402
     cpu_seconds,
@@ -190,7 +190,7 @@ async def run(args: argparse.Namespace) -> None:
                         observed.on_message(message["data"])
 
             reader = asyncio.create_task(read_redis())
-            client = NodeLoadClient(
+            client = LoadClients(
                 {
                     "protocol": "collabspace",
                     "ports": [n.port for n in nodes],
@@ -199,7 +199,8 @@ async def run(args: argparse.Namespace) -> None:
                         ticket(tenant, str(uuid.uuid4()), [project]) for _ in range(args.clients)
                     ],
                     "channels": [f"project:{project}"] * args.clients,
-                }
+                },
+                args.client_processes,
             )
             try:
                 seen = set(observed.published)  # before any client subscribed
@@ -225,7 +226,7 @@ async def measure(
     rate: float,
     mutator: Mutator,
     observed: Observed,
-    client: NodeLoadClient,
+    client: LoadClients,
     nodes: list[Node],
     pids: list[int],
     seen: set[int],
@@ -241,7 +242,7 @@ async def measure(
         "worker": sum(cpu_seconds(pid) for pid in pids[1:]),
         "gateways": sum(n.cpu_s() for n in nodes),
         "postgres": postgres_cpu_seconds(),
-        "load client": proc_cpu_s(client.pid()),
+        "load client": sum(map(proc_cpu_s, client.pids())),
     }
     t0 = time.monotonic()
     await client.mark()
@@ -262,7 +263,7 @@ async def measure(
         "worker": sum(cpu_seconds(pid) for pid in pids[1:]),
         "gateways": sum(n.cpu_s() for n in nodes),
         "postgres": postgres_cpu_seconds(),
-        "load client": proc_cpu_s(client.pid()),
+        "load client": sum(map(proc_cpu_s, client.pids())),
     }
     gateway = {
         k: tuple(histogram_quantile(hist0[k], hist1[k], q) * 1000 for q in (0.5, 0.99))
@@ -307,6 +308,9 @@ def main() -> None:
         "--relay-alone",
         action="store_true",
         help="two workers: the relay alone (RUN_PROJECTIONS=0) and the projections (RUN_RELAY=0)",
+    )
+    parser.add_argument(
+        "--client-processes", type=int, default=1, help="Node load client processes"
     )
     parser.add_argument("--rates", type=float, nargs="+", default=[10.0, 50.0])
     asyncio.run(run(parser.parse_args()))

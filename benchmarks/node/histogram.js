@@ -40,6 +40,12 @@ class Histogram {
     };
   }
 
+  sparse() {
+    const out = [];
+    for (let i = 0; i <= BUCKETS; i++) if (this.counts[i]) out.push([i, this.counts[i]]);
+    return out;
+  }
+
   reset() {
     this.counts.fill(0);
     this.n = 0;
@@ -63,4 +69,4 @@ function isoMs(iso) {
   return ms + Number(micros) / 1000;
 }
 
-module.exports = { Histogram, nowMs, isoMs };
+module.exports = { Histogram, nowMs, isoMs, STEP_MS };

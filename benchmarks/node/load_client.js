@@ -70,7 +70,10 @@ class Client {
   start() {
     return new Promise((resolve) => {
       this.ready = resolve;
-      const port = config.ports[this.index % config.ports.length];
+      // conn_ports: set when the connections are spread over several client processes.
+      const port = config.conn_ports
+        ? config.conn_ports[this.index]
+        : config.ports[this.index % config.ports.length];
       const path = protocol === 'socketio' ? '/socket.io/?EIO=4&transport=websocket' : '/ws';
       this.ws = new RawWebSocket(host, port, path, {
         onOpen: () => this.opened(),
@@ -174,6 +177,7 @@ function report() {
     frames,
     events,
     latency_ms: latency.summary(),
+    latency_sparse: latency.sparse(), // [bucket, count] pairs, to merge several processes
     cpu_percent: ((nowCpu.user + nowCpu.system) / 1e6 / seconds) * 100,
     rss_mb: process.memoryUsage().rss / 1e6,
     clients: clients.length,
