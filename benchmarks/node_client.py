@@ -174,7 +174,6 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
             "max": top if n else None,
         },
         "cpu_percent": sum(r["cpu_percent"] for r in reports),
-        "loop_delay_p99_ms": max(r["loop_delay_ms"]["p99"] for r in reports),
         "count_min": min(r["count_min"] for r in reports),
         "count_max": max(r["count_max"] for r in reports),
         "position_sum_min": min(r["position_sum_min"] for r in reports),

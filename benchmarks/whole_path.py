@@ -297,7 +297,6 @@ async def measure(
         + ", ".join(f"{k} {v / wall * 100:.0f}%" for k, v in cpu.items())
         + f"; gateways {cpu['gateways'] / max(1, deliveries) * 1e6:.1f} µs per delivery"
         + f", load client {cpu['load client'] / max(1, deliveries) * 1e6:.1f} µs per delivery"
-        + f" (its event loop late by {report['loop_delay_p99_ms']:.1f} ms at p99)"
     )
 
 

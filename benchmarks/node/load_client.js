@@ -34,10 +34,7 @@ const total = config.count || (config.tickets ? config.tickets.length : config.c
 const inflight = config.inflight || 200;
 
 const latency = new Histogram();
-// How late this process's own event loop runs (timer lateness): if it is small while latency
-// is large, the delay is not in this client.
-const loopDelay = require('perf_hooks').monitorEventLoopDelay({ resolution: 10 });
-loopDelay.enable();
+
 const clients = [];
 let frames = 0, events = 0, failures = 0, closedEarly = 0;
 const failureSamples = [];
@@ -182,8 +179,6 @@ function report() {
     events,
     latency_ms: latency.summary(),
     latency_sparse: latency.sparse(), // [bucket, count] pairs, to merge several processes
-    loop_delay_ms: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6,
-      max: loopDelay.max / 1e6 },
     cpu_percent: ((nowCpu.user + nowCpu.system) / 1e6 / seconds) * 100,
     rss_mb: process.memoryUsage().rss / 1e6,
     clients: clients.length,
@@ -196,7 +191,6 @@ function report() {
     closed_early: closedEarly,
   };
   latency.reset();
-  loopDelay.reset();
   frames = 0; events = 0;
   cpu = process.cpuUsage(); wall = nowWall;
   process.stdout.write(JSON.stringify(out) + '\n');
