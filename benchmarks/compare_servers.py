@@ -181,7 +181,7 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument(
-        "--client-processes", type=int, default=1, help="Node load client processes"
+        "--client-processes", type=int, default=2, help="Node load client processes"
     )
     parser.add_argument("--seconds", type=float, default=20.0)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")

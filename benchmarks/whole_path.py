@@ -310,7 +310,7 @@ def main() -> None:
         help="two workers: the relay alone (RUN_PROJECTIONS=0) and the projections (RUN_RELAY=0)",
     )
     parser.add_argument(
-        "--client-processes", type=int, default=1, help="Node load client processes"
+        "--client-processes", type=int, default=2, help="Node load client processes"
     )
     parser.add_argument("--rates", type=float, nargs="+", default=[10.0, 50.0])
     asyncio.run(run(parser.parse_args()))
