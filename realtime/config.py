@@ -46,6 +46,9 @@ class GatewayConfig:
     # Events per batch frame; a channel's pending batch is flushed at the end of the loop turn
     # or when it reaches this size, whichever comes first.
     max_batch_events: int = 256
+    # At most one event flush per node per this long: at high rates more events share a frame
+    # (fewer writes per client); an event after a quiet spell still goes at once. 0: no window.
+    flush_window_ms: float = 0.0
     max_lifetime_s: float = 3600.0
     drain_seconds: float = 5.0
     # Resume and gap repair (issue 6).
@@ -218,6 +221,12 @@ SETTINGS: tuple[Setting, ...] = (
         "presence_ttl_s",
         float,
         "a dead node's presence entries expire within 1.25 times this",
+    ),
+    Setting(
+        "FLUSH_WINDOW_MS",
+        "flush_window_ms",
+        float,
+        "at most one event frame per channel per this long (0: at once)",
     ),
     Setting(
         "PRESENCE_BATCH_MS",

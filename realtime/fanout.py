@@ -2,7 +2,8 @@
 
 One broker subscriber per process feeds `on_message` in broker order. An event is decoded and
 encoded for clients once; events pending on a channel are sent at the end of the loop turn (or
-once `max_batch_events` are waiting) as ONE frame, serialised once and the same bytes written to
+once `max_batch_events` are waiting; with a flush window, no sooner than `flush_window_s` after the
+previous flush) as ONE frame, serialised once and the same bytes written to
 every local member: the kernel's per-connection send dominates the cost, so fewer, larger writes
 are what scales, and nothing else is done per connection. Nothing here
 queues per connection: a connection whose transport buffer passes the bound is closed (4002).
@@ -41,6 +42,7 @@ class Fanout:
         *,
         slow_consumer_bytes: int,
         max_batch_events: int,
+        flush_window_s: float = 0.0,
         on_access: AccessHandler | None = None,
         on_live: LiveHandler | None = None,
         repair: GapRepair | None = None,
@@ -52,6 +54,8 @@ class Fanout:
         self.registry: Registry[Session] = Registry()
         self.slow_consumer_bytes = slow_consumer_bytes
         self.max_batch_events = max_batch_events
+        self.flush_window_s = flush_window_s
+        self._last_flush = float("-inf")  # time.monotonic(), the loop's clock
         self.on_access = on_access
         self.on_live = on_live
         self.repair = repair
@@ -219,15 +223,22 @@ class Fanout:
                     session.recovery = None  # overflow: the resume answers resync
         if not state.members:
             return
+        committed = _epoch(env.time)
+        self.metrics.receive_latency.observe(time.time() - committed)
         state.pending.append(protocol.client_event(env))
-        state.pending_times.append(_epoch(env.time))
+        state.pending_times.append(committed)
         if len(state.pending) == 1:
             self._dirty.append(state)
         if len(state.pending) >= self.max_batch_events:
             self._flush_channel(state)
         elif not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            loop = asyncio.get_running_loop()
+            wait = self._last_flush + self.flush_window_s - time.monotonic()
+            if wait > 0:
+                loop.call_later(wait, self.flush)  # inside the window: join the next frame
+            else:
+                loop.call_soon(self.flush)
 
     def _settle(self, state: ChannelState[Session], env: Envelope) -> None:
         """The first live event after a resume not yet proven exact: if it does not continue the
@@ -251,6 +262,7 @@ class Fanout:
 
     def flush(self) -> None:
         self._flush_scheduled = False
+        self._last_flush = time.monotonic()
         dirty, self._dirty = self._dirty, []
         for state in dirty:
             if state.pending:

@@ -82,6 +82,7 @@ class Gateway:
             self.metrics,
             slow_consumer_bytes=config.slow_consumer_bytes,
             max_batch_events=config.max_batch_events,
+            flush_window_s=config.flush_window_ms / 1000,
             on_access=self._on_access,
             on_live=self.presence.on_live,
             repair=gap_repair,

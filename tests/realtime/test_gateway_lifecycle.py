@@ -47,10 +47,15 @@ async def test_healthz_answers_200_and_metrics_are_prometheus_text(
         'collabspace_gateway_closes_total{reason="slow_consumer"}',
         'collabspace_gateway_closes_total{reason="auth"}',
         "collabspace_gateway_commit_to_send_seconds_bucket",
+        "collabspace_gateway_commit_to_receive_seconds_bucket",
     ):
         assert name in body, name
     assert await node.metric("collabspace_gateway_connections") >= 1
     assert await node.metric("collabspace_gateway_deliveries_total") >= 1
+    # Each delivered event is timed at both points of its path through the node.
+    received = await node.metric("collabspace_gateway_commit_to_receive_seconds_count")
+    assert received >= 1
+    assert 1 <= await node.metric("collabspace_gateway_commit_to_send_seconds_count") <= received
     await c.close()
 
 
