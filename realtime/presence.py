@@ -36,8 +36,8 @@ log = logging.getLogger("realtime.presence")
 
 class PresenceStore(ABC):
     @abstractmethod
-    async def put(self, key: str, member: str, expires: float) -> bool:
-        """Record or refresh a member; True if it was not there (new, or swept meanwhile)."""
+    async def put(self, key: str, members: list[str], expires: float) -> list[str]:
+        """Record or refresh members; those that were not there (new, or swept meanwhile)."""
 
     @abstractmethod
     async def remove(self, key: str, member: str) -> None: ...
@@ -57,9 +57,10 @@ class MemoryPresenceStore(PresenceStore):
     def __init__(self) -> None:
         self._sets: defaultdict[str, dict[str, float]] = defaultdict(dict)
 
-    async def put(self, key: str, member: str, expires: float) -> bool:
-        added = member not in self._sets[key]
-        self._sets[key][member] = expires
+    async def put(self, key: str, members: list[str], expires: float) -> list[str]:
+        entries = self._sets[key]
+        added = [m for m in members if m not in entries]
+        entries.update(dict.fromkeys(members, expires))
         return added
 
     async def remove(self, key: str, member: str) -> None:
@@ -74,6 +75,17 @@ class MemoryPresenceStore(PresenceStore):
             del self._sets[key][m]
         return gone
 
+
+# Records or refreshes ARGV[3:] at score ARGV[1], and returns those that were not there, in one
+# round trip for a node's whole project (see put); ARGV[2] is the key's own expiry.
+_PUT = """
+local added = {}
+for i = 3, #ARGV do
+  if redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) == 1 then added[#added + 1] = ARGV[i] end
+end
+redis.call('EXPIREAT', KEYS[1], ARGV[2])
+return added
+"""
 
 # Reads and removes the expired members of one sorted set atomically (see claim_expired).
 _CLAIM_EXPIRED = """
@@ -100,12 +112,15 @@ class RedisPresenceStore(PresenceStore):
             )
             self._redis = aioredis.Redis(connection_pool=pool)
 
-    async def put(self, key: str, member: str, expires: float) -> bool:
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.zadd(key, {member: expires})
-        pipe.expireat(key, int(expires) + 60)
-        added, _ = await pipe.execute()
-        return bool(added)
+    async def put(self, key: str, members: list[str], expires: float) -> list[str]:
+        # One script per project, not a round trip per member: a node's heartbeat refreshes
+        # every local connection every ttl/4, and per member that was most of an idle node's
+        # CPU. Atomic, so a member another node sweeps meanwhile is either refreshed or
+        # reported as added (and announced back), never silently lost.
+        added = await self._redis.execute_command(
+            "EVAL", _PUT, 1, key, repr(expires), int(expires) + 60, *members
+        )
+        return [_text(m) for m in added]
 
     async def remove(self, key: str, member: str) -> None:
         await self._redis.zrem(key, member)
@@ -202,7 +217,7 @@ class Presence:
         """Record a connection on a project; publish `joined` if the user is new there."""
         now = time.time()
         before = await self.store.members(key, now)
-        await self.store.put(key, member, now + self.ttl)
+        await self.store.put(key, [member], now + self.ttl)
         self.local[key].add(member)
         self.metrics.presence.inc()
         person = _person(member)
@@ -282,7 +297,7 @@ class Presence:
         for key, members in list(self.local.items()):
             # A member missing at its refresh was swept by another node while this one stalled
             # past the ttl, and announced gone: announce it back.
-            back = [m for m in list(members) if await self.store.put(key, m, now + self.ttl)]
+            back = await self.store.put(key, list(members), now + self.ttl)
             gone = await self.store.claim_expired(key, now)
             tenant, project = key.split(":")[-2:]
             live = project_channel(self.prefix, tenant, project) + ":live"

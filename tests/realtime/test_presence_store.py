@@ -51,8 +51,8 @@ def _key() -> str:
 async def test_expired_members_are_claimed_once_and_live_ones_stay(store: PresenceStore) -> None:
     past, now, future = _times()
     key = _key()
-    await store.put(key, "u1|s1|Ann", past)
-    await store.put(key, "u2|s2|Bob", future)
+    await store.put(key, ["u1|s1|Ann"], past)
+    await store.put(key, ["u2|s2|Bob"], future)
     assert await store.members(key, now) == ["u2|s2|Bob"]
     assert await store.claim_expired(key, now) == ["u1|s1|Ann"]
     assert await store.claim_expired(key, now) == []
@@ -62,10 +62,24 @@ async def test_expired_members_are_claimed_once_and_live_ones_stay(store: Presen
 async def test_a_refreshed_member_is_not_claimed(store: PresenceStore) -> None:
     past, now, future = _times()
     key = _key()
-    await store.put(key, "u1|s1|Ann", past)
-    await store.put(key, "u1|s1|Ann", future)  # its node's heartbeat, before anyone sweeps
+    await store.put(key, ["u1|s1|Ann"], past)
+    await store.put(key, ["u1|s1|Ann"], future)  # its node's heartbeat, before anyone sweeps
     assert await store.claim_expired(key, now) == []
     assert await store.members(key, now) == ["u1|s1|Ann"]
+
+
+async def test_a_refresh_names_exactly_the_members_that_were_not_there(
+    store: PresenceStore,
+) -> None:
+    past, now, future = _times()
+    key = _key()
+    assert await store.put(key, ["u1|s1|Ann", "u2|s2|Bob"], future) == ["u1|s1|Ann", "u2|s2|Bob"]
+    await store.claim_expired(key, future + 1)  # another node swept both while this one stalled
+    await store.put(key, ["u2|s2|Bob"], future + 30)  # ... and Bob's tab joined again
+    # The heartbeat refreshes both in one call and learns that only Ann must be announced back.
+    assert await store.put(key, ["u1|s1|Ann", "u2|s2|Bob"], future + 60) == ["u1|s1|Ann"]
+    assert sorted(await store.members(key, future + 59)) == ["u1|s1|Ann", "u2|s2|Bob"]
+    assert await store.put(key, [], future + 60) == []
 
 
 async def test_nodes_sweeping_together_each_claim_a_disjoint_share() -> None:
@@ -74,9 +88,8 @@ async def test_nodes_sweeping_together_each_claim_a_disjoint_share() -> None:
     nodes = [RedisPresenceStore(REDIS_URL) for _ in range(3)]
     try:
         expired = {f"u{n}|s{n}|User {n}" for n in range(300)}
-        for member in expired:
-            await nodes[0].put(key, member, past)
-        await nodes[0].put(key, "live|s|Live", future)
+        await nodes[0].put(key, sorted(expired), past)
+        await nodes[0].put(key, ["live|s|Live"], future)
         shares = await asyncio.gather(*(node.claim_expired(key, now) for node in nodes))
         claimed = [member for share in shares for member in share]
         assert sorted(claimed) == sorted(expired)  # every one, and none twice
