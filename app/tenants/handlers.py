@@ -54,12 +54,11 @@ async def invite_user(
     """Owners and admins add users to their own tenant, with an initial password, within the
     plan's member limit.
 
-    The limit is checked against the directory, not taken on the tenant's stream: invites in
-    bulk do not serialise on one stream, at the price that invites racing for the last seat
-    may each get it (docs/permissions.md).
+    The limit is checked against the directory with the tenant's seats held until the invite
+    commits, so invites racing for the last seat take it one at a time (docs/permissions.md).
     """
     tenant = await repository.load(uow, Tenant, cmd.actor.tenant_id)
-    tenant.check_seat(await directory(uow).count_active(cmd.actor.tenant_id))
+    tenant.check_seat(await directory(uow).hold_seats(cmd.actor.tenant_id))
     user_id = str(uuid.uuid4())
     email = _normalize_email(cmd.email)
     user = User.register(
@@ -127,7 +126,7 @@ async def change_plan(
     tenant = await repository.load(uow, Tenant, tenant_id)
     tenant.check_version(cmd.expected_version)
     tenant.change_plan(
-        plan, by=cmd.actor, members_in_use=await directory(uow).count_active(tenant_id)
+        plan, by=cmd.actor, members_in_use=await directory(uow).hold_seats(tenant_id)
     )
     stored = await repository.save(uow, tenant, tenant_id=tenant_id)
     return CommandResult(tenant_id, tenant.version, stored[-1].position if stored else 0)

@@ -53,6 +53,11 @@ class Directory(abc.ABC):
     async def count_active(self, tenant_id: str) -> int:
         """How many of the tenant's users are active (what the plan's member limit counts)."""
 
+    @abc.abstractmethod
+    async def hold_seats(self, tenant_id: str) -> int:
+        """`count_active`, holding the tenant's seats until this command commits: a concurrent
+        command that holds them too waits, then counts what this one added."""
+
 
 DirectoryFactory = Callable[[UnitOfWork], Directory]
 

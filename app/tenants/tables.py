@@ -111,7 +111,21 @@ class PgDirectory(Directory):
         return [_pg_entry(row) for row in rows]
 
     async def count_active(self, tenant_id: str) -> int:
-        connection = await self._uow.ready(tenant_id)
+        return await self._count_active(await self._uow.ready(tenant_id), tenant_id)
+
+    async def hold_seats(self, tenant_id: str) -> int:
+        # A lock per tenant for the rest of the command's transaction, taken before counting:
+        # two invites for the last seat used to count the same users and both take it. Only
+        # seat-taking commands wait on it; appends and reads never do.
+        connection = await self._uow.begin(tenant_id)
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('collabspace-seats:' || $1, 0))",
+            tenant_id,
+        )
+        return await self._count_active(connection, tenant_id)
+
+    @staticmethod
+    async def _count_active(connection: asyncpg.Connection, tenant_id: str) -> int:
         count = await connection.fetchval(
             "SELECT count(*) FROM tenant_user WHERE tenant_id = $1::uuid AND active", tenant_id
         )

@@ -3,6 +3,7 @@ event, never below what is in use; and every timestamp the API answers carries a
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,28 @@ async def test_a_new_tenant_is_on_the_default_plan_whose_limits_are_the_settings
             headers=owner["headers"],
         )
         assert_problem(full, 403, "member_limit_reached")
+
+
+async def test_invites_racing_for_the_last_seats_take_exactly_those_seats(pg_url: str) -> None:
+    # Two seats left and eight invites at once: each invite counts the active users, so before
+    # the seats were held they all counted one and all got in.
+    async with api_client(settings_for(pg_url, default_member_limit=3)) as client:
+        owner = await sign_up(client)
+
+        async def invite_one(n: int) -> httpx.Response:
+            body = {
+                "email": f"racer{n}@x.example",
+                "name": f"Racer {n}",
+                "password": "correct horse",
+            }
+            return await client.post("/users", json=body, headers=owner["headers"])
+
+        answers = await asyncio.gather(*(invite_one(n) for n in range(8)))
+        assert sorted(a.status_code for a in answers) == [201, 201] + [403] * 6
+        for refused in (a for a in answers if a.status_code == 403):
+            assert_problem(refused, 403, "member_limit_reached")
+        plan = (await client.get("/tenant/plan", headers=owner["headers"])).json()
+        assert plan["members_in_use"] == 3
 
 
 async def test_the_owner_changes_the_plan_with_an_event_and_its_limits_apply(

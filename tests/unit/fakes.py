@@ -170,6 +170,9 @@ class FakeDirectory(Directory):
     async def count_active(self, tenant_id: str) -> int:
         return sum(1 for e in self._db.users.values() if e.tenant_id == tenant_id and e.active)
 
+    async def hold_seats(self, tenant_id: str) -> int:
+        return await self.count_active(tenant_id)  # one command at a time: nothing to hold
+
 
 class PlainHasher(PasswordHasher):
     """Reversible on purpose: unit tests check outcomes, not argon2."""
