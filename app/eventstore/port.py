@@ -105,6 +105,19 @@ class EventStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def expect(self, stream_id: str, version: int) -> None:
+        """A condition of this unit of work's appends: `stream_id`, which it read but does not
+        write, must still be at `version` when they commit (a decision that rests on another
+        aggregate's state: assigning checks the project's members). If it moved on, the commit
+        raises ConcurrencyError and writes nothing, as a stale append would. The condition
+        itself writes nothing and moves no version or position.
+
+        A stream this unit of work also appends to needs no condition: the append's expected
+        version guards it (and a load may already show the unit of work's own events), so the
+        append replaces the condition.
+        """
+
+    @abc.abstractmethod
     async def load(
         self,
         stream_id: str,
@@ -139,11 +152,42 @@ class EventStore(abc.ABC):
         """
 
 
+def unmet_conditions(
+    events: Sequence[StoredEvent], conditions: dict[str, int], written: set[str]
+) -> list[str]:
+    """The streams of `conditions` that moved on (their version in `events` is another), but
+    for those the unit of work appended to itself (`written`: its appends guard them)."""
+    versions: dict[str, int] = {}
+    for e in events:
+        if e.stream_id in conditions:
+            versions[e.stream_id] = e.version
+    return sorted(
+        stream_id
+        for stream_id, version in conditions.items()
+        if stream_id not in written and versions.get(stream_id, 0) != version
+    )
+
+
 class InMemoryEventStore(EventStore):
-    """The fake: same contract, kept in lists. Used by unit tests and the contract suite."""
+    """The fake: same contract, kept in lists. Used by unit tests and the contract suite.
+
+    Each append commits at once, so the conditions (`expect`) are checked by every later
+    append of this object; `unit()` gives one unit of work's view of the same events.
+    """
 
     def __init__(self) -> None:
         self.events: list[StoredEvent] = []
+        self._conditions: dict[str, int] = {}
+        self._written: set[str] = set()
+
+    def unit(self) -> InMemoryEventStore:
+        """A view of the same events with conditions of its own (one unit of work's)."""
+        view = InMemoryEventStore()
+        view.events = self.events
+        return view
+
+    def expect(self, stream_id: str, version: int) -> None:
+        self._conditions[stream_id] = version
 
     async def append(
         self,
@@ -154,6 +198,12 @@ class InMemoryEventStore(EventStore):
         context: AppendContext,
         project_id: str | None = None,
     ) -> list[StoredEvent]:
+        moved = unmet_conditions(self.events, self._conditions, self._written)
+        if moved:
+            raise ConcurrencyError(
+                f"{', '.join(moved)} moved on since this unit of work read it",
+                stream_id=",".join(moved),
+            )
         current = sum(1 for e in self.events if e.stream_id == stream_id)
         if current != expected_version:
             raise ConcurrencyError(
@@ -169,6 +219,8 @@ class InMemoryEventStore(EventStore):
             after_position=len(self.events),
         )
         self.events.extend(stored)
+        if stored:
+            self._written.add(stream_id)
         return stored
 
     async def load(

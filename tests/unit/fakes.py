@@ -21,8 +21,10 @@ from app.eventstore.port import (
     InMemoryEventStore,
     NewEvent,
     StoredEvent,
+    unmet_conditions,
 )
 from app.eventstore.uow import UnitOfWork
+from app.kernel.domain import ConcurrencyError
 from app.kernel.messagebus import MessageBus
 from app.settings import Settings
 from app.tenants.errors import EmailTakenError
@@ -61,6 +63,15 @@ class _UnitEvents(EventStore):
     def __init__(self, store: InMemoryEventStore) -> None:
         self.store = store
         self.written: list[StoredEvent] = []
+        self.conditions: dict[str, int] = {}
+
+    def expect(self, stream_id: str, version: int) -> None:
+        self.conditions[stream_id] = version
+
+    def moved_conditions(self) -> list[str]:
+        """The conditions' streams that moved on, checked at commit as PostgreSQL does."""
+        written = {e.stream_id for e in self.written}
+        return unmet_conditions(self.store.events, self.conditions, written)
 
     async def append(
         self,
@@ -123,7 +134,8 @@ class FakeUnitOfWork(UnitOfWork):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
+        moved = self._unit_events.moved_conditions() if exc_type is None else []
+        if exc_type is None and not moved:
             written = self._unit_events.written
             self.position = written[-1].position if written else 0
             self.db.commits += 1
@@ -132,6 +144,8 @@ class FakeUnitOfWork(UnitOfWork):
         self.db.events.events[:] = [e for e in self.db.events.events if id(e) not in mine]
         self.db.idempotency.records = self._idempotency_before
         self.db.users = self._users_before
+        if moved:
+            raise ConcurrencyError(f"{', '.join(moved)} moved on", stream_id=",".join(moved))
 
 
 class FakeDirectory(Directory):

@@ -19,6 +19,7 @@ from app.eventstore.postgres.sql import (
     LOAD,
     LOAD_WITH,
     LOAD_WITH_ONE,
+    MOVED_STREAMS,
     READ_AFTER,
     READ_TYPES,
     READ_TYPES_OF_PROJECT,
@@ -46,7 +47,14 @@ class PgEventStore(EventStore):
         # Streams announced by `prefetch`, read with the next load that goes to the database.
         self._wanted: list[str] = []
         self._pending: list[_PendingAppend] = []
+        # Streams read that must not have moved at commit (`expect`), and the streams written
+        # inside the transaction (their appends replace their conditions).
+        self._conditions: dict[str, int] = {}
+        self._written: set[str] = set()
         self.last_position = 0
+
+    def expect(self, stream_id: str, version: int) -> None:
+        self._conditions[stream_id] = version
 
     async def append(
         self,
@@ -96,6 +104,7 @@ class PgEventStore(EventStore):
         tenant = pending[0].context.tenant_id
         if key is not None and key.tenant_id != tenant:
             raise PermissionError("a unit of work writes for one tenant only")
+        written = {a.stream_id for a in pending}
         return command_of(
             tenant,
             caller_tenant,
@@ -111,7 +120,24 @@ class PgEventStore(EventStore):
                 for a in pending
             ],
             key,
+            # A stream the command appends to is guarded by that append.
+            conditions={s: v for s, v in self._conditions.items() if s not in written},
         )
+
+    async def check_conditions(self, connection: asyncpg.Connection) -> None:
+        """Inside the transaction, just before COMMIT: the conditions against the committed
+        streams. Once this transaction appended, it holds the head's row lock, so nothing
+        else commits an event between this check and the COMMIT."""
+        conditions = {s: v for s, v in self._conditions.items() if s not in self._written}
+        if not conditions:
+            return
+        streams, versions = list(conditions), list(conditions.values())
+        moved = await connection.fetch(MOVED_STREAMS, streams, versions)
+        if moved:
+            names = ",".join(sorted(r[0] for r in moved))
+            raise ConcurrencyError(
+                f"{names} moved on since this unit of work read it", stream_id=names
+            )
 
     async def write_pending(self, connection: asyncpg.Connection) -> None:
         """Write the queued appends in one statement inside the unit of work's transaction
@@ -124,6 +150,7 @@ class PgEventStore(EventStore):
         tenant = pending[0].context.tenant_id
         for append in pending:
             metadata = orjson.dumps(append.context.metadata()).decode()
+            self._written.add(append.stream_id)
             for n, event in enumerate(append.events, start=1):
                 streams.append(append.stream_id)
                 versions.append(append.expected_version + n)

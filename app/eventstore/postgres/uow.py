@@ -129,6 +129,7 @@ class PgUnitOfWork(UnitOfWork):
             if exc_type is None:
                 if self._in_transaction:
                     assert connection is not None  # `begin` took it
+                    await self._store.check_conditions(connection)
                     if self.pending_key is not None:
                         await self.keys.write(connection, self.pending_key)
                     await connection.execute("COMMIT")
