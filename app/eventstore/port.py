@@ -55,6 +55,26 @@ class AppendContext:
         }
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class TypesRead:
+    """A `read_types` of a unit of work, as a condition of its commit: no other event of these
+    types (of this project) may commit after the last one it answered (`after_position`)."""
+
+    tenant_id: str
+    types: frozenset[str]
+    project_id: str | None
+    after_position: int
+
+    def is_news(self, e: StoredEvent) -> bool:
+        """Whether `e` is an event this read would answer now but did not then."""
+        return (
+            e.position > self.after_position
+            and e.tenant_id == self.tenant_id
+            and e.type in self.types
+            and (self.project_id is None or e.project_id == self.project_id)
+        )
+
+
 def records_for(
     stream_id: str,
     expected_version: int,
@@ -149,6 +169,12 @@ class EventStore(abc.ABC):
         """Committed events of these types of one tenant (of one project, when given), in
         position order: how a command finds the streams a rule reaches beyond its own (the
         tasks assigned to a member who leaves). The store's truth, never a lagging read model.
+
+        The read is also a condition of the unit of work's appends: if another event of these
+        types (of that project) commits between this read and their commit, the commit raises
+        ConcurrencyError and writes nothing (an assignment that committed after the removal
+        looked for assignments). The PostgreSQL adapter then commits in a transaction, which
+        checks it under the head's lock: a rare command's cost.
         """
 
 
@@ -168,6 +194,16 @@ def unmet_conditions(
     )
 
 
+def new_since_read(
+    events: Sequence[StoredEvent], reads: Sequence[TypesRead], mine: set[int]
+) -> list[str]:
+    """The streams of events that commited after a `read_types` would now answer them, but
+    for the unit of work's own (positions in `mine`)."""
+    return sorted(
+        {e.stream_id for e in events if e.position not in mine and any(r.is_news(e) for r in reads)}
+    )
+
+
 class InMemoryEventStore(EventStore):
     """The fake: same contract, kept in lists. Used by unit tests and the contract suite.
 
@@ -179,6 +215,8 @@ class InMemoryEventStore(EventStore):
         self.events: list[StoredEvent] = []
         self._conditions: dict[str, int] = {}
         self._written: set[str] = set()
+        self._reads: list[TypesRead] = []
+        self._mine: set[int] = set()
 
     def unit(self) -> InMemoryEventStore:
         """A view of the same events with conditions of its own (one unit of work's)."""
@@ -199,6 +237,7 @@ class InMemoryEventStore(EventStore):
         project_id: str | None = None,
     ) -> list[StoredEvent]:
         moved = unmet_conditions(self.events, self._conditions, self._written)
+        moved += new_since_read(self.events, self._reads, self._mine)
         if moved:
             raise ConcurrencyError(
                 f"{', '.join(moved)} moved on since this unit of work read it",
@@ -221,6 +260,7 @@ class InMemoryEventStore(EventStore):
         self.events.extend(stored)
         if stored:
             self._written.add(stream_id)
+            self._mine.update(e.position for e in stored)
         return stored
 
     async def load(
@@ -246,6 +286,15 @@ class InMemoryEventStore(EventStore):
     async def read_types(
         self, tenant_id: str, types: Sequence[str], *, project_id: str | None = None
     ) -> list[StoredEvent]:
+        found = self.find_types(tenant_id, types, project_id=project_id)
+        last = found[-1].position if found else 0
+        self._reads.append(TypesRead(tenant_id, frozenset(types), project_id, last))
+        return found
+
+    def find_types(
+        self, tenant_id: str, types: Sequence[str], *, project_id: str | None = None
+    ) -> list[StoredEvent]:
+        """What `read_types` answers, without making it a condition of this object's appends."""
         wanted = set(types)
         return [
             e

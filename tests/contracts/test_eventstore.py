@@ -322,3 +322,49 @@ async def test_postgres_checks_conditions_inside_a_transaction_too(pg_url: str) 
             assert [e.type for e in await uow.events.load(kept)] == ["T"]
     finally:
         await pool.close()
+
+
+async def test_an_event_of_types_read_that_commits_meanwhile_fails_the_commit(
+    store: StoreFactory,
+) -> None:
+    """`read_types` is a condition too: the removal that looked for assignments fails if an
+    assignment commits after it looked, and writes nothing."""
+    tenant, project = str(uuid.uuid4()), str(uuid.uuid4())
+    stream, task = f"project-{project}", f"task-{uuid.uuid4()}"
+    async with store() as s:
+        await s.append(task, 0, [NewEvent("Created", {})], context=ctx(tenant), project_id=project)
+    with pytest.raises(ConcurrencyError):
+        async with store() as s:
+            assert await s.read_types(tenant, ["Assigned"], project_id=project) == []
+            async with store() as other:
+                await other.append(
+                    task, 1, [NewEvent("Assigned", {})], context=ctx(tenant), project_id=project
+                )
+            await s.append(stream, 0, [NewEvent("Removed", {})], context=ctx(tenant))
+    async with store() as s:
+        assert await s.load(stream) == []
+
+
+async def test_a_read_of_types_passes_when_only_other_types_or_its_own_events_came(
+    store: StoreFactory,
+) -> None:
+    tenant, project = str(uuid.uuid4()), str(uuid.uuid4())
+    stream, task = f"project-{project}", f"task-{uuid.uuid4()}"
+    async with store() as s:
+        await s.append(task, 0, [NewEvent("Assigned", {})], context=ctx(tenant), project_id=project)
+    async with store() as s:
+        assert len(await s.read_types(tenant, ["Assigned", "Removed"], project_id=project)) == 1
+        async with store() as other:  # another type, and another project's event of the type
+            await other.append(
+                task, 1, [NewEvent("Moved", {})], context=ctx(tenant), project_id=project
+            )
+            await other.append(
+                f"task-{uuid.uuid4()}", 0, [NewEvent("Assigned", {})], context=ctx(tenant)
+            )
+        # Its own event of a type it read does not fail it.
+        await s.append(
+            stream, 0, [NewEvent("Removed", {})], context=ctx(tenant), project_id=project
+        )
+        await s.append(f"task-{uuid.uuid4()}", 0, [NewEvent("X", {})], context=ctx(tenant))
+    async with store() as s:
+        assert [e.type for e in await s.load(stream)] == ["Removed"]

@@ -21,6 +21,8 @@ from app.eventstore.port import (
     InMemoryEventStore,
     NewEvent,
     StoredEvent,
+    TypesRead,
+    new_since_read,
     unmet_conditions,
 )
 from app.eventstore.uow import UnitOfWork
@@ -64,14 +66,20 @@ class _UnitEvents(EventStore):
         self.store = store
         self.written: list[StoredEvent] = []
         self.conditions: dict[str, int] = {}
+        self.reads: list[TypesRead] = []
 
     def expect(self, stream_id: str, version: int) -> None:
         self.conditions[stream_id] = version
 
     def moved_conditions(self) -> list[str]:
-        """The conditions' streams that moved on, checked at commit as PostgreSQL does."""
+        """The conditions' streams that moved on, checked at commit as PostgreSQL does (they
+        are conditions of the unit's appends: one that appended nothing has none)."""
+        if not self.written:
+            return []
         written = {e.stream_id for e in self.written}
-        return unmet_conditions(self.store.events, self.conditions, written)
+        moved = unmet_conditions(self.store.events, self.conditions, written)
+        mine = {e.position for e in self.written}
+        return moved + new_since_read(self.store.events, self.reads, mine)
 
     async def append(
         self,
@@ -99,7 +107,10 @@ class _UnitEvents(EventStore):
     async def read_types(
         self, tenant_id: str, types: Sequence[str], *, project_id: str | None = None
     ) -> list[StoredEvent]:
-        return await self.store.read_types(tenant_id, types, project_id=project_id)
+        found = self.store.find_types(tenant_id, types, project_id=project_id)
+        last = found[-1].position if found else 0
+        self.reads.append(TypesRead(tenant_id, frozenset(types), project_id, last))
+        return found
 
 
 @dataclasses.dataclass
