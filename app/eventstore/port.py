@@ -55,6 +55,26 @@ class AppendContext:
         }
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class TypesRead:
+    """A `read_types` of a unit of work, as a condition of its commit: no other event of these
+    types (of this project) may commit after the last one it answered (`after_position`)."""
+
+    tenant_id: str
+    types: frozenset[str]
+    project_id: str | None
+    after_position: int
+
+    def is_news(self, e: StoredEvent) -> bool:
+        """Whether `e` is an event this read would answer now but did not then."""
+        return (
+            e.position > self.after_position
+            and e.tenant_id == self.tenant_id
+            and e.type in self.types
+            and (self.project_id is None or e.project_id == self.project_id)
+        )
+
+
 def records_for(
     stream_id: str,
     expected_version: int,
@@ -105,6 +125,19 @@ class EventStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def expect(self, stream_id: str, version: int) -> None:
+        """A condition of this unit of work's appends: `stream_id`, which it read but does not
+        write, must still be at `version` when they commit (a decision that rests on another
+        aggregate's state: assigning checks the project's members). If it moved on, the commit
+        raises ConcurrencyError and writes nothing, as a stale append would. The condition
+        itself writes nothing and moves no version or position.
+
+        A stream this unit of work also appends to needs no condition: the append's expected
+        version guards it (and a load may already show the unit of work's own events), so the
+        append replaces the condition.
+        """
+
+    @abc.abstractmethod
     async def load(
         self,
         stream_id: str,
@@ -136,14 +169,63 @@ class EventStore(abc.ABC):
         """Committed events of these types of one tenant (of one project, when given), in
         position order: how a command finds the streams a rule reaches beyond its own (the
         tasks assigned to a member who leaves). The store's truth, never a lagging read model.
+
+        The read is also a condition of the unit of work's appends: if another event of these
+        types (of that project) commits between this read and their commit, the commit raises
+        ConcurrencyError and writes nothing (an assignment that committed after the removal
+        looked for assignments). The PostgreSQL adapter then commits in a transaction, which
+        checks it under the head's lock: a rare command's cost.
         """
 
 
+def unmet_conditions(
+    events: Sequence[StoredEvent], conditions: dict[str, int], written: set[str]
+) -> list[str]:
+    """The streams of `conditions` that moved on (their version in `events` is another), but
+    for those the unit of work appended to itself (`written`: its appends guard them)."""
+    versions: dict[str, int] = {}
+    for e in events:
+        if e.stream_id in conditions:
+            versions[e.stream_id] = e.version
+    return sorted(
+        stream_id
+        for stream_id, version in conditions.items()
+        if stream_id not in written and versions.get(stream_id, 0) != version
+    )
+
+
+def new_since_read(
+    events: Sequence[StoredEvent], reads: Sequence[TypesRead], mine: set[int]
+) -> list[str]:
+    """The streams of events that commited after a `read_types` would now answer them, but
+    for the unit of work's own (positions in `mine`)."""
+    return sorted(
+        {e.stream_id for e in events if e.position not in mine and any(r.is_news(e) for r in reads)}
+    )
+
+
 class InMemoryEventStore(EventStore):
-    """The fake: same contract, kept in lists. Used by unit tests and the contract suite."""
+    """The fake: same contract, kept in lists. Used by unit tests and the contract suite.
+
+    Each append commits at once, so the conditions (`expect`) are checked by every later
+    append of this object; `unit()` gives one unit of work's view of the same events.
+    """
 
     def __init__(self) -> None:
         self.events: list[StoredEvent] = []
+        self._conditions: dict[str, int] = {}
+        self._written: set[str] = set()
+        self._reads: list[TypesRead] = []
+        self._mine: set[int] = set()
+
+    def unit(self) -> InMemoryEventStore:
+        """A view of the same events with conditions of its own (one unit of work's)."""
+        view = InMemoryEventStore()
+        view.events = self.events
+        return view
+
+    def expect(self, stream_id: str, version: int) -> None:
+        self._conditions[stream_id] = version
 
     async def append(
         self,
@@ -154,6 +236,13 @@ class InMemoryEventStore(EventStore):
         context: AppendContext,
         project_id: str | None = None,
     ) -> list[StoredEvent]:
+        moved = unmet_conditions(self.events, self._conditions, self._written)
+        moved += new_since_read(self.events, self._reads, self._mine)
+        if moved:
+            raise ConcurrencyError(
+                f"{', '.join(moved)} moved on since this unit of work read it",
+                stream_id=",".join(moved),
+            )
         current = sum(1 for e in self.events if e.stream_id == stream_id)
         if current != expected_version:
             raise ConcurrencyError(
@@ -169,6 +258,9 @@ class InMemoryEventStore(EventStore):
             after_position=len(self.events),
         )
         self.events.extend(stored)
+        if stored:
+            self._written.add(stream_id)
+            self._mine.update(e.position for e in stored)
         return stored
 
     async def load(
@@ -194,6 +286,15 @@ class InMemoryEventStore(EventStore):
     async def read_types(
         self, tenant_id: str, types: Sequence[str], *, project_id: str | None = None
     ) -> list[StoredEvent]:
+        found = self.find_types(tenant_id, types, project_id=project_id)
+        last = found[-1].position if found else 0
+        self._reads.append(TypesRead(tenant_id, frozenset(types), project_id, last))
+        return found
+
+    def find_types(
+        self, tenant_id: str, types: Sequence[str], *, project_id: str | None = None
+    ) -> list[StoredEvent]:
+        """What `read_types` answers, without making it a condition of this object's appends."""
         wanted = set(types)
         return [
             e

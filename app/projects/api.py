@@ -32,6 +32,10 @@ class ProjectAccess:
     members: tuple[str, ...]
     # Whether tasks may be created, edited, moved or assigned (docs/permissions.md).
     accepts_work: bool
+    # The project's stream and the version these answers were read at: a command that decides
+    # on them makes it a condition of its commit (`EventStore.expect`).
+    stream_id: str
+    version: int
 
 
 def prefetch_project(uow: UnitOfWork, project_id: str) -> None:
@@ -44,7 +48,13 @@ async def readable_project(uow: UnitOfWork, actor: Actor, project_id: str) -> Pr
     """The project as other contexts may see it; unknown or unreadable ones are not found."""
     project = await load_readable(uow, actor, project_id)
     return ProjectAccess(
-        project.id, project.tenant_id, project.status, tuple(project.members), project.accepts_work
+        project.id,
+        project.tenant_id,
+        project.status,
+        tuple(project.members),
+        project.accepts_work,
+        project.stream_id,
+        project.version,
     )
 
 

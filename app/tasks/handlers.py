@@ -30,7 +30,16 @@ async def _open_project(
 ) -> ProjectView:
     project = await projects.readable_project(uow, actor, project_id)
     _check_accepts_work(project)
+    _decided_on(uow, project)
     return project
+
+
+def _decided_on(uow: UnitOfWork, project: ProjectView) -> None:
+    """The command's decision rests on the project as read (its status, its members): the
+    commit fails with ConcurrencyError if the project moved on meanwhile, and the bus retries
+    the command on the new state. Without it, an assignment racing a member's removal could
+    commit an assignee who is no longer a member (docs/permissions.md)."""
+    uow.events.expect(project.stream_id, project.version)
 
 
 def _check_accepts_work(project: ProjectView) -> None:
@@ -49,6 +58,7 @@ async def _changeable(
         uow, actor, task_id, expected_version, projects=projects
     )
     _check_accepts_work(project)
+    _decided_on(uow, project)
     return task, project
 
 

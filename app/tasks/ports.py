@@ -34,6 +34,14 @@ class ProjectView(Protocol):
         """Whether tasks may be created, edited, moved or assigned (not once completed,
         cancelled or archived)."""
 
+    @property
+    def stream_id(self) -> str:
+        """The project's event stream."""
+
+    @property
+    def version(self) -> int:
+        """The stream's version these answers were read at."""
+
 
 class Projects(Protocol):
     def prefetch_project(self, uow: UnitOfWork, project_id: str) -> None:

@@ -32,7 +32,8 @@ async def store(request: pytest.FixtureRequest, pg_url: str) -> AsyncIterator[St
 
         @asynccontextmanager
         async def same() -> AsyncIterator[EventStore]:
-            yield shared
+            # One unit of work's view (its own conditions) of the shared events.
+            yield shared.unit()
 
         yield same
         return
@@ -227,3 +228,143 @@ async def test_postgres_reads_a_stream_and_the_announced_ones_in_one_round_trip(
         assert len(statements) == 1, statements
     finally:
         await pool.close()
+
+
+async def test_a_condition_on_a_stream_that_moved_fails_the_commit_and_writes_nothing(
+    store: StoreFactory,
+) -> None:
+    tenant, project, task = str(uuid.uuid4()), f"project-{uuid.uuid4()}", f"task-{uuid.uuid4()}"
+    async with store() as s:
+        await s.append(project, 0, [NewEvent("P", {})], context=ctx(tenant))
+    with pytest.raises(ConcurrencyError):
+        async with store() as s:
+            assert len(await s.load(project)) == 1
+            s.expect(project, 1)  # the decision below rests on the project at version 1
+            async with store() as other:  # another command moves the project meanwhile
+                await other.append(project, 1, [NewEvent("Q", {})], context=ctx(tenant))
+            await s.append(task, 0, [NewEvent("T", {})], context=ctx(tenant))
+    async with store() as s:
+        assert await s.load(task) == []
+        assert [e.type for e in await s.load(project)] == ["P", "Q"]
+
+
+async def test_a_condition_on_an_unchanged_stream_commits_and_moves_nothing(
+    store: StoreFactory,
+) -> None:
+    tenant, project, task = str(uuid.uuid4()), f"project-{uuid.uuid4()}", f"task-{uuid.uuid4()}"
+    async with store() as s:
+        await s.append(project, 0, [NewEvent("P", {})], context=ctx(tenant))
+    async with store() as s:
+        s.expect(project, 1)
+        s.expect(f"project-{uuid.uuid4()}", 0)  # a stream with no events is at version 0
+        written = await s.append(task, 0, [NewEvent("T", {})], context=ctx(tenant))
+    async with store() as s:
+        loaded = await s.load(task)
+        # The condition inserted no event: the project stays at version 1, and the next
+        # position after it is the task's (gapless).
+        project_events = await s.load(project)
+        after = await s.read_after(project_events[-1].position, 10)
+    assert [e.type for e in loaded] == ["T"] and written[0].version == 1
+    assert [e.version for e in project_events] == [1]
+    assert [(e.stream_id, e.position) for e in after][:1] == [
+        (task, project_events[-1].position + 1)
+    ]
+
+
+async def test_postgres_conditions_of_one_batch_do_not_fail_each_other(pg_url: str) -> None:
+    """Many commands whose conditions name one stream, written together by the group commit,
+    all commit: a condition takes its stream from no later command of the batch."""
+    pool = PgPool(pg_url, size=8)
+    make = pg_uow_factory(pool)
+    tenant, project = str(uuid.uuid4()), f"project-{uuid.uuid4()}"
+
+    async def assign(n: int) -> int:
+        async with make() as uow:
+            uow.events.expect(project, 1)
+            await uow.events.append(
+                f"task-{uuid.uuid4()}", 0, [NewEvent("T", {"n": n})], context=ctx(tenant)
+            )
+        return uow.position
+
+    try:
+        async with make() as uow:
+            await uow.events.append(project, 0, [NewEvent("P", {})], context=ctx(tenant))
+        positions = await asyncio.gather(*(assign(n) for n in range(12)))
+        assert len(set(positions)) == 12
+        assert sum(pool.group_commit.batch_sizes.values()) < 12  # some batches held several
+    finally:
+        await pool.close()
+
+
+async def test_postgres_checks_conditions_inside_a_transaction_too(pg_url: str) -> None:
+    """A unit of work that opened a transaction (`begin`) writes with `collabspace_append`; its
+    conditions are checked before COMMIT, under the head's lock."""
+    pool = PgPool(pg_url, size=4)
+    make = pg_uow_factory(pool)
+    tenant, project = str(uuid.uuid4()), f"project-{uuid.uuid4()}"
+    task, kept = f"task-{uuid.uuid4()}", f"task-{uuid.uuid4()}"
+    try:
+        async with make() as uow:
+            await uow.events.append(project, 0, [NewEvent("P", {})], context=ctx(tenant))
+        with pytest.raises(ConcurrencyError):
+            async with make(tenant_id=tenant) as uow:
+                await uow.begin(tenant)
+                uow.events.expect(project, 1)
+                async with make() as other:
+                    await other.events.append(project, 1, [NewEvent("Q", {})], context=ctx(tenant))
+                await uow.events.append(task, 0, [NewEvent("T", {})], context=ctx(tenant))
+        async with make(tenant_id=tenant) as uow:
+            await uow.begin(tenant)
+            uow.events.expect(project, 2)
+            await uow.events.append(kept, 0, [NewEvent("T", {})], context=ctx(tenant))
+        async with make(tenant_id=tenant) as uow:
+            assert await uow.events.load(task) == []
+            assert [e.type for e in await uow.events.load(kept)] == ["T"]
+    finally:
+        await pool.close()
+
+
+async def test_an_event_of_types_read_that_commits_meanwhile_fails_the_commit(
+    store: StoreFactory,
+) -> None:
+    """`read_types` is a condition too: the removal that looked for assignments fails if an
+    assignment commits after it looked, and writes nothing."""
+    tenant, project = str(uuid.uuid4()), str(uuid.uuid4())
+    stream, task = f"project-{project}", f"task-{uuid.uuid4()}"
+    async with store() as s:
+        await s.append(task, 0, [NewEvent("Created", {})], context=ctx(tenant), project_id=project)
+    with pytest.raises(ConcurrencyError):
+        async with store() as s:
+            assert await s.read_types(tenant, ["Assigned"], project_id=project) == []
+            async with store() as other:
+                await other.append(
+                    task, 1, [NewEvent("Assigned", {})], context=ctx(tenant), project_id=project
+                )
+            await s.append(stream, 0, [NewEvent("Removed", {})], context=ctx(tenant))
+    async with store() as s:
+        assert await s.load(stream) == []
+
+
+async def test_a_read_of_types_passes_when_only_other_types_or_its_own_events_came(
+    store: StoreFactory,
+) -> None:
+    tenant, project = str(uuid.uuid4()), str(uuid.uuid4())
+    stream, task = f"project-{project}", f"task-{uuid.uuid4()}"
+    async with store() as s:
+        await s.append(task, 0, [NewEvent("Assigned", {})], context=ctx(tenant), project_id=project)
+    async with store() as s:
+        assert len(await s.read_types(tenant, ["Assigned", "Removed"], project_id=project)) == 1
+        async with store() as other:  # another type, and another project's event of the type
+            await other.append(
+                task, 1, [NewEvent("Moved", {})], context=ctx(tenant), project_id=project
+            )
+            await other.append(
+                f"task-{uuid.uuid4()}", 0, [NewEvent("Assigned", {})], context=ctx(tenant)
+            )
+        # Its own event of a type it read does not fail it.
+        await s.append(
+            stream, 0, [NewEvent("Removed", {})], context=ctx(tenant), project_id=project
+        )
+        await s.append(f"task-{uuid.uuid4()}", 0, [NewEvent("X", {})], context=ctx(tenant))
+    async with store() as s:
+        assert [e.type for e in await s.load(stream)] == ["Removed"]

@@ -21,8 +21,12 @@ from app.eventstore.port import (
     InMemoryEventStore,
     NewEvent,
     StoredEvent,
+    TypesRead,
+    new_since_read,
+    unmet_conditions,
 )
 from app.eventstore.uow import UnitOfWork
+from app.kernel.domain import ConcurrencyError
 from app.kernel.messagebus import MessageBus
 from app.settings import Settings
 from app.tenants.errors import EmailTakenError
@@ -61,6 +65,21 @@ class _UnitEvents(EventStore):
     def __init__(self, store: InMemoryEventStore) -> None:
         self.store = store
         self.written: list[StoredEvent] = []
+        self.conditions: dict[str, int] = {}
+        self.reads: list[TypesRead] = []
+
+    def expect(self, stream_id: str, version: int) -> None:
+        self.conditions[stream_id] = version
+
+    def moved_conditions(self) -> list[str]:
+        """The conditions' streams that moved on, checked at commit as PostgreSQL does (they
+        are conditions of the unit's appends: one that appended nothing has none)."""
+        if not self.written:
+            return []
+        written = {e.stream_id for e in self.written}
+        moved = unmet_conditions(self.store.events, self.conditions, written)
+        mine = {e.position for e in self.written}
+        return moved + new_since_read(self.store.events, self.reads, mine)
 
     async def append(
         self,
@@ -88,7 +107,10 @@ class _UnitEvents(EventStore):
     async def read_types(
         self, tenant_id: str, types: Sequence[str], *, project_id: str | None = None
     ) -> list[StoredEvent]:
-        return await self.store.read_types(tenant_id, types, project_id=project_id)
+        found = self.store.find_types(tenant_id, types, project_id=project_id)
+        last = found[-1].position if found else 0
+        self.reads.append(TypesRead(tenant_id, frozenset(types), project_id, last))
+        return found
 
 
 @dataclasses.dataclass
@@ -123,7 +145,8 @@ class FakeUnitOfWork(UnitOfWork):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
+        moved = self._unit_events.moved_conditions() if exc_type is None else []
+        if exc_type is None and not moved:
             written = self._unit_events.written
             self.position = written[-1].position if written else 0
             self.db.commits += 1
@@ -132,6 +155,8 @@ class FakeUnitOfWork(UnitOfWork):
         self.db.events.events[:] = [e for e in self.db.events.events if id(e) not in mine]
         self.db.idempotency.records = self._idempotency_before
         self.db.users = self._users_before
+        if moved:
+            raise ConcurrencyError(f"{', '.join(moved)} moved on", stream_id=",".join(moved))
 
 
 class FakeDirectory(Directory):

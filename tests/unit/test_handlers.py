@@ -235,3 +235,22 @@ async def test_a_retried_command_that_wins_the_second_time_writes_once() -> None
         e.data["actual_spend_cents"] for e in db.events.events if e.type == "ProjectSpendRecorded"
     ]
     assert spends == [10, 30] and body["version"] == 4
+
+
+async def test_an_assignment_that_loses_to_the_assignees_removal_is_refused_on_retry() -> None:
+    db = FakeDatabase()
+    bus = fake_bus(db)
+    owner = await signed_up(bus)
+    mo = await invited(bus, owner, "mo@example.com")
+    project_id = await project(bus, owner)
+    await bus.handle(pc.AddProjectMember(owner, project_id, mo.user_id))
+    _, task = await bus.handle(tc.CreateTask(owner, project_id, "Design"))
+
+    async def removal() -> None:
+        await bus.handle(pc.RemoveProjectMember(owner, project_id, mo.user_id))
+
+    # The assignment saw Mo as a member; the removal commits before it (writing no task event).
+    db.events.before_next_append = removal
+    with pytest.raises(AssigneeNotMemberError):
+        await bus.handle(tc.AssignTask(owner, task["id"], mo.user_id))
+    assert stream(db, "task", task["id"]) == ["TaskCreated"]

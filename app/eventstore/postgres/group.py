@@ -71,11 +71,20 @@ def command_of(
     caller_tenant: str,
     pending: list[tuple[str, int, list[NewEvent], str | None, str, datetime]],
     key: PendingKey | None,
+    *,
+    conditions: dict[str, int] | None = None,
 ) -> Command:
     """A unit of work's queued appends (stream, expected version, events, project, metadata,
     time) as one command, in the order they were made (a stream appended again must continue
-    the command's own earlier append: the batch function checks it)."""
+    the command's own earlier append: the batch function checks it).
+
+    Its conditions (streams read, not written: `EventStore.expect`) come first, as appends of
+    no events: the batch checks their versions as any append's, inserts nothing for them and,
+    from migration 0013 on, lets later commands of the batch use those streams too.
+    """
     command = Command(tenant_id, caller_tenant, [], key)
+    for stream_id, version in (conditions or {}).items():
+        command.appends.append(StreamAppend(stream_id, version, []))
     for stream_id, expected, events, project, metadata, at in pending:
         rows = []
         for event in events:

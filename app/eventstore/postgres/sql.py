@@ -60,6 +60,23 @@ APPEND_BATCH = (
     " $14::int[], $15::text[], $16::text[], $17::int2[], $18::text[], $19::text[],"
     " $20::timestamptz[])"
 )
+# The conditions of a unit of work's transaction (`EventStore.expect`): the streams ($1) that are
+# not at their expected versions ($2). One backward probe of the primary key per stream.
+MOVED_STREAMS = """
+SELECT c.stream_id FROM unnest($1::text[], $2::int[]) AS c(stream_id, version)
+WHERE coalesce((SELECT max(e.version) FROM event e WHERE e.stream_id = c.stream_id), 0)
+      <> c.version
+"""
+# A `read_types` as a condition: an event of its types committed after the read's last answer
+# ($3) and before the transaction's own first event ($4): $1 tenant, $2 types[, $5 project].
+NEWS_OF_TYPES = (
+    "SELECT stream_id FROM event WHERE tenant_id = $1::uuid AND type = ANY($2::text[])"
+    " AND position > $3 AND position < $4 LIMIT 1"
+)
+NEWS_OF_TYPES_OF_PROJECT = (
+    "SELECT stream_id FROM event WHERE project_id = $5::uuid AND tenant_id = $1::uuid"
+    " AND type = ANY($2::text[]) AND position > $3 AND position < $4 LIMIT 1"
+)
 SET_TENANT = "SELECT set_config('app.tenant_id', $1, false)"
 
 # Events of some types of one tenant, or of one of its projects (indexes on (tenant_id, position)

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 
-from app.eventstore.port import AppendContext, EventStore, NewEvent, StoredEvent, records_for
+from app.eventstore.port import (
+    AppendContext,
+    EventStore,
+    NewEvent,
+    StoredEvent,
+    TypesRead,
+    records_for,
+)
 from app.eventstore.postgres.group import Command, command_of
 from app.eventstore.postgres.idempotency import PendingKey
 from app.eventstore.postgres.sql import (
@@ -19,6 +26,9 @@ from app.eventstore.postgres.sql import (
     LOAD,
     LOAD_WITH,
     LOAD_WITH_ONE,
+    MOVED_STREAMS,
+    NEWS_OF_TYPES,
+    NEWS_OF_TYPES_OF_PROJECT,
     READ_AFTER,
     READ_TYPES,
     READ_TYPES_OF_PROJECT,
@@ -46,7 +56,28 @@ class PgEventStore(EventStore):
         # Streams announced by `prefetch`, read with the next load that goes to the database.
         self._wanted: list[str] = []
         self._pending: list[_PendingAppend] = []
+        # Streams read that must not have moved at commit (`expect`), and the streams written
+        # inside the transaction (their appends replace their conditions).
+        self._conditions: dict[str, int] = {}
+        self._written: set[str] = set()
+        # The `read_types` of this unit of work (conditions too), and the first position it
+        # wrote inside its transaction (0 before it wrote).
+        self._reads: list[TypesRead] = []
+        self._first_position = 0
         self.last_position = 0
+
+    @property
+    def needs_transaction(self) -> bool:
+        """Whether the commit must be a transaction: the group commit's batch checks stream
+        versions only, not that no event of some types committed since a `read_types`."""
+        return bool(self._reads) and bool(self._pending)
+
+    @property
+    def pending_tenant(self) -> str | None:
+        return self._pending[0].context.tenant_id if self._pending else None
+
+    def expect(self, stream_id: str, version: int) -> None:
+        self._conditions[stream_id] = version
 
     async def append(
         self,
@@ -96,6 +127,7 @@ class PgEventStore(EventStore):
         tenant = pending[0].context.tenant_id
         if key is not None and key.tenant_id != tenant:
             raise PermissionError("a unit of work writes for one tenant only")
+        written = {a.stream_id for a in pending}
         return command_of(
             tenant,
             caller_tenant,
@@ -111,7 +143,38 @@ class PgEventStore(EventStore):
                 for a in pending
             ],
             key,
+            # A stream the command appends to is guarded by that append.
+            conditions={s: v for s, v in self._conditions.items() if s not in written},
         )
+
+    async def check_conditions(self, connection: asyncpg.Connection) -> None:
+        """Inside the transaction, just before COMMIT: the conditions against the committed
+        streams. Once this transaction appended, it holds the head's row lock, so nothing
+        else commits an event between this check and the COMMIT."""
+        if not self._first_position:
+            return  # wrote no event: nothing rests on the reads
+        conditions = {s: v for s, v in self._conditions.items() if s not in self._written}
+        moved: list[str] = []
+        if conditions:
+            streams, versions = list(conditions), list(conditions.values())
+            moved += [r[0] for r in await connection.fetch(MOVED_STREAMS, streams, versions)]
+        for read in self._reads:
+            # Another command's event committed after the read and before this transaction
+            # took the head (all of its own events come after that).
+            arguments = (read.tenant_id, list(read.types), read.after_position)
+            if read.project_id is None:
+                news = await connection.fetchval(NEWS_OF_TYPES, *arguments, self._first_position)
+            else:
+                news = await connection.fetchval(
+                    NEWS_OF_TYPES_OF_PROJECT, *arguments, self._first_position, read.project_id
+                )
+            if news is not None:
+                moved.append(news)
+        if moved:
+            names = ",".join(sorted(set(moved)))
+            raise ConcurrencyError(
+                f"{names} moved on since this unit of work read it", stream_id=names
+            )
 
     async def write_pending(self, connection: asyncpg.Connection) -> None:
         """Write the queued appends in one statement inside the unit of work's transaction
@@ -124,6 +187,7 @@ class PgEventStore(EventStore):
         tenant = pending[0].context.tenant_id
         for append in pending:
             metadata = orjson.dumps(append.context.metadata()).decode()
+            self._written.add(append.stream_id)
             for n, event in enumerate(append.events, start=1):
                 streams.append(append.stream_id)
                 versions.append(append.expected_version + n)
@@ -141,6 +205,8 @@ class PgEventStore(EventStore):
                 stream_id=",".join(sorted({a.stream_id for a in pending})),
             ) from None
         self.last_position = int(row[0])
+        if not self._first_position:
+            self._first_position = self.last_position - len(streams) + 1
 
     async def load(
         self,
@@ -202,4 +268,7 @@ class PgEventStore(EventStore):
             rows = await connection.fetch(READ_TYPES, tenant_id, list(types))
         else:
             rows = await connection.fetch(READ_TYPES_OF_PROJECT, tenant_id, list(types), project_id)
-        return [stored_event(r) for r in rows]
+        found = [stored_event(r) for r in rows]
+        last = found[-1].position if found else 0
+        self._reads.append(TypesRead(tenant_id, frozenset(types), project_id, last))
+        return found

@@ -127,8 +127,12 @@ class PgUnitOfWork(UnitOfWork):
         connection = self._connection
         try:
             if exc_type is None:
+                if self._store.needs_transaction and not self._in_transaction:
+                    # A `read_types` condition is checked inside a transaction (store.py).
+                    await self.begin(self._store.pending_tenant)
                 if self._in_transaction:
                     assert connection is not None  # `begin` took it
+                    await self._store.check_conditions(connection)
                     if self.pending_key is not None:
                         await self.keys.write(connection, self.pending_key)
                     await connection.execute("COMMIT")
