@@ -221,6 +221,25 @@ async def run(args: argparse.Namespace) -> None:
                     node.stop()
 
 
+async def sample(
+    nodes: list[Node], pids: list[int], client: LoadClients
+) -> tuple[dict[str, list[dict[float, float]]], dict[str, float]]:
+    """The gateways' hop histograms and every process's CPU seconds so far (a run's two ends)."""
+    texts = [await gateway_scrape(n.port) for n in nodes]
+    hist = {
+        k: [scrape(t, f"collabspace_gateway_commit_to_{k}_seconds") for t in texts]
+        for k in ("receive", "send")
+    }
+    cpu = {
+        "api": cpu_seconds(pids[0]),
+        "worker": sum(cpu_seconds(pid) for pid in pids[1:]),
+        "gateways": sum(n.cpu_s() for n in nodes),
+        "postgres": postgres_cpu_seconds(),
+        "load client": sum(map(proc_cpu_s, client.pids())),
+    }
+    return hist, cpu
+
+
 async def measure(
     args: argparse.Namespace,
     rate: float,
@@ -232,18 +251,7 @@ async def measure(
     seen: set[int],
 ) -> None:
     before = max(observed.published, default=0)
-    texts = [await gateway_scrape(n.port) for n in nodes]
-    hist0 = {
-        k: [scrape(t, f"collabspace_gateway_commit_to_{k}_seconds") for t in texts]
-        for k in ("receive", "send")
-    }
-    cpu0 = {
-        "api": cpu_seconds(pids[0]),
-        "worker": sum(cpu_seconds(pid) for pid in pids[1:]),
-        "gateways": sum(n.cpu_s() for n in nodes),
-        "postgres": postgres_cpu_seconds(),
-        "load client": sum(map(proc_cpu_s, client.pids())),
-    }
+    hist0, cpu0 = await sample(nodes, pids, client)
     t0 = time.monotonic()
     await client.mark()
     await mutator.run(rate, args.seconds)
@@ -253,18 +261,7 @@ async def measure(
     total = len(expected)
     report = await client.wait_for_count(total, 30)
     wall = time.monotonic() - t0
-    texts = [await gateway_scrape(n.port) for n in nodes]
-    hist1 = {
-        k: [scrape(t, f"collabspace_gateway_commit_to_{k}_seconds") for t in texts]
-        for k in ("receive", "send")
-    }
-    cpu1 = {
-        "api": cpu_seconds(pids[0]),
-        "worker": sum(cpu_seconds(pid) for pid in pids[1:]),
-        "gateways": sum(n.cpu_s() for n in nodes),
-        "postgres": postgres_cpu_seconds(),
-        "load client": sum(map(proc_cpu_s, client.pids())),
-    }
+    hist1, cpu1 = await sample(nodes, pids, client)
     gateway = {
         k: tuple(histogram_quantile(hist0[k], hist1[k], q) * 1000 for q in (0.5, 0.99))
         for k in ("receive", "send")
