@@ -106,8 +106,10 @@ async def main(args: argparse.Namespace) -> None:
             clients += await open_storm(
                 more, len(clients), nodes, tenant, projects, args.inflight, user, connect_ms
             )
-            print(f"{target:>6} connections, storm of {more}: "
-                  f"{connect_phase(connect_ms, time.perf_counter() - t0)}")
+            print(
+                f"{target:>6} connections, storm of {more}: "
+                f"{connect_phase(connect_ms, time.perf_counter() - t0)}"
+            )
             gc.collect()
             await asyncio.sleep(3)
             per_node = (len(clients) - base_n) / len(nodes)
