@@ -39,10 +39,9 @@ class PresenceStore(ABC):
     async def put(self, key: str, member: str, expires: float) -> bool:
         """Record or refresh a member; True if it was not there (new, or swept meanwhile)."""
 
-    async def put_many(self, key: str, members: list[str], expires: float) -> None:
-        """Record or refresh several members of one key (the joins of one batch)."""
-        for member in members:
-            await self.put(key, member, expires)
+    async def put_many(self, key: str, members: list[str], expires: float) -> list[bool]:
+        """`put` for several members of one key (a batch of joins, a node's refresh)."""
+        return [await self.put(key, member, expires) for member in members]
 
     @abstractmethod
     async def remove(self, key: str, member: str) -> None: ...
@@ -112,11 +111,14 @@ class RedisPresenceStore(PresenceStore):
         added, _ = await pipe.execute()
         return bool(added)
 
-    async def put_many(self, key: str, members: list[str], expires: float) -> None:
+    async def put_many(self, key: str, members: list[str], expires: float) -> list[bool]:
+        # One round trip; a ZADD per member, since each answers whether its member was new.
         pipe = self._redis.pipeline(transaction=False)
-        pipe.zadd(key, dict.fromkeys(members, expires))
+        for member in members:
+            pipe.zadd(key, {member: expires})
         pipe.expireat(key, int(expires) + 60)
-        await pipe.execute()
+        *added, _ = await pipe.execute()
+        return [bool(a) for a in added]
 
     async def remove(self, key: str, member: str) -> None:
         await self._redis.zrem(key, member)
@@ -335,7 +337,9 @@ class Presence:
         for key, members in list(self.local.items()):
             # A member missing at its refresh was swept by another node while this one stalled
             # past the ttl, and announced gone: announce it back.
-            back = [m for m in list(members) if await self.store.put(key, m, now + self.ttl)]
+            mine = list(members)
+            added = await self.store.put_many(key, mine, now + self.ttl)  # one round trip
+            back = [m for m, new in zip(mine, added, strict=True) if new]
             gone = await self.store.claim_expired(key, now)
             tenant, project = key.split(":")[-2:]
             live = project_channel(self.prefix, tenant, project) + ":live"

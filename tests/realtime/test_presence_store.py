@@ -68,6 +68,18 @@ async def test_a_refreshed_member_is_not_claimed(store: PresenceStore) -> None:
     assert await store.members(key, now) == ["u1|s1|Ann"]
 
 
+async def test_putting_many_members_tells_which_were_new_and_refreshes_the_others(
+    store: PresenceStore,
+) -> None:
+    past, now, future = _times()
+    key = _key()
+    await store.put(key, "u1|s1|Ann", past)
+    added = await store.put_many(key, ["u1|s1|Ann", "u2|s2|Bob"], future)
+    assert added == [False, True]  # Ann refreshed (no longer expired), Bob new
+    assert sorted(await store.members(key, now)) == ["u1|s1|Ann", "u2|s2|Bob"]
+    assert await store.claim_expired(key, now) == []
+
+
 async def test_nodes_sweeping_together_each_claim_a_disjoint_share() -> None:
     past, now, future = _times()
     key = _key()
