@@ -15,6 +15,7 @@ from typing import Any, cast
 import pytest
 import redis.asyncio as aioredis
 from gateway_helpers import REDIS_URL, Client, Node, Relay, T, mint, new_id
+from websockets.exceptions import ConnectionClosed
 
 from realtime.broker import Broker, BrokerError, MessageHandler, RedisBroker
 from realtime.fanout import Fanout
@@ -74,11 +75,13 @@ async def test_channels_joined_together_take_one_subscribe_and_each_join_returns
     fanout = Fanout(broker, Metrics(), slow_consumer_bytes=1 << 20, max_batch_events=100)
     channels = [f"{prefix}:storm:user:{new_id()}" for _ in range(300)]
     try:
+        publishing = asyncio.Semaphore(10)  # the shared client's pool
 
         async def join_then_publish(channel: str) -> None:
             await fanout.join(member(), channel, "", "user")
-            # Published the moment the join returns: the node must already receive it.
-            await redis.publish(channel, b"right after the join")
+            # Published once the join returns: the node must already receive it.
+            async with publishing:
+                await redis.publish(channel, b"right after the join")
 
         await asyncio.gather(*(join_then_publish(c) for c in channels))
         await _wait_for(lambda: all(received[c] for c in channels))
@@ -171,11 +174,13 @@ async def test_one_ticket_presented_by_many_connections_at_once_opens_one(
     async def present(port: int) -> tuple[int | None, str | None] | str:
         c = await Client.open(port)
         await c.send({"type": "auth", "ticket": ticket})
-        frame = await c.recv()
-        if frame["type"] == "welcome":
-            await c.close()
-            return "welcome"
-        return await c.closed()
+        try:
+            frame = await c.recv()
+        except ConnectionClosed:
+            return await c.closed()
+        assert frame["type"] == "welcome", frame
+        await c.close()
+        return "welcome"
 
     outcomes = await asyncio.gather(*(present(nodes[i % 2].port) for i in range(40)))
     assert outcomes.count("welcome") == 1
