@@ -32,7 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from gateway_common import Node, new_id, raise_nofile, ticket
+from gateway_common import Node, connect_phase, new_id, raise_nofile, ticket
 from gateway_latency import publish
 from node_client import LoadClients, node_binary
 
@@ -101,6 +101,7 @@ async def memory(server: str, args: argparse.Namespace) -> None:
             f"{ready['seconds']:.1f} s: {' / '.join(f'{kb:.1f}' for kb in per_conn)} KB per "
             f"idle connection per node; load average {load_average()}"
         )
+        print(f"{server:<12} connect storm: {connect_phase(ready['connect_ms'], ready['seconds'])}")
     finally:
         await load.stop()
         await warm.stop()
@@ -136,7 +137,8 @@ async def latency(server: str, args: argparse.Namespace) -> None:
         args.client_processes,
     )
     try:
-        await client.start()
+        ready = await client.start()
+        print(f"{server:<12} connect storm: {connect_phase(ready['connect_ms'], ready['seconds'])}")
         await asyncio.sleep(2.0)
         await client.mark()
         cpu0 = sum(n.cpu_s() for n in nodes)

@@ -32,6 +32,24 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CLK = os.sysconf("SC_CLK_TCK")
 
 
+def connect_phase(connect_ms: list[float], seconds: float) -> str:
+    """The connect storm in one line: connections accepted per second over the whole storm, and
+    each connection's time from its TCP connect to subscribed (upgrade, auth, welcome, subscribe
+    acknowledged), p50 / p99 / max."""
+    if not connect_ms:
+        return "no connection completed"
+    ordered = sorted(connect_ms)
+
+    def q(p: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, int(p * len(ordered) + 0.5) - 1))]
+
+    return (
+        f"{len(ordered):,} subscribed in {seconds:.1f} s = {len(ordered) / seconds:,.0f} "
+        f"connections/s; connect to subscribed p50 {q(0.5):.0f} ms, p99 {q(0.99):.0f} ms, "
+        f"max {ordered[-1]:.0f} ms"
+    )
+
+
 def raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

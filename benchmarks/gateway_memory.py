@@ -6,7 +6,9 @@ project channels (round robin). Each connection is its own user by default (so a
 one Redis subscription per user channel); `--one-user` authenticates them all as one user.
 Reported per node: RSS delta over a warmed-up baseline (100 connections per node, then settled),
 divided by that node's connections, and the nodes' resident set from /proc smaps (heap vs
-anonymous mappings) so allocator behaviour after the storm shows.
+anonymous mappings) so allocator behaviour after the storm shows. Each storm's connect phase is
+printed too: connections/s, and p50/p99 of each connection's time from connect to subscribed (the
+Python client measures itself as well: compare_servers.py's Node client is the reference).
 
     .venv/bin/python benchmarks/gateway_memory.py [--steps 5000 10000] [--nodes 2]
         [--channels 100] [--inflight 200] [--one-user]
@@ -17,9 +19,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import time
 import uuid
 
-from gateway_common import Node, new_id, open_client, raise_nofile, self_cpu_s, ticket
+from gateway_common import (
+    Node,
+    connect_phase,
+    new_id,
+    open_client,
+    raise_nofile,
+    self_cpu_s,
+    ticket,
+)
 from websockets.asyncio.client import ClientConnection
 
 BASELINE_PER_NODE = 100
@@ -33,6 +44,7 @@ async def open_storm(
     projects: list[str],
     inflight: int,
     user: str | None,
+    connect_ms: list[float] | None = None,
 ) -> list[ClientConnection]:
     sem = asyncio.Semaphore(inflight)
 
@@ -40,7 +52,11 @@ async def open_storm(
         project = projects[i % len(projects)]
         async with sem:
             tkt = ticket(tenant, user or new_id(), [project])
-            return await open_client(nodes[i % len(nodes)].port, tkt, f"project:{project}")
+            t0 = time.perf_counter()
+            ws = await open_client(nodes[i % len(nodes)].port, tkt, f"project:{project}")
+            if connect_ms is not None:
+                connect_ms.append((time.perf_counter() - t0) * 1000)
+            return ws
 
     return list(await asyncio.gather(*(one(start + i) for i in range(n))))
 
@@ -85,8 +101,14 @@ async def main(args: argparse.Namespace) -> None:
         cpu0 = self_cpu_s()
         for target in args.steps:
             more = target - (len(clients) - base_n)
+            connect_ms: list[float] = []
+            t0 = time.perf_counter()
             clients += await open_storm(
-                more, len(clients), nodes, tenant, projects, args.inflight, user
+                more, len(clients), nodes, tenant, projects, args.inflight, user, connect_ms
+            )
+            print(
+                f"{target:>6} connections, storm of {more}: "
+                f"{connect_phase(connect_ms, time.perf_counter() - t0)}"
             )
             gc.collect()
             await asyncio.sleep(3)

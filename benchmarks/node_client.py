@@ -124,6 +124,7 @@ class LoadClients:
             "connected": sum(r["connected"] for r in readies),
             "failed": sum(r["failed"] for r in readies),
             "seconds": max(r["seconds"] for r in readies),
+            "connect_ms": [ms for r in readies for ms in r.get("connect_ms", [])],
         }
 
     async def mark(self) -> dict[str, Any]:

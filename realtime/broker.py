@@ -13,7 +13,7 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -40,11 +40,38 @@ class Broker(ABC):
     @abstractmethod
     async def unsubscribe(self, channel: str) -> None: ...
 
+    async def subscribe_many(self, channels: Sequence[str]) -> list[BrokerError | None]:
+        """Subscribe several channels at once: per channel, None once the broker confirms it
+        (as `subscribe`) or the BrokerError that refused it. The fan-out batches the channels
+        that gain their first local member meanwhile (a connect storm) into one call; this
+        default asks for each concurrently, adapters that can send one command do."""
+        results = await asyncio.gather(
+            *(self.subscribe(channel) for channel in channels), return_exceptions=True
+        )
+        return [_broker_error(result) for result in results]
+
+    async def unsubscribe_many(self, channels: Sequence[str]) -> None:
+        """Unsubscribe several channels at once; raises the first BrokerError after trying all."""
+        results = await asyncio.gather(
+            *(self.unsubscribe(channel) for channel in channels), return_exceptions=True
+        )
+        for error in [_broker_error(result) for result in results]:
+            if error is not None:
+                raise error
+
     @abstractmethod
     async def publish(self, channel: str, data: bytes) -> None: ...
 
     @abstractmethod
     async def close(self) -> None: ...
+
+
+def _broker_error(result: object) -> BrokerError | None:
+    if isinstance(result, BrokerError):
+        return result
+    if isinstance(result, BaseException):  # not the broker's refusal: a bug, or cancellation
+        raise result
+    return None
 
 
 class MemoryBroker(Broker):
@@ -99,28 +126,47 @@ class RedisBroker(Broker):
         self._reader = asyncio.create_task(self._read(), name="redis-subscriber")
 
     async def subscribe(self, channel: str) -> None:
+        (error,) = await self.subscribe_many([channel])
+        if error is not None:
+            raise error
+
+    async def subscribe_many(self, channels: Sequence[str]) -> list[BrokerError | None]:
+        """ONE `SUBSCRIBE` for all of them; each is confirmed by its own reply, read by the
+        subscriber task (so its messages published afterwards reach the handler)."""
         assert self._pubsub is not None, "start() first"
-        confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._confirm[channel].append(confirmed)
+        loop = asyncio.get_running_loop()
+        confirmations: list[asyncio.Future[None]] = []
+        for channel in channels:
+            confirmed: asyncio.Future[None] = loop.create_future()
+            self._confirm[channel].append(confirmed)
+            confirmations.append(confirmed)
         try:
-            await self._pubsub.subscribe(channel)
-            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
-                await confirmed
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise BrokerError(f"subscribe {channel}: {exc!r}") from None
+            try:
+                await self._pubsub.subscribe(*channels)
+            except (RedisError, OSError) as exc:
+                return [BrokerError(f"subscribe {c}: {exc!r}") for c in channels]
+            await asyncio.wait(confirmations, timeout=SUBSCRIBE_TIMEOUT_S)
+            return [
+                None if confirmed.done() else BrokerError(f"subscribe {c}: not confirmed")
+                for c, confirmed in zip(channels, confirmations, strict=True)
+            ]
         finally:
-            waiting = self._confirm.get(channel)
-            if waiting is not None and confirmed in waiting:
-                waiting.remove(confirmed)
-            if not waiting:
-                self._confirm.pop(channel, None)
+            for channel, confirmed in zip(channels, confirmations, strict=True):
+                waiting = self._confirm.get(channel)
+                if waiting is not None and confirmed in waiting:
+                    waiting.remove(confirmed)
+                if not waiting:
+                    self._confirm.pop(channel, None)
 
     async def unsubscribe(self, channel: str) -> None:
+        await self.unsubscribe_many([channel])
+
+    async def unsubscribe_many(self, channels: Sequence[str]) -> None:
         assert self._pubsub is not None, "start() first"
         try:
-            await self._pubsub.unsubscribe(channel)
+            await self._pubsub.unsubscribe(*channels)
         except (RedisError, OSError) as exc:
-            raise BrokerError(f"unsubscribe {channel}: {exc!r}") from None
+            raise BrokerError(f"unsubscribe {', '.join(channels)}: {exc!r}") from None
 
     async def publish(self, channel: str, data: bytes) -> None:
         assert self._redis is not None, "start() first"

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from realtime import protocol, replay
-from realtime.broker import Broker
+from realtime.broker import Broker, BrokerError
 from realtime.connection import OPEN, broadcast, text_frame
 from realtime.envelope import Envelope, EnvelopeError, decode
 from realtime.metrics import Metrics
@@ -63,10 +63,15 @@ class Fanout:
         self.hold_limit = hold_limit  # events held per channel while a gap is repaired
         self._dirty: list[ChannelState[Session]] = []
         self._flush_scheduled = False
-        self._subscribed: set[str] = set()
-        # Subscription changes are serialised so that join/leave/join races always converge on
-        # "subscribed iff the registry wants it"; a Redis round trip is ~0.1 ms.
-        self._sync_lock = asyncio.Lock()
+        self._subscribed: set[str] = set()  # confirmed by the broker, no unsubscribe sent since
+        # Channels whose subscription may have to change, and the joiners waiting for the broker
+        # to deliver theirs. One task applies them, batch after batch, so that join/leave/join
+        # races converge on "subscribed iff the registry wants it"; a batch is ONE subscribe
+        # (and one unsubscribe) for every channel that changed meanwhile: in a connect storm
+        # (each connection its own user channel) a round trip per batch, not per connection.
+        self._unsynced: dict[str, None] = {}  # insertion-ordered set
+        self._waiting: dict[str, list[asyncio.Future[None]]] = {}
+        self._syncer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- membership ----------------------------------------------------------------------
@@ -76,14 +81,14 @@ class Fanout:
     ) -> None:
         """Add a member and make sure the broker delivers the channel; raises BrokerError."""
         self.registry.join(broker_name, client_name, kind, session)
-        await self._sync(broker_name)
+        await self._delivered(broker_name)
 
     async def join_recovering(
         self, session: Session, broker_name: str, client_name: str, kind: ChannelKind
     ) -> ChannelState[Session]:
         """Like `join`, but live events go to `session.recovery` until `promote`."""
         state = self.registry.join_recovering(broker_name, client_name, kind, session)
-        await self._sync(broker_name)
+        await self._delivered(broker_name)
         return state
 
     def promote(self, session: Session, state: ChannelState[Session]) -> None:
@@ -95,7 +100,7 @@ class Fanout:
     def leave(self, session: Session, broker_name: str) -> None:
         """Stop delivering at once (synchronously); the broker unsubscribe follows in a task."""
         if self.registry.leave(broker_name, session):
-            self.spawn(self._sync(broker_name))
+            self._resync(broker_name)
 
     def drop(self, session: Session) -> None:
         """Remove a session from every channel it is in (idempotent)."""
@@ -114,17 +119,78 @@ class Fanout:
         self.drop(session)
         session.ws.close(code, reason)
 
-    async def _sync(self, broker_name: str) -> None:
-        async with self._sync_lock:
-            want = self.registry.wanted(broker_name)
-            have = broker_name in self._subscribed
-            if want and not have:
-                await self.broker.subscribe(broker_name)
-                self._subscribed.add(broker_name)
-            elif have and not want:
-                self._subscribed.discard(broker_name)
-                await self.broker.unsubscribe(broker_name)
-            self.metrics.broker_channels.set(len(self._subscribed))
+    async def _delivered(self, broker_name: str) -> None:
+        """Return once the broker delivers the channel to this node; raises BrokerError.
+
+        Already subscribed (another local member): at once, with no round trip. A channel
+        whose unsubscribe is under way is not in `_subscribed`, so its joiner waits for the
+        subscribe that follows it."""
+        if broker_name in self._subscribed:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(broker_name, []).append(waiter)
+        self._resync(broker_name)
+        await waiter
+
+    def _resync(self, broker_name: str) -> None:
+        self._unsynced[broker_name] = None
+        if self._syncer is None:
+            self._syncer = asyncio.get_running_loop().create_task(self._sync_all())
+            self._tasks.add(self._syncer)
+            self._syncer.add_done_callback(self._task_done)
+
+    async def _sync_all(self) -> None:
+        # Started on the next loop turn: every join of the current turn is in the first batch;
+        # joins during a batch's round trip wait for the next one.
+        try:
+            while self._unsynced:
+                batch = list(self._unsynced)
+                self._unsynced.clear()
+                await self._sync_batch(batch)
+        finally:
+            self._syncer = None
+            # Cancelled (closing) or failed: nobody may wait for a batch that will not come.
+            for waiters in self._waiting.values():
+                _settle(waiters, BrokerError("subscription changes stopped"))
+            self._waiting.clear()
+
+    async def _sync_batch(self, batch: list[str]) -> None:
+        waiting = {name: self._waiting.pop(name) for name in batch if name in self._waiting}
+        try:
+            failed = await self._apply(batch)
+        except BaseException:
+            for waiters in waiting.values():
+                _settle(waiters, BrokerError("subscription change failed"))
+            raise
+        # A channel neither subscribed nor failed lost its members meanwhile: nothing to wait for.
+        for name, waiters in waiting.items():
+            _settle(waiters, failed.get(name))
+        # Joiners that came during the round trip, for a channel the broker now delivers.
+        for name in [n for n in self._waiting if n in self._subscribed]:
+            _settle(self._waiting.pop(name), None)
+
+    async def _apply(self, batch: list[str]) -> dict[str, BrokerError]:
+        """Subscribe what the registry wants and unsubscribe what it no longer does; returns
+        the channels whose subscribe failed."""
+        wanted = self.registry.wanted
+        gone = [name for name in batch if not wanted(name) and name in self._subscribed]
+        new = [name for name in batch if wanted(name) and name not in self._subscribed]
+        failed: dict[str, BrokerError] = {}
+        if gone:
+            # Out of `_subscribed` before the round trip: a join meanwhile waits for a subscribe.
+            self._subscribed.difference_update(gone)
+            try:
+                await self.broker.unsubscribe_many(gone)
+            except BrokerError as exc:
+                log.warning("unsubscribe failed: %s", exc)
+        if new:
+            for name, error in zip(new, await self.broker.subscribe_many(new), strict=True):
+                if error is None:
+                    self._subscribed.add(name)
+                else:
+                    failed[name] = error
+        self.metrics.broker_channels.set(len(self._subscribed))
+        return failed
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -298,6 +364,16 @@ class Fanout:
             m.latency.observe(now - t)
         for session in slow:
             self.kick(session, protocol.CloseCode.RESYNC, "slow consumer", "slow_consumer")
+
+
+def _settle(waiters: list[asyncio.Future[None]], error: BrokerError | None) -> None:
+    for waiter in waiters:
+        if waiter.done():  # its joiner was cancelled (connection lost)
+            continue
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)
 
 
 def _epoch(iso: str) -> float:

@@ -199,6 +199,10 @@ class Presence:
         self.prefix, self.ttl = prefix, ttl
         self.local: defaultdict[str, set[str]] = defaultdict(set)  # key -> local members
         self._task: asyncio.Task[None] | None = None
+        # Joins waiting to be written, per project, and the task writing that project's joins:
+        # the joins of a connect storm share one read, one write and one publish per batch.
+        self._joining: dict[str, list[tuple[str, asyncio.Future[list[dict[str, str]]]]]] = {}
+        self._joiners: dict[str, asyncio.Task[None]] = {}
         self._batch, self._batch_s = PresenceBatch(), batch_s
 
     def key(self, tenant: str, project: str) -> str:
@@ -208,22 +212,60 @@ class Presence:
         self._task = asyncio.create_task(self._heartbeat(), name="presence-heartbeat")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [t for t in (self._task, *self._joiners.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.store.close()
 
     async def join(self, key: str, live: str, member: str) -> list[dict[str, str]]:
-        """Record a connection on a project; publish `joined` if the user is new there."""
-        now = time.time()
-        before = await self.store.members(key, now)
-        await self.store.put(key, [member], now + self.ttl)
+        """Record a connection on a project; publish `joined` for a user new there; return
+        who is present (shared by the joins of one batch: read it, do not change it).
+
+        The member is local at once, so a leave while its join is being written removes it
+        (and the batch does not write it); its write joins the project's next batch: every
+        join that arrives while a batch is out goes in the next one."""
         self.local[key].add(member)
         self.metrics.presence.inc()
-        person = _person(member)
-        if not any(_person(m)["user"] == person["user"] for m in before):
-            await self._publish(live, {"k": "presence", "joined": [person]})
-        return _distinct(before + [member])
+        joined: asyncio.Future[list[dict[str, str]]] = asyncio.get_running_loop().create_future()
+        self._joining.setdefault(key, []).append((member, joined))
+        if key not in self._joiners:
+            self._joiners[key] = asyncio.get_running_loop().create_task(self._join_all(key, live))
+        return await joined
+
+    async def _join_all(self, key: str, live: str) -> None:
+        try:
+            while batch := self._joining.pop(key, None):
+                try:
+                    present = await self._join_batch(key, live, [m for m, _ in batch])
+                except Exception as exc:  # the store or broker: each join reports it
+                    for _, joined in batch:
+                        if not joined.done():
+                            joined.set_exception(exc)
+                    continue
+                except BaseException:
+                    for _, joined in batch:
+                        joined.cancel()
+                    raise
+                for _, joined in batch:
+                    if not joined.done():
+                        joined.set_result(present)
+        finally:
+            del self._joiners[key]
+            for _, joined in self._joining.pop(key, []):  # cancelled (closing)
+                joined.cancel()
+
+    async def _join_batch(self, key: str, live: str, members: list[str]) -> list[dict[str, str]]:
+        now = time.time()
+        before = await self.store.members(key, now)
+        still = [m for m in members if m in self.local.get(key, ())]  # not left meanwhile
+        if still:
+            await self.store.put(key, still, now + self.ttl)
+        known = {_person(m)["user"] for m in before}
+        people = [p for p in _distinct(still) if p["user"] not in known]
+        if people:
+            await self._publish(live, {"k": "presence", "joined": people})
+        return _distinct(before + still)
 
     async def leave(self, key: str, live: str, member: str) -> None:
         if member not in self.local.get(key, ()):

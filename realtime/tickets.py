@@ -97,17 +97,66 @@ class RedisTicketStore(TicketStore):
             )
             self._redis = aioredis.Redis(connection_pool=self._pool)
         self._prefix = prefix
+        # One Redis: the claims that arrive while a pipeline is out go together in the next one
+        # (a connect storm is then a round trip per batch, not a pooled connection per claim).
+        self._batch: list[tuple[str, int, asyncio.Future[bool]]] = []
+        self._sender: asyncio.Task[None] | None = None
 
     async def claim(self, jti: str, expires_at: int) -> bool:
         key = f"{self._prefix}:ticket:{jti}"
+        ttl = _ttl(expires_at, time.time())
+        if self._pool is None:  # a cluster: keys on many shards, one SET each
+            return await self._claim_one(key, ttl)
+        claimed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._batch.append((key, ttl, claimed))
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(self._send_batches())
+        return await claimed
+
+    async def _claim_one(self, key: str, ttl: int) -> bool:
         try:
             async with asyncio.timeout(CLAIM_TIMEOUT_S):
-                first = await self._redis.set(key, b"1", nx=True, ex=_ttl(expires_at, time.time()))
+                first = await self._redis.set(key, b"1", nx=True, ex=ttl)
         except (RedisError, OSError, TimeoutError) as exc:
             raise TicketStoreError(f"ticket store unavailable: {exc!r}") from None
         return bool(first)
 
+    async def _send_batches(self) -> None:
+        try:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                await self._send(batch)
+        finally:
+            self._sender = None
+            for _, _, claimed in self._batch:  # cancelled (closing): refuse, never admit
+                if not claimed.done():
+                    claimed.set_exception(TicketStoreError("ticket store closing"))
+            self._batch = []
+
+    async def _send(self, batch: list[tuple[str, int, asyncio.Future[bool]]]) -> None:
+        """One pipeline of `SET key 1 NX EX ttl`, one per claim: each answers its own claim."""
+        try:
+            async with asyncio.timeout(CLAIM_TIMEOUT_S):
+                pipe = self._redis.pipeline(transaction=False)
+                for key, ttl, _ in batch:
+                    pipe.set(key, b"1", nx=True, ex=ttl)
+                firsts = await pipe.execute()
+        except BaseException as exc:
+            error = TicketStoreError(f"ticket store unavailable: {exc!r}")
+            for _, _, claimed in batch:
+                if not claimed.done():
+                    claimed.set_exception(error)
+            if isinstance(exc, RedisError | OSError | TimeoutError):
+                return
+            raise
+        for (_, _, claimed), first in zip(batch, firsts, strict=True):
+            if not claimed.done():
+                claimed.set_result(bool(first))
+
     async def close(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
         await self._redis.aclose()
         if self._pool is not None:
             await self._pool.disconnect()

@@ -20,7 +20,9 @@
 // Control on stdin, one line each: `mark` prints a report (JSON, one line) of what arrived since
 // the previous mark: latency percentiles (receive time minus the event's `time`), frames,
 // events, own CPU; and the totals: per-client event counts, position sums and check failures.
-// `quit` exits. The first line printed is {"event": "ready", ...} once all are connected.
+// `quit` exits. The first line printed is {"event": "ready", ...} once all are connected, with
+// `connect_ms`: each successful connection's time from its TCP connect to ready (for CollabSpace:
+// upgrade, auth, welcome, subscribe and its ack; socket.io: open and room joined), in ms.
 
 const fs = require('fs');
 const readline = require('readline');
@@ -66,11 +68,14 @@ class Client {
     this.last = null;
     this.ready = null;
     this.ws = null;
+    this.startedMs = 0;
+    this.connectMs = null; // start -> ready, for the connect-phase figures
   }
 
   start() {
     return new Promise((resolve) => {
       this.ready = resolve;
+      this.startedMs = nowMs();
       // conn_ports: set when the connections are spread over several client processes.
       const port = config.conn_ports
         ? config.conn_ports[this.index]
@@ -85,7 +90,12 @@ class Client {
   }
 
   settle(ok) {
-    if (this.ready) { const r = this.ready; this.ready = null; r(ok); }
+    if (this.ready) {
+      const r = this.ready;
+      this.ready = null;
+      if (ok) this.connectMs = nowMs() - this.startedMs;
+      r(ok);
+    }
   }
 
   opened() {
@@ -162,7 +172,11 @@ async function connectAll() {
     }
   }
   await Promise.all(Array.from({ length: Math.min(inflight, total) }, lane));
-  return { event: 'ready', connected: ok, failed: total - ok, seconds: (Date.now() - started) / 1000 };
+  const connectMs = clients.filter((c) => c.connectMs !== null).map((c) => Math.round(c.connectMs * 10) / 10);
+  return {
+    event: 'ready', connected: ok, failed: total - ok, seconds: (Date.now() - started) / 1000,
+    connect_ms: connectMs,
+  };
 }
 
 let cpu = process.cpuUsage(), wall = process.hrtime.bigint();

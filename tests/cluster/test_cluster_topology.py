@@ -59,6 +59,9 @@ async def test_ephemeral_broadcasts_cross_the_nodes_and_tickets_stay_single_use(
     b = await owner.socket(1)
     for sock in (a, b):
         assert (await sock.subscribe(channel))["type"] == "ack"
+    # Presence (and the node's `:live` subscription that carries broadcasts) is set up after
+    # the ack; its member list says node 1 listens. Broadcasting right after the ack raced it.
+    await b.wait(lambda: [f for f in b.of_type("presence") if "members" in f], "b's presence")
     await a.send({"type": "broadcast", "channel": channel, "data": {"typing": True}})
     got = await b.wait(
         lambda: [f for f in b.of_type("broadcast") if f.get("data") == {"typing": True}],
