@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -35,3 +35,18 @@ async def nodes(prefix: str) -> AsyncIterator[tuple[Node, Node]]:
     finally:
         a.kill()
         b.kill()
+
+
+@pytest.fixture
+async def own_node(prefix: str) -> AsyncIterator[Callable[..., Node]]:
+    """Start a dedicated node (with its own env) for tests that stop or overload it."""
+    started: list[Node] = []
+
+    def start(**env: str) -> Node:
+        node = Node(prefix, **env)
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        node.kill()

@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from gateway_helpers import Client, Node, Relay, mint, new_id
 
 WINDOW_S = 1.0  # long against loop and Redis delays on a busy machine, so timings are clear
-
-
-@pytest.fixture
-async def own_node(prefix: str) -> AsyncIterator[Callable[..., Node]]:
-    started: list[Node] = []
-
-    def start(**env: str) -> Node:
-        node = Node(prefix, **env)
-        started.append(node)
-        return node
-
-    yield start
-    for node in started:
-        node.kill()
 
 
 async def next_events(c: Client) -> list[dict[str, Any]]:

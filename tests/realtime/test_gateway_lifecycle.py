@@ -4,25 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-import pytest
 from gateway_helpers import Client, Node, Relay, T, mint, new_id
-
-
-@pytest.fixture
-async def own_node(prefix: str) -> AsyncIterator[Callable[..., Node]]:
-    """Start a dedicated node (with its own env) for tests that stop or overload it."""
-    started: list[Node] = []
-
-    def start(**env: str) -> Node:
-        node = Node(prefix, **env)
-        started.append(node)
-        return node
-
-    yield start
-    for node in started:
-        node.kill()
 
 
 async def test_healthz_answers_200_and_metrics_are_prometheus_text(
